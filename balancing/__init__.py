@@ -1,0 +1,1 @@
+"""Load-balancing pools of credentials per model: round-robin, cooldowns and failover."""

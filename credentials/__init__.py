@@ -1,0 +1,1 @@
+"""Workspace credentials for providers and custom models (encrypted, validated before saving)."""

@@ -1,0 +1,59 @@
+"""Settings → Model Providers: the provider list and a provider's page."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from workspaces.access import workspace_view
+
+from . import selectors
+from .registry import get_provider_or_404
+from .schema import MODEL_TYPES
+
+
+@require_GET
+@workspace_view()
+def provider_list(request: HttpRequest) -> HttpResponse:
+    model_type = request.GET.get("type", "")
+    if model_type not in MODEL_TYPES:
+        model_type = ""
+    query = request.GET.get("q", "")[:100]
+    rows = selectors.provider_overview(workspace=request.workspace, model_type=model_type,
+                                       query=query)
+    context = {
+        "configured": [row for row in rows if row.configured],
+        "available": [row for row in rows if not row.configured],
+        "model_type": model_type,
+        "query": query,
+        "model_types": selectors.model_type_choices(),
+    }
+    template = "providers/provider_list.html"
+    if request.htmx and request.htmx.target == "provider-grid":
+        template += "#provider-grid"
+    return render(request, template, context)
+
+
+@require_GET
+@workspace_view()
+def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
+    provider = get_provider_or_404(provider_key)
+    model_type = request.GET.get("type", "")
+    if model_type not in provider.model_types:
+        model_type = ""
+    groups = [
+        (type_key, label, [m for m in provider.models if m.type == type_key])
+        for type_key, label in provider.model_type_labels
+        if not model_type or type_key == model_type
+    ]
+    context = {
+        "provider": provider,
+        "groups": groups,
+        "model_type": model_type,
+        "model_count": len(provider.models),
+    }
+    template = "providers/provider_detail.html"
+    if request.htmx and request.htmx.target == "model-list":
+        template += "#model-list"
+    return render(request, template, context)

@@ -1,0 +1,48 @@
+"""`manage.py seed_demo --password PASS`: the demo workspace and its four users, idempotently."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from workspaces.models import Membership, Role, User, Workspace
+
+DEMO_SLUG = "demo"
+DEMO_USERS = [
+    ("owner@demo.test", Role.OWNER),
+    ("admin@demo.test", Role.ADMIN),
+    ("editor@demo.test", Role.EDITOR),
+    ("member@demo.test", Role.MEMBER),
+]
+
+
+class Command(BaseCommand):
+    help = "Create (or bring back in line) the demo workspace and its owner/admin/editor/member."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--password", required=True,
+                            help="Password for all four demo users.")
+        parser.add_argument("--staff", action="store_true",
+                            help="Also let owner@demo.test into the Django admin.")
+
+    @transaction.atomic
+    def handle(self, *args, password: str, staff: bool, **options) -> None:
+        if len(password) < 8:
+            raise CommandError("Use a password of at least 8 characters.")
+        workspace, created = Workspace.objects.get_or_create(slug=DEMO_SLUG,
+                                                             defaults={"name": "Demo"})
+        # Demote a stray owner first so the one-owner constraint holds at every step.
+        Membership.objects.filter(workspace=workspace, role=Role.OWNER).exclude(
+            user__email="owner@demo.test").update(role=Role.ADMIN)
+        for email, role in DEMO_USERS:
+            user, _ = User.objects.get_or_create(email=email)
+            user.set_password(password)
+            user.is_active = True
+            if email == "owner@demo.test" and staff:
+                user.is_staff = user.is_superuser = True
+            user.save()
+            Membership.objects.update_or_create(workspace=workspace, user=user,
+                                                defaults={"role": role})
+        verb = "Created" if created else "Updated"
+        self.stdout.write(f"{verb} workspace '{DEMO_SLUG}' with "
+                          + ", ".join(email for email, _ in DEMO_USERS))

@@ -1,0 +1,35 @@
+"""Reads of workspaces and memberships, always scoped to a workspace or a user."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from .models import Membership, Role, User, Workspace
+
+
+def memberships_for_user(*, user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("workspace").order_by(
+        "workspace__name", "workspace__pk"
+    )
+
+
+def membership_for(*, workspace: Workspace, user: User) -> Membership | None:
+    return Membership.objects.filter(workspace=workspace, user=user).first()
+
+
+def member_list(*, workspace: Workspace) -> list[Membership]:
+    members = list(Membership.objects.filter(workspace=workspace).select_related("user"))
+    return sorted(members, key=lambda m: (-Role(m.role).rank, m.user.email))
+
+
+def membership_get_or_404(*, workspace: Workspace, pk: int) -> Membership:
+    """Another workspace's membership id answers 404, like any unknown id."""
+    return get_object_or_404(Membership.objects.select_related("user"), workspace=workspace, pk=pk)
+
+
+def workspace_owner(*, workspace: Workspace) -> Membership | None:
+    return (
+        Membership.objects.filter(workspace=workspace, role=Role.OWNER).select_related("user")
+        .first()
+    )

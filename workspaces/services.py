@@ -1,0 +1,153 @@
+"""Writes to workspaces and memberships: the role rules of DESIGN.md section 2 live here.
+
+Views, admin actions and management commands call these functions, so each rule exists once.
+Each takes the acting user and checks that user's role itself: the view's check is the first
+line of defence, this is the second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from .exceptions import ApplicationError, NotAllowed
+from .models import Membership, Role, User, Workspace
+
+
+@dataclass(frozen=True)
+class MemberAdded:
+    membership: Membership
+    new_account: bool  # the person has no password yet and needs the invitation link
+
+
+def _acting_membership(*, workspace: Workspace, user: User, lock: bool = False) -> Membership:
+    memberships = Membership.objects.filter(workspace=workspace, user=user)
+    if lock:
+        memberships = memberships.select_for_update()
+    membership = memberships.first()
+    if membership is None:
+        raise NotAllowed("You are not a member of this workspace.")
+    return membership
+
+
+def _require_manager(*, workspace: Workspace, user: User) -> Membership:
+    membership = _acting_membership(workspace=workspace, user=user)
+    if not Role(membership.role).manages_workspace:
+        raise NotAllowed("Only the owner or an admin can do this.")
+    return membership
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "workspace"
+    slug, n = base, 2
+    while Workspace.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ApplicationError("Give the workspace a name.", field="name")
+    if len(name) > 100:
+        raise ApplicationError("Workspace names are at most 100 characters.", field="name")
+    if any(ord(c) < 32 for c in name):
+        raise ApplicationError("The name contains control characters.", field="name")
+    return name
+
+
+@transaction.atomic
+def workspace_create(*, name: str, owner: User, slug: str | None = None) -> Workspace:
+    """A new workspace with `owner` as its one owner."""
+    workspace = Workspace.objects.create(name=_clean_name(name), slug=slug or _unique_slug(name))
+    Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    return workspace
+
+
+@transaction.atomic
+def workspace_rename(*, workspace: Workspace, name: str, acting_user: User) -> Workspace:
+    _require_manager(workspace=workspace, user=acting_user)
+    workspace.name = _clean_name(name)
+    workspace.save(update_fields=["name"])
+    return workspace
+
+
+@transaction.atomic
+def membership_add(*, workspace: Workspace, email: str, role: str, acting_user: User) -> MemberAdded:
+    """Add a person by email; a new email gets an account without a password (invitation)."""
+    _require_manager(workspace=workspace, user=acting_user)
+    if role not in {Role.ADMIN, Role.EDITOR, Role.MEMBER}:
+        raise ApplicationError("Choose admin, editor or member; ownership is transferred.",
+                               field="role")
+    email = User.objects.normalize_email((email or "").strip()).lower()
+    user = User.objects.filter(email__iexact=email).first()
+    new_account = user is None
+    if new_account:
+        user = User.objects.create_user(email=email, password=None)
+    elif Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise ApplicationError(f"{email} is already a member of this workspace.", field="email")
+    membership = Membership.objects.create(workspace=workspace, user=user, role=role)
+    return MemberAdded(membership=membership, new_account=new_account)
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str, acting_user: User) -> Membership:
+    acting = _require_manager(workspace=membership.workspace, user=acting_user)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if role not in Role.values:
+        raise ApplicationError("Unknown role.", field="role")
+    if membership.role == Role.OWNER:
+        raise NotAllowed("The owner's role changes only by transferring ownership.")
+    if role == Role.OWNER:
+        raise NotAllowed("Use Transfer ownership to make someone the owner.")
+    if membership.pk == acting.pk and role != acting.role:
+        # An admin demoting themselves would lock themselves out mid-page; make it explicit.
+        raise NotAllowed("You cannot change your own role; ask the owner.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, acting_user: User) -> None:
+    _require_manager(workspace=membership.workspace, user=acting_user)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if membership.role == Role.OWNER:
+        raise NotAllowed("The owner cannot be removed; the owner may transfer ownership first.")
+    if membership.user_id == acting_user.pk:
+        raise NotAllowed("Use Leave workspace to remove yourself.")
+    membership.delete()
+
+
+@transaction.atomic
+def membership_leave(*, workspace: Workspace, user: User) -> None:
+    membership = _acting_membership(workspace=workspace, user=user, lock=True)
+    if membership.role == Role.OWNER:
+        raise NotAllowed("The owner cannot leave. Transfer ownership to another member first.")
+    membership.delete()
+
+
+@transaction.atomic
+def ownership_transfer(*, workspace: Workspace, to_membership: Membership,
+                       acting_user: User) -> None:
+    """Make another member the owner; the previous owner becomes an admin."""
+    acting = _acting_membership(workspace=workspace, user=acting_user, lock=True)
+    if acting.role != Role.OWNER:
+        raise NotAllowed("Only the owner can transfer ownership.")
+    target = Membership.objects.select_for_update().filter(
+        workspace=workspace, pk=to_membership.pk
+    ).first()
+    if target is None:
+        raise ApplicationError("That person is not a member of this workspace.")
+    if target.pk == acting.pk:
+        raise ApplicationError("You are already the owner.")
+    # Demote first: the partial unique index allows one owner row at any instant.
+    acting.role = Role.ADMIN
+    acting.save(update_fields=["role"])
+    target.role = Role.OWNER
+    try:
+        target.save(update_fields=["role"])
+    except IntegrityError as exc:  # a concurrent transfer won the race
+        raise ApplicationError("Ownership changed meanwhile; reload and try again.") from exc

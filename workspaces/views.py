@@ -1,0 +1,237 @@
+"""Workspace pages: switching and creating workspaces, members and roles, workspace settings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from . import selectors, services
+from .access import login_view, manager_view, workspace_view
+from .exceptions import ApplicationError
+from .forms import MemberAddForm, MemberRoleForm, OwnershipTransferForm, WorkspaceForm
+from .middleware import SESSION_KEY
+from .models import Membership, Role
+
+
+def _toast(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
+    return trigger_client_event(response, "toast", {"level": level, "message": message})
+
+
+def _redirect(request: HttpRequest, to: str) -> HttpResponse:
+    """After a change, HTMX clients follow a client redirect; others a normal one."""
+    return HttpResponseClientRedirect(to) if request.htmx else redirect(to)
+
+
+@require_GET
+@login_view
+def home(request: HttpRequest) -> HttpResponse:
+    if request.workspace is None:
+        return render(request, "workspaces/no_workspace.html")
+    return redirect("provider-list")
+
+
+@require_POST
+@login_view
+def workspace_switch(request: HttpRequest) -> HttpResponse:
+    membership = get_object_or_404(
+        Membership.objects.select_related("workspace"),
+        user=request.user, workspace__slug=request.POST.get("workspace", ""),
+    )
+    request.session[SESSION_KEY] = membership.workspace_id
+    messages.success(request, f"Switched to {membership.workspace.name}.")
+    return _redirect(request, reverse("home"))
+
+
+@require_http_methods(["GET", "POST"])
+@login_view
+def workspace_create(request: HttpRequest) -> HttpResponse:
+    form = WorkspaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            workspace = services.workspace_create(name=form.cleaned_data["name"],
+                                                  owner=request.user)
+        except ApplicationError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            request.session[SESSION_KEY] = workspace.pk
+            messages.success(request, f"Workspace {workspace.name} created. You are its owner.")
+            return _redirect(request, reverse("home"))
+    return render(request, "workspaces/workspace_create.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def workspace_update(request: HttpRequest) -> HttpResponse:
+    """Workspace settings: everyone reads them, owners and admins rename."""
+    form = WorkspaceForm(request.POST or None, initial={"name": request.workspace.name})
+    if request.method == "POST":
+        if not Role(request.membership.role).manages_workspace:
+            raise PermissionDenied("Only the owner or an admin can rename the workspace.")
+        if form.is_valid():
+            try:
+                services.workspace_rename(workspace=request.workspace,
+                                          name=form.cleaned_data["name"],
+                                          acting_user=request.user)
+            except ApplicationError as exc:
+                form.add_error(exc.field, exc.message)
+            else:
+                messages.success(request, "Workspace renamed.")
+                return _redirect(request, reverse("workspace-update"))
+    context = {
+        "form": form,
+        "owner": selectors.workspace_owner(workspace=request.workspace),
+        "transfer_form": OwnershipTransferForm(
+            memberships=request.workspace.memberships.exclude(role=Role.OWNER)
+            .select_related("user")
+        ),
+    }
+    return render(request, "workspaces/workspace_update.html", context)
+
+
+@require_POST
+@workspace_view()
+def workspace_leave(request: HttpRequest) -> HttpResponse:
+    try:
+        services.membership_leave(workspace=request.workspace, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return _redirect(request, reverse("workspace-update"))
+    request.session.pop(SESSION_KEY, None)
+    messages.success(request, f"You left {request.workspace.name}.")
+    return _redirect(request, reverse("home"))
+
+
+@require_POST
+@workspace_view(Role.OWNER)
+def workspace_transfer(request: HttpRequest) -> HttpResponse:
+    form = OwnershipTransferForm(
+        request.POST, memberships=request.workspace.memberships.exclude(role=Role.OWNER)
+    )
+    if not form.is_valid():
+        messages.error(request, "Choose the member who becomes the owner.")
+        return _redirect(request, reverse("workspace-update"))
+    try:
+        services.ownership_transfer(workspace=request.workspace,
+                                    to_membership=form.cleaned_data["new_owner"],
+                                    acting_user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{form.cleaned_data['new_owner'].user.email} is now the "
+                                  "owner; you are an admin.")
+    return _redirect(request, reverse("workspace-update"))
+
+
+@require_GET
+@workspace_view()
+def member_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "members": selectors.member_list(workspace=request.workspace),
+        "role_choices": MemberRoleForm.base_fields["role"].choices,
+    }
+    template = "workspaces/member_list.html"
+    if request.htmx and request.htmx.target == "member-table":
+        template += "#member-table"
+    return render(request, template, context)
+
+
+def _invitation_link(request: HttpRequest, membership: Membership) -> str:
+    user = membership.user
+    path = reverse("invitation-accept", kwargs={
+        "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
+    })
+    return request.build_absolute_uri(path)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def member_create(request: HttpRequest) -> HttpResponse:
+    form = MemberAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            added = services.membership_add(workspace=request.workspace,
+                                            email=form.cleaned_data["email"],
+                                            role=form.cleaned_data["role"],
+                                            acting_user=request.user)
+        except ApplicationError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            email = added.membership.user.email
+            if added.new_account:
+                # The link is the invitation: shown once to the admin, who passes it on.
+                response = render(request, "workspaces/member_invited.html", {
+                    "email": email, "link": _invitation_link(request, added.membership),
+                })
+            elif request.htmx:
+                response = HttpResponse(status=204)
+            else:
+                messages.success(request, f"{email} added.")
+                return redirect("member-list")
+            trigger_client_event(response, "membersChanged")
+            return _toast(response, f"{email} added as {added.membership.role}.")
+    template = "workspaces/member_form.html"
+    if request.htmx:
+        template += "#member-form"
+    return render(request, template, {"form": form}, status=422 if form.errors else 200)
+
+
+@require_POST
+@manager_view
+def member_update(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = selectors.membership_get_or_404(workspace=request.workspace, pk=pk)
+    form = MemberRoleForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            membership = services.membership_change_role(
+                membership=membership, role=form.cleaned_data["role"], acting_user=request.user
+            )
+        except ApplicationError as exc:
+            error = exc.message
+    else:
+        error = "Choose admin, editor or member."
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"{membership.user.email} is now {membership.role}.")
+        return redirect("member-list")
+    response = render(request, "workspaces/member_list.html#member-row", {
+        "member": membership,
+        "role_choices": MemberRoleForm.base_fields["role"].choices,
+    })
+    if error:
+        return _toast(response, error, "danger")
+    return _toast(response, f"{membership.user.email} is now {membership.role}.")
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def member_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = selectors.membership_get_or_404(workspace=request.workspace, pk=pk)
+    if request.method == "GET":
+        template = "workspaces/member_confirm_delete.html"
+        if request.htmx:
+            template += "#confirm"
+        return render(request, template, {"member": membership})
+    try:
+        services.membership_remove(membership=membership, acting_user=request.user)
+    except ApplicationError as exc:
+        if request.htmx:
+            return _toast(HttpResponse(status=204), exc.message, "danger")
+        messages.error(request, exc.message)
+        return redirect("member-list")
+    if request.htmx:
+        response = trigger_client_event(HttpResponse(status=204), "membersChanged")
+        return _toast(response, f"{membership.user.email} removed.")
+    messages.success(request, f"{membership.user.email} removed.")
+    return redirect("member-list")
