@@ -50,7 +50,7 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when ENVIRONMENT=production.")
     SECRET_KEY = development_secret("secret_key", lambda: secrets.token_urlsafe(50))
 
-# A comma-separated list: the first key encrypts, every key decrypts (rotation adds a new key first).
+# Comma-separated: the first key encrypts, every key decrypts (rotation puts a new key first).
 FIELD_ENCRYPTION_KEY = env_list("FIELD_ENCRYPTION_KEY")
 if not FIELD_ENCRYPTION_KEY:
     if PRODUCTION:
@@ -193,6 +193,12 @@ BOOTSTRAP5 = {
     "set_placeholder": False,
     "required_css_class": "required",
 }
+
+# --- Providers ---------------------------------------------------------------------------------
+# The declarative catalog: one YAML file per provider (DESIGN.md section 3).
+PROVIDER_CATALOG_DIR = Path(
+    os.environ.get("PROVIDER_CATALOG_DIR", BASE_DIR / "providers" / "catalog")
+)
 
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {

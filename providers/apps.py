@@ -18,6 +18,7 @@ def check_catalog(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     try:
         load_catalog()
     except CatalogError as exc:
-        return [checks.Error(str(exc), hint="Fix the catalog file named above.",
-                             id="providers.E001")]
+        return [
+            checks.Error(str(exc), hint="Fix the catalog file named above.", id="providers.E001")
+        ]
     return []

@@ -53,31 +53,41 @@ def _form_field(spec: SchemaField) -> forms.Field:
     if spec.type == "secret":
         attrs.update(autocomplete="new-password", spellcheck="false")
         return forms.CharField(
-            max_length=spec.max_length, widget=forms.PasswordInput(attrs=attrs),
-            validators=[reject_control_characters], **common,
+            max_length=spec.max_length,
+            widget=forms.PasswordInput(attrs=attrs),
+            validators=[reject_control_characters],
+            **common,
         )
     if spec.type == "url":
         attrs.update(inputmode="url", spellcheck="false")
         return forms.CharField(
-            max_length=spec.max_length, widget=forms.TextInput(attrs=attrs),
-            validators=[http_url_validator], initial=spec.default, **common,
+            max_length=spec.max_length,
+            widget=forms.TextInput(attrs=attrs),
+            validators=[http_url_validator],
+            initial=spec.default,
+            **common,
         )
     if spec.type == "select":
         choices = [(o.value, o.label) for o in spec.options]
         if not spec.required:
             choices = [("", "—"), *choices]
-        return forms.ChoiceField(choices=choices, initial=spec.default,
-                                 widget=forms.Select(attrs=attrs), **common)
+        return forms.ChoiceField(
+            choices=choices, initial=spec.default, widget=forms.Select(attrs=attrs), **common
+        )
     if spec.type == "switch":
         common["required"] = False  # an unchecked box is a valid answer
-        return forms.BooleanField(initial=bool(spec.default),
-                                  widget=forms.CheckboxInput(attrs=attrs), **common)
+        return forms.BooleanField(
+            initial=bool(spec.default), widget=forms.CheckboxInput(attrs=attrs), **common
+        )
     if spec.type == "number":
         field_class = forms.IntegerField if isinstance(spec.default, int) else forms.FloatField
         return field_class(initial=spec.default, widget=forms.NumberInput(attrs=attrs), **common)
     return forms.CharField(
-        max_length=spec.max_length, widget=forms.TextInput(attrs=attrs),
-        validators=[reject_control_characters], initial=spec.default, **common,
+        max_length=spec.max_length,
+        widget=forms.TextInput(attrs=attrs),
+        validators=[reject_control_characters],
+        initial=spec.default,
+        **common,
     )
 
 

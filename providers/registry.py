@@ -10,30 +10,35 @@ from functools import cache
 from pathlib import Path
 
 import yaml
+from django.conf import settings
 from django.http import Http404
 
 from .schema import CatalogError, ProviderSpec, parse_provider
 
-CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 
-
-def load_catalog(directory: Path = CATALOG_DIR) -> tuple[ProviderSpec, ...]:
+def load_catalog(directory: Path | None = None) -> tuple[ProviderSpec, ...]:
     """Parse every catalog file of a directory; raise CatalogError on the first bad entry."""
+    directory = Path(directory or settings.PROVIDER_CATALOG_DIR)
     providers: list[ProviderSpec] = []
     seen: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
-        source = f"providers/catalog/{path.name}" if directory == CATALOG_DIR else str(path)
+        try:
+            source = str(path.relative_to(settings.BASE_DIR))
+        except ValueError:
+            source = str(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise CatalogError(source, "", f"is not valid YAML ({exc})") from exc
         provider = parse_provider(data, source=source)
         if provider.key != path.stem:
-            raise CatalogError(source, "key", f"{provider.key!r} must match the file name "
-                                              f"{path.stem!r}")
+            raise CatalogError(
+                source, "key", f"{provider.key!r} must match the file name {path.stem!r}"
+            )
         if provider.key in seen:
-            raise CatalogError(source, "key", f"{provider.key!r} is also used by "
-                                              f"{seen[provider.key]}")
+            raise CatalogError(
+                source, "key", f"{provider.key!r} is also used by {seen[provider.key]}"
+            )
         seen[provider.key] = source
         providers.append(provider)
     if not providers:

@@ -23,8 +23,21 @@ MODEL_TYPES: dict[str, str] = {
 FIELD_TYPES = ("secret", "text", "url", "select", "switch", "number")
 MODEL_FEATURES = ("vision", "tool-call", "json-mode", "streaming", "reasoning", "audio", "document")
 VALIDATION_METHODS = ("list_models", "account", "completion")
-COLORS = ("blue", "azure", "indigo", "purple", "pink", "red", "orange", "yellow", "lime", "green",
-          "teal", "cyan", "dark")
+COLORS = (
+    "blue",
+    "azure",
+    "indigo",
+    "purple",
+    "pink",
+    "red",
+    "orange",
+    "yellow",
+    "lime",
+    "green",
+    "teal",
+    "cyan",
+    "dark",
+)
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 VARIABLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -172,8 +185,9 @@ class _Reader:
         if isinstance(value, bool) and kind is not bool and bool not in _as_tuple(kind):
             raise self.fail(f"must be {_kind_name(kind)}, not a boolean", self.child_path(key))
         if not isinstance(value, kind):
-            raise self.fail(f"must be {_kind_name(kind)}, not {type(value).__name__}",
-                            self.child_path(key))
+            raise self.fail(
+                f"must be {_kind_name(kind)}, not {type(value).__name__}", self.child_path(key)
+            )
         return value
 
     def text(self, key: str, default: str = "", *, pattern: re.Pattern | None = None) -> str:
@@ -192,8 +206,10 @@ class _Reader:
 
     def items(self, key: str) -> list[_Reader]:
         value = self.value(key, list, [])
-        return [_Reader(self.source, item, f"{self.child_path(key)}[{i}]")
-                for i, item in enumerate(value)]
+        return [
+            _Reader(self.source, item, f"{self.child_path(key)}[{i}]")
+            for i, item in enumerate(value)
+        ]
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -201,13 +217,29 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "text", int: "an integer", bool: "true or false", list: "a list",
-             dict: "a mapping", float: "a number"}
+    names = {
+        str: "text",
+        int: "an integer",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+        float: "a number",
+    }
     return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
 
 
-_FIELD_KEYS = {"variable", "label", "type", "required", "default", "options", "placeholder",
-               "help", "show_on", "max_length"}
+_FIELD_KEYS = {
+    "variable",
+    "label",
+    "type",
+    "required",
+    "default",
+    "options",
+    "placeholder",
+    "help",
+    "show_on",
+    "max_length",
+}
 
 
 def _parse_field(reader: _Reader) -> SchemaField:
@@ -216,8 +248,12 @@ def _parse_field(reader: _Reader) -> SchemaField:
     options = []
     for option_reader in reader.items("options"):
         option_reader.expect_mapping({"value", "label"}, {"value", "label"})
-        options.append(Option(value=str(option_reader.value("value", (str, int, float))),
-                              label=option_reader.text("label")))
+        options.append(
+            Option(
+                value=str(option_reader.value("value", (str, int, float))),
+                label=option_reader.text("label"),
+            )
+        )
     if field_type == "select" and not options:
         raise reader.fail("a select field needs options", reader.child_path("options"))
     if field_type != "select" and options:
@@ -231,14 +267,16 @@ def _parse_field(reader: _Reader) -> SchemaField:
             raise reader.fail("a secret field cannot have a default", reader.child_path("default"))
         if field_type == "switch" and not isinstance(default, bool):
             raise reader.fail("must be true or false", reader.child_path("default"))
-        if field_type == "number" and (isinstance(default, bool)
-                                       or not isinstance(default, (int, float))):
+        if field_type == "number" and (
+            isinstance(default, bool) or not isinstance(default, (int, float))
+        ):
             raise reader.fail("must be a number", reader.child_path("default"))
         if field_type in {"text", "url", "select"} and not isinstance(default, str):
             raise reader.fail("must be text", reader.child_path("default"))
         if field_type == "select" and default not in {o.value for o in options}:
-            raise reader.fail(f"{default!r} is not one of the options",
-                              reader.child_path("default"))
+            raise reader.fail(
+                f"{default!r} is not one of the options", reader.child_path("default")
+            )
         if field_type == "url" and not re.match(r"^https?://[^\s/]+", default):
             raise reader.fail("must be an http(s) URL", reader.child_path("default"))
 
@@ -275,8 +313,10 @@ def _parse_schema(reader: _Reader, key: str) -> CredentialSchema:
     seen: set[str] = set()
     for index, schema_field in enumerate(fields):
         if schema_field.variable in seen:
-            raise reader.fail(f"duplicate variable {schema_field.variable!r}",
-                              f"{reader.child_path(key)}[{index}].variable")
+            raise reader.fail(
+                f"duplicate variable {schema_field.variable!r}",
+                f"{reader.child_path(key)}[{index}].variable",
+            )
         seen.add(schema_field.variable)
     by_variable = {f.variable: f for f in fields}
     for index, schema_field in enumerate(fields):
@@ -284,11 +324,14 @@ def _parse_schema(reader: _Reader, key: str) -> CredentialSchema:
             path = f"{reader.child_path(key)}[{index}].show_on[{cond_index}]"
             target = by_variable.get(condition.variable)
             if target is None or target is schema_field:
-                raise reader.fail(f"refers to unknown field {condition.variable!r}",
-                                  f"{path}.variable")
+                raise reader.fail(
+                    f"refers to unknown field {condition.variable!r}", f"{path}.variable"
+                )
             if target.type == "select" and condition.value not in {o.value for o in target.options}:
-                raise reader.fail(f"{condition.value!r} is not an option of "
-                                  f"{condition.variable!r}", f"{path}.value")
+                raise reader.fail(
+                    f"{condition.value!r} is not an option of {condition.variable!r}",
+                    f"{path}.value",
+                )
             if target.type == "switch" and condition.value not in {"true", "false"}:
                 raise reader.fail("a switch is true or false", f"{path}.value")
     return CredentialSchema(fields=fields)
@@ -301,20 +344,25 @@ def _parse_model(reader: _Reader, model_types: tuple[str, ...]) -> PredefinedMod
     reader.expect_mapping(_MODEL_KEYS, {"name", "type"})
     model_type = reader.choice("type", MODEL_TYPES)
     if model_type not in model_types:
-        raise reader.fail(f"type {model_type!r} is not among the provider's model_types",
-                          reader.child_path("type"))
+        raise reader.fail(
+            f"type {model_type!r} is not among the provider's model_types",
+            reader.child_path("type"),
+        )
     features = reader.value("features", list, [])
     for index, feature in enumerate(features):
         if feature not in MODEL_FEATURES:
-            raise reader.fail(f"{feature!r} is not one of {', '.join(MODEL_FEATURES)}",
-                              f"{reader.child_path('features')}[{index}]")
+            raise reader.fail(
+                f"{feature!r} is not one of {', '.join(MODEL_FEATURES)}",
+                f"{reader.child_path('features')}[{index}]",
+            )
     context_size = reader.value("context_size", int)
     if context_size is not None and context_size <= 0:
         raise reader.fail("must be a positive integer", reader.child_path("context_size"))
     name = reader.text("name")
     if len(name) > 200 or any(c.isspace() for c in name):
-        raise reader.fail("must be at most 200 characters without spaces",
-                          reader.child_path("name"))
+        raise reader.fail(
+            "must be at most 200 characters without spaces", reader.child_path("name")
+        )
     return PredefinedModel(
         name=name,
         type=model_type,
@@ -325,31 +373,47 @@ def _parse_model(reader: _Reader, model_types: tuple[str, ...]) -> PredefinedMod
     )
 
 
-_PROVIDER_KEYS = {"key", "label", "description", "model_types", "credential_schema",
-                  "custom_model_schema", "models", "adapter", "validation", "can_list_models",
-                  "color", "help_url", "position"}
+_PROVIDER_KEYS = {
+    "key",
+    "label",
+    "description",
+    "model_types",
+    "credential_schema",
+    "custom_model_schema",
+    "models",
+    "adapter",
+    "validation",
+    "can_list_models",
+    "color",
+    "help_url",
+    "position",
+}
 
 
 def parse_provider(data: Any, *, source: str) -> ProviderSpec:
     """Parse one catalog file's content; raise CatalogError on anything malformed."""
     reader = _Reader(source, data)
-    reader.expect_mapping(_PROVIDER_KEYS, {"key", "label", "model_types", "credential_schema",
-                                           "adapter", "validation"})
+    reader.expect_mapping(
+        _PROVIDER_KEYS,
+        {"key", "label", "model_types", "credential_schema", "adapter", "validation"},
+    )
     model_types = reader.value("model_types", list)
     if not model_types:
         raise reader.fail("must list at least one model type", "model_types")
     for index, model_type in enumerate(model_types):
         if model_type not in MODEL_TYPES:
-            raise reader.fail(f"{model_type!r} is not one of {', '.join(MODEL_TYPES)}",
-                              f"model_types[{index}]")
+            raise reader.fail(
+                f"{model_type!r} is not one of {', '.join(MODEL_TYPES)}", f"model_types[{index}]"
+            )
     model_types = tuple(model_types)
 
     models = tuple(_parse_model(r, model_types) for r in reader.items("models"))
     seen: set[tuple[str, str]] = set()
     for index, model in enumerate(models):
         if (model.name, model.type) in seen:
-            raise reader.fail(f"duplicate model {model.name!r} of type {model.type!r}",
-                              f"models[{index}].name")
+            raise reader.fail(
+                f"duplicate model {model.name!r} of type {model.type!r}", f"models[{index}].name"
+            )
         seen.add((model.name, model.type))
 
     custom_model_schema = None

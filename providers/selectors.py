@@ -14,7 +14,7 @@ from .schema import MODEL_TYPES, ProviderSpec
 class ProviderRow:
     provider: ProviderSpec
     configured: bool
-    status: str        # machine word, e.g. "not-configured"
+    status: str  # machine word, e.g. "not-configured"
     status_label: str  # what the badge says
 
     @property
@@ -22,8 +22,9 @@ class ProviderRow:
         return self.provider.key
 
 
-def provider_overview(*, workspace: Workspace, model_type: str = "",
-                      query: str = "") -> list[ProviderRow]:
+def provider_overview(
+    *, workspace: Workspace, model_type: str = "", query: str = ""
+) -> list[ProviderRow]:
     """Every catalog provider as the workspace sees it, configured ones first.
 
     Filters: `model_type` keeps providers supporting that type, `query` matches the label, key
@@ -37,8 +38,14 @@ def provider_overview(*, workspace: Workspace, model_type: str = "",
         if query and not _matches(provider, query):
             continue
         # Credentials arrive with the credentials app; until then nothing is configured.
-        rows.append(ProviderRow(provider=provider, configured=False, status="not-configured",
-                                status_label="Not configured"))
+        rows.append(
+            ProviderRow(
+                provider=provider,
+                configured=False,
+                status="not-configured",
+                status_label="Not configured",
+            )
+        )
     return sorted(rows, key=lambda row: not row.configured)
 
 

@@ -20,8 +20,9 @@ def provider_list(request: HttpRequest) -> HttpResponse:
     if model_type not in MODEL_TYPES:
         model_type = ""
     query = request.GET.get("q", "")[:100]
-    rows = selectors.provider_overview(workspace=request.workspace, model_type=model_type,
-                                       query=query)
+    rows = selectors.provider_overview(
+        workspace=request.workspace, model_type=model_type, query=query
+    )
     context = {
         "configured": [row for row in rows if row.configured],
         "available": [row for row in rows if not row.configured],

@@ -65,12 +65,16 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Profile", {"fields": ["full_name"]}),
-        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups",
-                                    "user_permissions"]}),
+        (
+            "Permissions",
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
-        (None, {"classes": ["wide"], "fields": ["email", "usable_password", "password1",
-                                                 "password2"]}),
+        (
+            None,
+            {"classes": ["wide"], "fields": ["email", "usable_password", "password1", "password2"]},
+        ),
     ]
     inlines = []

@@ -23,8 +23,9 @@ class MemberRoleForm(forms.Form):
 
 
 class OwnershipTransferForm(forms.Form):
-    new_owner = forms.ModelChoiceField(label="New owner", queryset=Membership.objects.none(),
-                                       empty_label="Choose a member")
+    new_owner = forms.ModelChoiceField(
+        label="New owner", queryset=Membership.objects.none(), empty_label="Choose a member"
+    )
 
     def __init__(self, *args, memberships, **kwargs):
         super().__init__(*args, **kwargs)

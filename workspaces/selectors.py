@@ -9,8 +9,10 @@ from .models import Membership, Role, User, Workspace
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("workspace").order_by(
-        "workspace__name", "workspace__pk"
+    return (
+        Membership.objects.filter(user=user)
+        .select_related("workspace")
+        .order_by("workspace__name", "workspace__pk")
     )
 
 
@@ -30,6 +32,7 @@ def membership_get_or_404(*, workspace: Workspace, pk: int) -> Membership:
 
 def workspace_owner(*, workspace: Workspace) -> Membership | None:
     return (
-        Membership.objects.filter(workspace=workspace, role=Role.OWNER).select_related("user")
+        Membership.objects.filter(workspace=workspace, role=Role.OWNER)
+        .select_related("user")
         .first()
     )

@@ -75,12 +75,15 @@ def workspace_rename(*, workspace: Workspace, name: str, acting_user: User) -> W
 
 
 @transaction.atomic
-def membership_add(*, workspace: Workspace, email: str, role: str, acting_user: User) -> MemberAdded:
+def membership_add(
+    *, workspace: Workspace, email: str, role: str, acting_user: User
+) -> MemberAdded:
     """Add a person by email; a new email gets an account without a password (invitation)."""
     _require_manager(workspace=workspace, user=acting_user)
     if role not in {Role.ADMIN, Role.EDITOR, Role.MEMBER}:
-        raise ApplicationError("Choose admin, editor or member; ownership is transferred.",
-                               field="role")
+        raise ApplicationError(
+            "Choose admin, editor or member; ownership is transferred.", field="role"
+        )
     email = User.objects.normalize_email((email or "").strip()).lower()
     user = User.objects.filter(email__iexact=email).first()
     new_account = user is None
@@ -130,15 +133,18 @@ def membership_leave(*, workspace: Workspace, user: User) -> None:
 
 
 @transaction.atomic
-def ownership_transfer(*, workspace: Workspace, to_membership: Membership,
-                       acting_user: User) -> None:
+def ownership_transfer(
+    *, workspace: Workspace, to_membership: Membership, acting_user: User
+) -> None:
     """Make another member the owner; the previous owner becomes an admin."""
     acting = _acting_membership(workspace=workspace, user=acting_user, lock=True)
     if acting.role != Role.OWNER:
         raise NotAllowed("Only the owner can transfer ownership.")
-    target = Membership.objects.select_for_update().filter(
-        workspace=workspace, pk=to_membership.pk
-    ).first()
+    target = (
+        Membership.objects.select_for_update()
+        .filter(workspace=workspace, pk=to_membership.pk)
+        .first()
+    )
     if target is None:
         raise ApplicationError("That person is not a member of this workspace.")
     if target.pk == acting.pk:

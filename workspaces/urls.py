@@ -6,15 +6,28 @@ from .access import public_view
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", public_view(auth_views.LoginView.as_view(
-        template_name="registration/login.html", redirect_authenticated_user=True,
-    )), name="login"),
+    path(
+        "login/",
+        public_view(
+            auth_views.LoginView.as_view(
+                template_name="registration/login.html",
+                redirect_authenticated_user=True,
+            )
+        ),
+        name="login",
+    ),
     path("logout/", public_view(auth_views.LogoutView.as_view()), name="logout"),
-    path("invitation/<uidb64>/<token>/", public_view(auth_views.PasswordResetConfirmView.as_view(
-        template_name="registration/invitation_accept.html",
-        post_reset_login=True,
-        success_url=reverse_lazy("home"),
-    )), name="invitation-accept"),
+    path(
+        "invitation/<uidb64>/<token>/",
+        public_view(
+            auth_views.PasswordResetConfirmView.as_view(
+                template_name="registration/invitation_accept.html",
+                post_reset_login=True,
+                success_url=reverse_lazy("home"),
+            )
+        ),
+        name="invitation-accept",
+    ),
     path("workspaces/new/", views.workspace_create, name="workspace-create"),
     path("workspaces/switch/", views.workspace_switch, name="workspace-switch"),
     path("settings/workspace/", views.workspace_update, name="workspace-update"),

@@ -43,7 +43,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def workspace_switch(request: HttpRequest) -> HttpResponse:
     membership = get_object_or_404(
         Membership.objects.select_related("workspace"),
-        user=request.user, workspace__slug=request.POST.get("workspace", ""),
+        user=request.user,
+        workspace__slug=request.POST.get("workspace", ""),
     )
     request.session[SESSION_KEY] = membership.workspace_id
     messages.success(request, f"Switched to {membership.workspace.name}.")
@@ -56,8 +57,9 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            workspace = services.workspace_create(name=form.cleaned_data["name"],
-                                                  owner=request.user)
+            workspace = services.workspace_create(
+                name=form.cleaned_data["name"], owner=request.user
+            )
         except ApplicationError as exc:
             form.add_error(exc.field, exc.message)
         else:
@@ -77,9 +79,11 @@ def workspace_update(request: HttpRequest) -> HttpResponse:
             raise PermissionDenied("Only the owner or an admin can rename the workspace.")
         if form.is_valid():
             try:
-                services.workspace_rename(workspace=request.workspace,
-                                          name=form.cleaned_data["name"],
-                                          acting_user=request.user)
+                services.workspace_rename(
+                    workspace=request.workspace,
+                    name=form.cleaned_data["name"],
+                    acting_user=request.user,
+                )
             except ApplicationError as exc:
                 form.add_error(exc.field, exc.message)
             else:
@@ -89,8 +93,9 @@ def workspace_update(request: HttpRequest) -> HttpResponse:
         "form": form,
         "owner": selectors.workspace_owner(workspace=request.workspace),
         "transfer_form": OwnershipTransferForm(
-            memberships=request.workspace.memberships.exclude(role=Role.OWNER)
-            .select_related("user")
+            memberships=request.workspace.memberships.exclude(role=Role.OWNER).select_related(
+                "user"
+            )
         ),
     }
     return render(request, "workspaces/workspace_update.html", context)
@@ -119,14 +124,18 @@ def workspace_transfer(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Choose the member who becomes the owner.")
         return _redirect(request, reverse("workspace-update"))
     try:
-        services.ownership_transfer(workspace=request.workspace,
-                                    to_membership=form.cleaned_data["new_owner"],
-                                    acting_user=request.user)
+        services.ownership_transfer(
+            workspace=request.workspace,
+            to_membership=form.cleaned_data["new_owner"],
+            acting_user=request.user,
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{form.cleaned_data['new_owner'].user.email} is now the "
-                                  "owner; you are an admin.")
+        messages.success(
+            request,
+            f"{form.cleaned_data['new_owner'].user.email} is now the owner; you are an admin.",
+        )
     return _redirect(request, reverse("workspace-update"))
 
 
@@ -145,10 +154,13 @@ def member_list(request: HttpRequest) -> HttpResponse:
 
 def _invitation_link(request: HttpRequest, membership: Membership) -> str:
     user = membership.user
-    path = reverse("invitation-accept", kwargs={
-        "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-        "token": default_token_generator.make_token(user),
-    })
+    path = reverse(
+        "invitation-accept",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
     return request.build_absolute_uri(path)
 
 
@@ -158,19 +170,26 @@ def member_create(request: HttpRequest) -> HttpResponse:
     form = MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            added = services.membership_add(workspace=request.workspace,
-                                            email=form.cleaned_data["email"],
-                                            role=form.cleaned_data["role"],
-                                            acting_user=request.user)
+            added = services.membership_add(
+                workspace=request.workspace,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                acting_user=request.user,
+            )
         except ApplicationError as exc:
             form.add_error(exc.field, exc.message)
         else:
             email = added.membership.user.email
             if added.new_account:
                 # The link is the invitation: shown once to the admin, who passes it on.
-                response = render(request, "workspaces/member_invited.html", {
-                    "email": email, "link": _invitation_link(request, added.membership),
-                })
+                response = render(
+                    request,
+                    "workspaces/member_invited.html",
+                    {
+                        "email": email,
+                        "link": _invitation_link(request, added.membership),
+                    },
+                )
             elif request.htmx:
                 response = HttpResponse(status=204)
             else:
@@ -205,10 +224,14 @@ def member_update(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"{membership.user.email} is now {membership.role}.")
         return redirect("member-list")
-    response = render(request, "workspaces/member_list.html#member-row", {
-        "member": membership,
-        "role_choices": MemberRoleForm.base_fields["role"].choices,
-    })
+    response = render(
+        request,
+        "workspaces/member_list.html#member-row",
+        {
+            "member": membership,
+            "role_choices": MemberRoleForm.base_fields["role"].choices,
+        },
+    )
     if error:
         return _toast(response, error, "danger")
     return _toast(response, f"{membership.user.email} is now {membership.role}.")

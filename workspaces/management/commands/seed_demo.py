@@ -20,20 +20,22 @@ class Command(BaseCommand):
     help = "Create (or bring back in line) the demo workspace and its owner/admin/editor/member."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--password", required=True,
-                            help="Password for all four demo users.")
-        parser.add_argument("--staff", action="store_true",
-                            help="Also let owner@demo.test into the Django admin.")
+        parser.add_argument("--password", required=True, help="Password for all four demo users.")
+        parser.add_argument(
+            "--staff", action="store_true", help="Also let owner@demo.test into the Django admin."
+        )
 
     @transaction.atomic
     def handle(self, *args, password: str, staff: bool, **options) -> None:
         if len(password) < 8:
             raise CommandError("Use a password of at least 8 characters.")
-        workspace, created = Workspace.objects.get_or_create(slug=DEMO_SLUG,
-                                                             defaults={"name": "Demo"})
+        workspace, created = Workspace.objects.get_or_create(
+            slug=DEMO_SLUG, defaults={"name": "Demo"}
+        )
         # Demote a stray owner first so the one-owner constraint holds at every step.
         Membership.objects.filter(workspace=workspace, role=Role.OWNER).exclude(
-            user__email="owner@demo.test").update(role=Role.ADMIN)
+            user__email="owner@demo.test"
+        ).update(role=Role.ADMIN)
         for email, role in DEMO_USERS:
             user, _ = User.objects.get_or_create(email=email)
             user.set_password(password)
@@ -41,8 +43,10 @@ class Command(BaseCommand):
             if email == "owner@demo.test" and staff:
                 user.is_staff = user.is_superuser = True
             user.save()
-            Membership.objects.update_or_create(workspace=workspace, user=user,
-                                                defaults={"role": role})
+            Membership.objects.update_or_create(
+                workspace=workspace, user=user, defaults={"role": role}
+            )
         verb = "Created" if created else "Updated"
-        self.stdout.write(f"{verb} workspace '{DEMO_SLUG}' with "
-                          + ", ".join(email for email, _ in DEMO_USERS))
+        self.stdout.write(
+            f"{verb} workspace '{DEMO_SLUG}' with " + ", ".join(email for email, _ in DEMO_USERS)
+        )

@@ -1,0 +1,42 @@
+# The two commands: `make run` serves the app, `make test` runs the whole suite.
+# Both create .venv on first use and refresh it whenever pyproject.toml changes.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Under CI=true the suite runs against the real PostgreSQL; elsewhere SQLite unless set.
+ifeq ($(CI),true)
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+endif
+export REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test lint format venv clean
+
+run: $(STAMP)
+	$(PY) -m config.devserver
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""Shared fixtures: a workspace with one user per role, logged-in clients, real Redis."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from tests.factories import MembershipFactory, WorkspaceFactory
+from workspaces.models import Role
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(reason: str) -> None:
+    """A missing PostgreSQL/Redis fails the run under CI=true and is a clear skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{reason} (required under CI=true)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    """PBKDF2's deliberate slowness buys nothing in tests; the real hasher runs in production."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def workspace(db):
+    return WorkspaceFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def members(workspace):
+    """One membership per role in `workspace`, keyed by role value."""
+    return {
+        role.value: MembershipFactory(
+            workspace=workspace, role=role, user__email=f"{role.value}@acme.test"
+        )
+        for role in Role
+    }
+
+
+@pytest.fixture
+def client_for(members):
+    """client_for("admin") is a client logged in as the workspace's admin."""
+
+    def make(role: str) -> Client:
+        client = Client()
+        client.force_login(members[role].user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def other_workspace(db):
+    """A second workspace with its own admin, whose ids must never leak into `workspace`."""
+    other = WorkspaceFactory(name="Other", slug="other")
+    owner = MembershipFactory(workspace=other, role=Role.OWNER, user__email="owner@other.test")
+    admin = MembershipFactory(workspace=other, role=Role.ADMIN, user__email="admin@other.test")
+    return {"workspace": other, "owner": owner, "admin": admin}
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis server's URL (a scratch database), flushed before and after the test."""
+    import redis
+
+    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        require_service(f"Redis is not reachable at {url}")
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+@pytest.fixture
+def postgres(db):
+    """Marks a test that needs PostgreSQL semantics (row locks across real connections)."""
+    if connection.vendor != "postgresql":
+        require_service(
+            "needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1"
+            ":5432/test (CI does)"
+        )

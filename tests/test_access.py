@@ -1,0 +1,149 @@
+"""Every URL declares who may call it, and the server enforces it for every role.
+
+The sweep walks the URL resolver: a new view without an access policy, or with a URL parameter
+this file does not know how to fill, fails here until it is classified.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from workspaces.models import Role
+
+# URL parameter → how to fill it for the sweep (a real object of the workspace under test).
+SAMPLE_KWARGS = {
+    "pk": lambda members: members["member"].pk,
+    "provider_key": lambda members: "openai",
+    "uidb64": lambda members: "MQ",
+    "token": lambda members: "not-a-token",
+}
+
+# Who may call each URL: the table a reviewer reads. A URL missing here fails the sweep, and a
+# view whose behaviour drifts from its row fails it too.
+EXPECTED = {
+    "home": "login",
+    "login": "public",
+    "logout": "public",
+    "invitation-accept": "public",
+    "healthz": "public",
+    "workspace-create": "login",
+    "workspace-switch": "login",
+    "workspace-update": "member",  # reading; renaming (POST) needs admin, see POST_NEEDS
+    "workspace-leave": "member",
+    "workspace-transfer": "owner",
+    "member-list": "member",
+    "member-create": "admin",
+    "member-update": "admin",
+    "member-delete": "admin",
+    "provider-list": "member",
+    "provider-detail": "member",
+}
+
+# Views whose GET is a page for every role but whose POST changes something; their POST needs
+# the role named here (checked inside the view, after the decorator's baseline).
+POST_NEEDS = {"workspace-update": "admin"}
+
+RANK = {role.value: role.rank for role in Role}
+
+
+def app_patterns(resolver=None, prefix=""):
+    """(name, pattern, callback) for every URL outside Django's admin."""
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.app_name == "admin":
+                continue
+            yield from app_patterns(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield entry.name, prefix + str(entry.pattern), entry.callback
+
+
+PATTERNS = list(app_patterns())
+
+
+def url_for(name: str, members) -> str:
+    pattern = next(p for n, p, _ in PATTERNS if n == name)
+    kwargs = {}
+    for param in [part.split(">")[0].split(":")[-1] for part in pattern.split("<")[1:]]:
+        assert param in SAMPLE_KWARGS, f"{name}: add a sample value for <{param}> to the sweep"
+        kwargs[param] = SAMPLE_KWARGS[param](members)
+    return reverse(name, kwargs=kwargs)
+
+
+def policy(callback) -> str:
+    view_class = getattr(callback, "view_class", None)
+    return getattr(callback, "access_policy", None) or getattr(view_class, "access_policy", "")
+
+
+def test_every_view_declares_an_access_policy():
+    missing = [name or pattern for name, pattern, callback in PATTERNS if not policy(callback)]
+    assert not missing, f"views without public_view/login_view/workspace_view: {missing}"
+
+
+def test_every_url_is_classified_in_the_expected_table():
+    names = [name for name, _, _ in PATTERNS]
+    assert all(names), "every URL needs a name so the sweep can reach it"
+    assert sorted(names) == sorted(EXPECTED), "classify new URLs in EXPECTED"
+
+
+@pytest.mark.parametrize(("name", "pattern", "callback"), PATTERNS)
+def test_declared_policy_matches_the_expected_table(name, pattern, callback):
+    expected = EXPECTED[name]
+    declared = policy(callback)
+    assert declared == (expected if expected in {"public", "login"} else f"workspace:{expected}")
+
+
+def workspace_views():
+    return [name for name, minimum in EXPECTED.items() if minimum in RANK]
+
+
+@pytest.mark.parametrize("name", [n for n, minimum in EXPECTED.items() if minimum != "public"])
+def test_anonymous_visitors_are_sent_to_login(client, members, name):
+    for method in ("get", "post"):
+        response = getattr(client, method)(url_for(name, members))
+        assert response.status_code in (302, 405), (name, method)
+        if response.status_code == 302:
+            assert response["Location"].startswith(reverse("login")), (name, method)
+
+
+@pytest.mark.parametrize("role", [r.value for r in Role])
+@pytest.mark.parametrize("name", workspace_views())
+def test_each_role_gets_exactly_what_the_view_allows(client_for, members, role, name):
+    minimum = EXPECTED[name]
+    client = client_for(role)
+    url = url_for(name, members)
+    for method in ("get", "post"):
+        response = getattr(client, method)(url, headers={"HX-Request": "true"})
+        if response.status_code == 405:
+            continue
+        needed = POST_NEEDS.get(name, minimum) if method == "post" else minimum
+        if RANK[role] >= RANK[needed]:
+            assert response.status_code != 403, (name, method, role)
+        else:
+            assert response.status_code == 403, (name, method, role)
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in workspace_views() if "pk>" in next(p for m, p, _ in PATTERNS if m == n)]
+)
+def test_ids_from_another_workspace_answer_404(client, members, other_workspace, name):
+    """An admin of Other reaching for Acme's membership ids gets 404, never the object."""
+    client.force_login(other_workspace["owner"].user)
+    url = url_for(name, members)  # ids of Acme's rows
+    for method in ("get", "post"):
+        response = client.post(url) if method == "post" else client.get(url)
+        assert response.status_code in (404, 405), (name, method)
+    assert members["member"].__class__.objects.filter(pk=members["member"].pk).exists()
+
+
+def test_a_user_without_any_workspace_is_offered_to_create_one(db):
+    from tests.factories import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory())
+    response = client.get(reverse("provider-list"))
+    assert response.status_code == 403
+    assert b"You are not in a workspace yet" in response.content
+    assert reverse("workspace-create").encode() in response.content
