@@ -12,5 +12,6 @@ def tokens(value: int | None) -> str:
     if value >= 1_000_000:
         return f"{value / 1_000_000:.1f}".rstrip("0").rstrip(".") + "M"
     if value >= 1000:
-        return f"{round(value / 1024) if value % 1024 == 0 else round(value / 1000)}K"
+        # Providers quote round thousands (128000) or powers of two (8192, 16385) alike as "K".
+        return f"{value // 1000 if value % 1000 == 0 else round(value / 1024)}K"
     return str(value)

@@ -1,0 +1,109 @@
+"""Configuration from the environment: the embedded default and production's refusals.
+
+These run `manage.py` in a fresh process, as `make run` and a production start do.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+SERVICE_VARIABLES = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "FIELD_ENCRYPTION_KEY",
+    "ENVIRONMENT",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+}
+
+
+def manage(*args: str, var_dir: Path, **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
+    environment.update(VAR_DIR=str(var_dir), **env)
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_fresh_machine_runs_embedded_on_sqlite_with_generated_keys(tmp_path):
+    migrate = manage("migrate", "--noinput", var_dir=tmp_path)
+    assert migrate.returncode == 0, migrate.stderr
+    seed = manage("seed_demo", "--password", "demo-pass-1", var_dir=tmp_path)
+    assert seed.returncode == 0, seed.stderr
+    assert (tmp_path / "db.sqlite3").exists()
+    for secret_file in ("secret_key", "field_encryption_key"):
+        path = tmp_path / secret_file
+        assert path.stat().st_mode & 0o777 == 0o600
+    key_before = (tmp_path / "field_encryption_key").read_text()
+    manage("check", var_dir=tmp_path)
+    assert (tmp_path / "field_encryption_key").read_text() == key_before  # generated once
+    shell = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.EMBEDDED_MODE, settings.CELERY_TASK_ALWAYS_EAGER, "
+        "settings.DATABASES['default']['ENGINE'])",
+        var_dir=tmp_path,
+    )
+    assert shell.stdout.split() == ["True", "True", "django.db.backends.sqlite3"]
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("SECRET_KEY", "SECRET_KEY must be set when ENVIRONMENT=production"),
+        ("FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY must be set when ENVIRONMENT=production"),
+    ],
+)
+def test_production_refuses_to_start_without_its_keys(tmp_path, missing, message):
+    env = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "x" * 60,
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "console.example.com",
+    }
+    env.pop(missing)
+    result = manage("check", var_dir=tmp_path, **env)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not (tmp_path / missing.lower()).exists()  # nothing generated in production
+
+
+def test_encryption_keys_are_a_comma_separated_list_for_rotation(tmp_path):
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(len(settings.FIELD_ENCRYPTION_KEY))",
+        var_dir=tmp_path,
+        FIELD_ENCRYPTION_KEY=f"{Fernet.generate_key().decode()}, {Fernet.generate_key().decode()}",
+    )
+    assert result.stdout.strip() == "2"
+
+
+def test_redis_url_switches_off_embedded_mode(tmp_path):
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.EMBEDDED_MODE, settings.CELERY_BROKER_URL)",
+        var_dir=tmp_path,
+        REDIS_URL="redis://127.0.0.1:6379/3",
+    )
+    assert result.stdout.split() == ["False", "redis://127.0.0.1:6379/3"]
