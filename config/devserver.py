@@ -50,13 +50,15 @@ def wait_for_port(port: int, timeout: float = 10.0) -> bool:
 
 
 def main() -> int:
+    # SIGTERM (from a supervisor or `timeout`) cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     env = dict(os.environ)
     children: list[subprocess.Popen] = []
     redis_binary = shutil.which("redis-server")
-    mode = "embedded mode: tasks run in-process, routing state in memory"
+    mode = "in embedded mode: tasks run in-process, routing state in memory"
 
     if env.get("REDIS_URL"):
-        mode = f"Redis at {env['REDIS_URL']} (from REDIS_URL)"
+        mode = f"with Redis at {env['REDIS_URL']} (from REDIS_URL)"
     elif redis_binary:
         redis_dir = VAR_DIR / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +84,7 @@ def main() -> int:
         )
         if wait_for_port(port):
             env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-            mode = f"private Redis on 127.0.0.1:{port} (var/redis) with a Celery worker"
+            mode = f"with a private Redis on 127.0.0.1:{port} (var/redis) with a Celery worker"
         else:
             print("redis-server did not start; falling back to embedded mode.", flush=True)
 
@@ -96,30 +98,19 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
         )
         if env.get("REDIS_URL"):
+            worker_log = (VAR_DIR / "celery-worker.log").open("ab")
+            worker = [sys.executable, "-m", "celery", "-A", "config", "worker",
+                      "--loglevel", "INFO", "--concurrency", "2"]  # fmt: skip
             children.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "config",
-                        "worker",
-                        "--loglevel",
-                        "INFO",
-                        "--concurrency",
-                        "2",
-                        "--logfile",
-                        str(VAR_DIR / "celery-worker.log"),
-                    ],
-                    env=env,
-                    cwd=BASE_DIR,
+                    worker, env=env, cwd=BASE_DIR, stdout=worker_log, stderr=subprocess.STDOUT
                 )
             )
+            mode += " (worker log: var/celery-worker.log)"
         url = f"http://{HOST}:{PORT}"
         print(
             f"\n  Model Console: {url}\n"
-            f"  Running in {mode}.\n"
+            f"  Running {mode}.\n"
             f"  Demo logins (password {password}):\n"
             "    owner@demo.test   (owner; also the Django admin at /admin/)\n"
             "    admin@demo.test   (admin)\n"
