@@ -163,6 +163,14 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BEAT_SCHEDULE = {
+    "sweep-pending-validations": {
+        "task": "credentials.sweep_pending_validations",
+        "schedule": 300.0,
+    },
+}
 
 # --- Authentication ----------------------------------------------------------------------------
 AUTH_USER_MODEL = "workspaces.User"
@@ -199,6 +207,18 @@ BOOTSTRAP5 = {
 PROVIDER_CATALOG_DIR = Path(
     os.environ.get("PROVIDER_CATALOG_DIR", BASE_DIR / "providers" / "catalog")
 )
+
+# Outbound calls to providers (providers/outbound.py). User-supplied URLs that resolve to
+# loopback, private, link-local or metadata addresses are refused unless their host:port (or
+# bare host) is allow-listed here, e.g. "localhost:11434" for a local Ollama.
+PROVIDER_URL_ALLOWLIST = env_list("PROVIDER_URL_ALLOWLIST")
+PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "5"))
+PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "20"))
+# Credential validation: how long a page waits for the provider's verdict before telling the
+# user it timed out, and how long typed secrets of a failed attempt are kept for a resubmit.
+CREDENTIAL_VALIDATION_TIMEOUT = float(os.environ.get("CREDENTIAL_VALIDATION_TIMEOUT", "30"))
+CREDENTIAL_RETRY_WINDOW = int(os.environ.get("CREDENTIAL_RETRY_WINDOW", "600"))
+PROVIDER_MAX_RESPONSE_BYTES = int(os.environ.get("PROVIDER_MAX_RESPONSE_BYTES", str(8 * 2**20)))
 
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from credentials.selectors import ProviderCredentialSummary, provider_credential_summaries
 from workspaces.models import Workspace
 
 from .registry import catalog
@@ -13,9 +14,31 @@ from .schema import MODEL_TYPES, ProviderSpec
 @dataclass(frozen=True)
 class ProviderRow:
     provider: ProviderSpec
-    configured: bool
-    status: str  # machine word, e.g. "not-configured"
-    status_label: str  # what the badge says
+    credentials: ProviderCredentialSummary
+
+    @property
+    def configured(self) -> bool:
+        return self.credentials.configured
+
+    @property
+    def status(self) -> str:
+        """The badge's machine word: not-configured, failing, no-default or active."""
+        if not self.credentials.configured:
+            return "not-configured"
+        if self.credentials.failing:
+            return "failing"
+        if not self.credentials.default_name:
+            return "no-default"
+        return "active"
+
+    @property
+    def status_label(self) -> str:
+        return {
+            "not-configured": "Not configured",
+            "failing": f"{self.credentials.failing} failing",
+            "no-default": "No default",
+            "active": "Active",
+        }[self.status]
 
     @property
     def key(self) -> str:
@@ -31,21 +54,15 @@ def provider_overview(
     or a model name (case-insensitive).
     """
     query = query.strip().lower()
+    summaries = provider_credential_summaries(workspace=workspace)
     rows = []
     for provider in catalog():
         if model_type and model_type not in provider.model_types:
             continue
         if query and not _matches(provider, query):
             continue
-        # Credentials arrive with the credentials app; until then nothing is configured.
-        rows.append(
-            ProviderRow(
-                provider=provider,
-                configured=False,
-                status="not-configured",
-                status_label="Not configured",
-            )
-        )
+        summary = summaries.get(provider.key, ProviderCredentialSummary())
+        rows.append(ProviderRow(provider=provider, credentials=summary))
     return sorted(rows, key=lambda row: not row.configured)
 
 

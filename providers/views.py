@@ -6,6 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from credentials.selectors import predefined_model_status, summarize
+from credentials.views import credential_list_context
 from workspaces.access import workspace_view
 
 from . import selectors
@@ -48,8 +50,15 @@ def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
         for type_key, label in provider.model_type_labels
         if not model_type or type_key == model_type
     ]
+    credential_context = credential_list_context(request, provider)
+    model_status, model_status_label = predefined_model_status(credential_context["credentials"])
     context = {
-        "provider": provider,
+        **credential_context,
+        "row": selectors.ProviderRow(
+            provider=provider, credentials=summarize(credential_context["credentials"])
+        ),
+        "model_status": model_status,
+        "model_status_label": model_status_label,
         "groups": groups,
         "model_type": model_type,
         "model_count": len(provider.models),

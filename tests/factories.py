@@ -1,5 +1,7 @@
 """factory_boy factories for the models tests build on."""
 
+import json
+
 import factory
 
 from workspaces.models import Membership, Role, User, Workspace
@@ -36,3 +38,21 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     workspace = factory.SubFactory(WorkspaceFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.MEMBER
+
+
+class CredentialFactory(factory.django.DjangoModelFactory):
+    """A stored credential, written directly (tests of validation go through the services).
+
+    Its base URL is a loopback port that is not allow-listed, so any accidental provider call
+    is refused by the SSRF guard before a packet leaves.
+    """
+
+    class Meta:
+        model = "credentials.Credential"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    provider = "openai"
+    name = factory.Sequence(lambda n: f"Key {n}")
+    secret_data = factory.LazyFunction(lambda: json.dumps({"api_key": "sk-test-factory-000000"}))
+    config = factory.LazyFunction(lambda: {"base_url": "http://127.0.0.1:9/v1"})
+    masks = factory.LazyFunction(lambda: {"api_key": "sk-…0000"})

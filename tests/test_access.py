@@ -12,12 +12,17 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from workspaces.models import Role
 
-# URL parameter → how to fill it for the sweep (a real object of the workspace under test).
+# URL parameter → how to fill it for the sweep: a real object of the workspace under test,
+# chosen by the URL name's family for `pk`.
+PK_BY_FAMILY = {
+    "member": lambda objects: objects["membership"].pk,
+    "credential": lambda objects: objects["credential"].pk,
+    "validation": lambda objects: objects["pending"].pk,
+}
 SAMPLE_KWARGS = {
-    "pk": lambda members: members["member"].pk,
-    "provider_key": lambda members: "openai",
-    "uidb64": lambda members: "MQ",
-    "token": lambda members: "not-a-token",
+    "provider_key": lambda objects: "openai",
+    "uidb64": lambda objects: "MQ",
+    "token": lambda objects: "not-a-token",
 }
 
 # Who may call each URL: the table a reviewer reads. A URL missing here fails the sweep, and a
@@ -39,6 +44,15 @@ EXPECTED = {
     "member-delete": "admin",
     "provider-list": "member",
     "provider-detail": "member",
+    "credential-list": "member",
+    "credential-create": "admin",
+    "credential-update": "admin",
+    "credential-delete": "admin",
+    "credential-default": "admin",
+    "credential-check": "admin",
+    "credential-check-all": "admin",
+    "validation-detail": "admin",
+    "audit-log": "admin",
 }
 
 # Views whose GET is a page for every role but whose POST changes something; their POST needs
@@ -63,12 +77,38 @@ def app_patterns(resolver=None, prefix=""):
 PATTERNS = list(app_patterns())
 
 
-def url_for(name: str, members) -> str:
+@pytest.fixture
+def objects(members, workspace):
+    """One object of each kind that URLs address, in the workspace under test."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from credentials.models import PendingValidation
+    from tests.factories import CredentialFactory
+
+    credential = CredentialFactory(workspace=workspace)
+    pending = PendingValidation.objects.create(
+        workspace=workspace,
+        provider="openai",
+        kind="check",
+        credential=credential,
+        expires_at=timezone.now() + timedelta(minutes=5),
+    )
+    return {"membership": members["member"], "credential": credential, "pending": pending}
+
+
+def url_for(name: str, objects) -> str:
     pattern = next(p for n, p, _ in PATTERNS if n == name)
     kwargs = {}
     for param in [part.split(">")[0].split(":")[-1] for part in pattern.split("<")[1:]]:
-        assert param in SAMPLE_KWARGS, f"{name}: add a sample value for <{param}> to the sweep"
-        kwargs[param] = SAMPLE_KWARGS[param](members)
+        if param == "pk":
+            family = name.split("-")[0]
+            assert family in PK_BY_FAMILY, f"{name}: add its family to PK_BY_FAMILY"
+            kwargs[param] = PK_BY_FAMILY[family](objects)
+        else:
+            assert param in SAMPLE_KWARGS, f"{name}: add a sample value for <{param}>"
+            kwargs[param] = SAMPLE_KWARGS[param](objects)
     return reverse(name, kwargs=kwargs)
 
 
@@ -100,9 +140,9 @@ def workspace_views():
 
 
 @pytest.mark.parametrize("name", [n for n, minimum in EXPECTED.items() if minimum != "public"])
-def test_anonymous_visitors_are_sent_to_login(client, members, name):
+def test_anonymous_visitors_are_sent_to_login(client, objects, name):
     for method in ("get", "post"):
-        response = getattr(client, method)(url_for(name, members))
+        response = getattr(client, method)(url_for(name, objects))
         assert response.status_code in (302, 405), (name, method)
         if response.status_code == 302:
             assert response["Location"].startswith(reverse("login")), (name, method)
@@ -110,10 +150,10 @@ def test_anonymous_visitors_are_sent_to_login(client, members, name):
 
 @pytest.mark.parametrize("role", [r.value for r in Role])
 @pytest.mark.parametrize("name", workspace_views())
-def test_each_role_gets_exactly_what_the_view_allows(client_for, members, role, name):
+def test_each_role_gets_exactly_what_the_view_allows(client_for, objects, role, name):
     minimum = EXPECTED[name]
     client = client_for(role)
-    url = url_for(name, members)
+    url = url_for(name, objects)
     for method in ("get", "post"):
         response = getattr(client, method)(url, headers={"HX-Request": "true"})
         if response.status_code == 405:
@@ -128,14 +168,15 @@ def test_each_role_gets_exactly_what_the_view_allows(client_for, members, role, 
 @pytest.mark.parametrize(
     "name", [n for n in workspace_views() if "pk>" in next(p for m, p, _ in PATTERNS if m == n)]
 )
-def test_ids_from_another_workspace_answer_404(client, members, other_workspace, name):
-    """An admin of Other reaching for Acme's membership ids gets 404, never the object."""
+def test_ids_from_another_workspace_answer_404(client, objects, other_workspace, name):
+    """The owner of Other reaching for Acme's ids gets 404, and Acme's rows stay as they were."""
     client.force_login(other_workspace["owner"].user)
-    url = url_for(name, members)  # ids of Acme's rows
+    url = url_for(name, objects)  # ids of Acme's rows
     for method in ("get", "post"):
         response = client.post(url) if method == "post" else client.get(url)
         assert response.status_code in (404, 405), (name, method)
-    assert members["member"].__class__.objects.filter(pk=members["member"].pk).exists()
+    for obj in objects.values():
+        assert type(obj).objects.filter(pk=obj.pk).exists()
 
 
 def test_a_user_without_any_workspace_is_offered_to_create_one(db):

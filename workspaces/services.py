@@ -32,7 +32,7 @@ def _acting_membership(*, workspace: Workspace, user: User, lock: bool = False) 
     return membership
 
 
-def _require_manager(*, workspace: Workspace, user: User) -> Membership:
+def require_manager(*, workspace: Workspace, user: User) -> Membership:
     membership = _acting_membership(workspace=workspace, user=user)
     if not Role(membership.role).manages_workspace:
         raise NotAllowed("Only the owner or an admin can do this.")
@@ -68,7 +68,7 @@ def workspace_create(*, name: str, owner: User, slug: str | None = None) -> Work
 
 @transaction.atomic
 def workspace_rename(*, workspace: Workspace, name: str, acting_user: User) -> Workspace:
-    _require_manager(workspace=workspace, user=acting_user)
+    require_manager(workspace=workspace, user=acting_user)
     workspace.name = _clean_name(name)
     workspace.save(update_fields=["name"])
     return workspace
@@ -79,7 +79,7 @@ def membership_add(
     *, workspace: Workspace, email: str, role: str, acting_user: User
 ) -> MemberAdded:
     """Add a person by email; a new email gets an account without a password (invitation)."""
-    _require_manager(workspace=workspace, user=acting_user)
+    require_manager(workspace=workspace, user=acting_user)
     if role not in {Role.ADMIN, Role.EDITOR, Role.MEMBER}:
         raise ApplicationError(
             "Choose admin, editor or member; ownership is transferred.", field="role"
@@ -97,7 +97,7 @@ def membership_add(
 
 @transaction.atomic
 def membership_change_role(*, membership: Membership, role: str, acting_user: User) -> Membership:
-    acting = _require_manager(workspace=membership.workspace, user=acting_user)
+    acting = require_manager(workspace=membership.workspace, user=acting_user)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if role not in Role.values:
         raise ApplicationError("Unknown role.", field="role")
@@ -115,7 +115,7 @@ def membership_change_role(*, membership: Membership, role: str, acting_user: Us
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, acting_user: User) -> None:
-    _require_manager(workspace=membership.workspace, user=acting_user)
+    require_manager(workspace=membership.workspace, user=acting_user)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.role == Role.OWNER:
         raise NotAllowed("The owner cannot be removed; the owner may transfer ownership first.")
@@ -157,3 +157,30 @@ def ownership_transfer(
         target.save(update_fields=["role"])
     except IntegrityError as exc:  # a concurrent transfer won the race
         raise ApplicationError("Ownership changed meanwhile; reload and try again.") from exc
+
+
+def audit_record(
+    *,
+    workspace: Workspace,
+    actor: User | None,
+    action: str,
+    target: object | None = None,
+    object_type: str = "",
+    object_repr: str = "",
+    outcome: str = "success",
+    details: dict | None = None,
+) -> None:
+    """Append to the workspace's audit log. Callers pass names and codes, never secrets."""
+    from .models import AuditEntry
+
+    AuditEntry.objects.create(
+        workspace=workspace,
+        actor=actor if actor is not None and actor.pk else None,
+        actor_email=getattr(actor, "email", "") or "",
+        action=action,
+        object_type=object_type or (type(target).__name__.lower() if target is not None else ""),
+        object_id=str(getattr(target, "pk", "") or ""),
+        object_repr=(object_repr or (str(target) if target is not None else ""))[:300],
+        outcome=outcome,
+        details=details or {},
+    )

@@ -258,3 +258,14 @@ def member_delete(request: HttpRequest, pk: int) -> HttpResponse:
         return _toast(response, f"{membership.user.email} removed.")
     messages.success(request, f"{membership.user.email} removed.")
     return redirect("member-list")
+
+
+@require_GET
+@manager_view
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Who changed what and when in this workspace, newest first (owners and admins)."""
+    from django.core.paginator import Paginator
+
+    entries = request.workspace.audit_entries.select_related("actor")
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return render(request, "workspaces/audit_log.html", {"page": page})

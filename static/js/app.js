@@ -22,6 +22,7 @@
     // A 204 after a form in the modal means "saved": close it; the page refreshes by event.
     if (event.detail.target === modalContent && event.detail.xhr.status === 204) modal().hide();
   });
+  document.body.addEventListener("closeModal", () => { if (modalElement.classList.contains("show")) modal().hide(); });
   if (modalElement) {
     modalElement.addEventListener("hidden.bs.modal", () => { modalContent.innerHTML = spinner; });
   }

@@ -1,0 +1,37 @@
+"""The credential form: a name plus the fields the provider's schema asks for."""
+
+from __future__ import annotations
+
+from django import forms
+
+from providers.forms import SchemaForm, build_schema_form, reject_control_characters
+from providers.schema import CredentialSchema
+
+
+class CredentialFormMixin(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        required=False,
+        validators=[reject_control_characters],
+        help_text="Left empty, the next free “API KEY n” is used.",
+    )
+
+    def __init__(self, *args, kept_secrets: dict[str, str] | None = None, **kwargs):
+        """`kept_secrets` maps a secret field to the placeholder shown instead of its value;
+        such a field may be left empty to keep what is stored (or what was typed before)."""
+        super().__init__(*args, **kwargs)
+        for variable, placeholder in (kept_secrets or {}).items():
+            field = self.fields.get(variable)
+            if field is not None:
+                field.required = False
+                field.widget.attrs["placeholder"] = placeholder
+
+
+def credential_form_class(schema: CredentialSchema) -> type[SchemaForm]:
+    schema_form = build_schema_form(schema)
+    return type(
+        "CredentialForm",
+        (CredentialFormMixin, schema_form),
+        {"field_order": ["name", *(f.variable for f in schema.fields)]},
+    )

@@ -1,0 +1,149 @@
+"""Credentials of a workspace for a provider or one custom model, and pending validations.
+
+A credential's secret fields are one encrypted JSON text (`secret_data`); its other fields are
+plain JSON (`config`), and `masks` holds what pages may show of each secret.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from workspaces.models import Workspace
+
+from .crypto import StrictEncryptedTextField
+
+
+class CredentialStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    FAILING = "failing", "Failing"
+
+
+class Credential(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="credentials")
+    provider = models.CharField(max_length=50)
+    # Blank for a provider credential (all predefined models); set for one custom model. A
+    # name + type, not a foreign key: removing a custom model keeps its credentials.
+    model_name = models.CharField(max_length=200, blank=True, default="")
+    model_type = models.CharField(max_length=30, blank=True, default="")
+    name = models.CharField(max_length=100)
+    secret_data = StrictEncryptedTextField()
+    config = models.JSONField(default=dict, blank=True)
+    masks = models.JSONField(default=dict, blank=True)
+    is_default = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=CredentialStatus.choices, default=CredentialStatus.ACTIVE
+    )
+    last_error_code = models.CharField(max_length=40, blank=True, default="")
+    last_error_message = models.CharField(max_length=400, blank=True, default="")
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model_name", "model_type", "created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "provider", "model_name", "model_type", "name"],
+                name="credential_unique_name_in_scope",
+            ),
+            # At most one default per scope (provider, or one custom model), in the database.
+            models.UniqueConstraint(
+                fields=["workspace", "provider", "model_name", "model_type"],
+                condition=Q(is_default=True),
+                name="credential_one_default_per_scope",
+            ),
+            models.CheckConstraint(
+                condition=Q(model_name="", model_type="") | (~Q(model_name="") & ~Q(model_type="")),
+                name="credential_scope_complete",
+            ),
+        ]
+        indexes = [models.Index(fields=["workspace", "provider"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.provider}{'/' + self.model_name if self.model_name else ''})"
+
+    @property
+    def is_custom_model(self) -> bool:
+        return bool(self.model_name)
+
+    @property
+    def secrets(self) -> dict[str, Any]:
+        """The decrypted secret fields; only adapters and validation read this."""
+        return json.loads(self.secret_data) if self.secret_data else {}
+
+    def values(self) -> dict[str, Any]:
+        """Every field's value (secret and plain), as a provider call needs them."""
+        return {**self.config, **self.secrets}
+
+
+class ValidationKind(models.TextChoices):
+    CREATE = "create", "Create"
+    UPDATE = "update", "Update"
+    CHECK = "check", "Check"
+
+
+class ValidationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Timed out"
+
+
+class PendingValidation(models.Model):
+    """A credential write (or a re-check) waiting for the provider to confirm it.
+
+    The typed secrets are encrypted like stored ones and wiped once the validation finishes
+    (after a failure they are kept until `expires_at`, so the form can be resubmitted without
+    retyping them); rows are deleted by the sweep.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=50)
+    model_name = models.CharField(max_length=200, blank=True, default="")
+    model_type = models.CharField(max_length=30, blank=True, default="")
+    kind = models.CharField(max_length=10, choices=ValidationKind.choices)
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    name = models.CharField(max_length=100, blank=True, default="")
+    config = models.JSONField(default=dict, blank=True)
+    secret_payload = StrictEncryptedTextField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=ValidationStatus.choices, default=ValidationStatus.QUEUED
+    )
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    error_message = models.CharField(max_length=400, blank=True, default="")
+    error_hint = models.CharField(max_length=400, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.provider} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (
+            ValidationStatus.SUCCEEDED,
+            ValidationStatus.FAILED,
+            ValidationStatus.EXPIRED,
+        )

@@ -1,0 +1,90 @@
+"""Reads of credentials and pending validations, always scoped to a workspace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.shortcuts import get_object_or_404
+
+from workspaces.models import Workspace
+
+from .models import Credential, CredentialStatus, PendingValidation, ValidationStatus
+
+
+@dataclass(frozen=True)
+class ProviderCredentialSummary:
+    count: int = 0
+    default_name: str = ""
+    failing: int = 0
+
+    @property
+    def configured(self) -> bool:
+        return self.count > 0
+
+
+def credential_list(
+    *, workspace: Workspace, provider: str, model_name: str = "", model_type: str = ""
+) -> list[Credential]:
+    return list(
+        Credential.objects.filter(
+            workspace=workspace, provider=provider, model_name=model_name, model_type=model_type
+        ).order_by("created_at", "pk")
+    )
+
+
+def credential_get_or_404(*, workspace: Workspace, provider: str, pk: int) -> Credential:
+    """Another workspace's (or provider's) credential id answers 404."""
+    return get_object_or_404(Credential, workspace=workspace, provider=provider, pk=pk)
+
+
+def pending_get_or_404(*, workspace: Workspace, pk) -> PendingValidation:
+    return get_object_or_404(
+        PendingValidation.objects.select_related("credential"), workspace=workspace, pk=pk
+    )
+
+
+def checks_in_progress(*, credentials: list[Credential]) -> dict[int, PendingValidation]:
+    """The running "check now" of each credential, so a reloaded page keeps showing it."""
+    pendings = PendingValidation.objects.filter(
+        credential__in=[c.pk for c in credentials],
+        status__in=[ValidationStatus.QUEUED, ValidationStatus.RUNNING],
+    ).order_by("created_at")
+    return {p.credential_id: p for p in pendings}
+
+
+def provider_credential_summaries(*, workspace: Workspace) -> dict[str, ProviderCredentialSummary]:
+    """Per provider: credentials of the provider scope, the default's name, failing ones."""
+    rows = Credential.objects.filter(workspace=workspace, model_name="").values_list(
+        "provider", "name", "is_default", "status"
+    )
+    counts: dict[str, list] = {}
+    for provider, name, is_default, status in rows:
+        entry = counts.setdefault(provider, [0, "", 0])
+        entry[0] += 1
+        if is_default:
+            entry[1] = name
+        if status == CredentialStatus.FAILING:
+            entry[2] += 1
+    return {
+        provider: ProviderCredentialSummary(count=c, default_name=d, failing=f)
+        for provider, (c, d, f) in counts.items()
+    }
+
+
+def summarize(credentials: list[Credential]) -> ProviderCredentialSummary:
+    default = next((c for c in credentials if c.is_default), None)
+    return ProviderCredentialSummary(
+        count=len(credentials),
+        default_name=default.name if default else "",
+        failing=sum(1 for c in credentials if c.status == CredentialStatus.FAILING),
+    )
+
+
+def predefined_model_status(credentials: list[Credential]) -> tuple[str, str]:
+    """The status of a provider's predefined models: they use the default credential."""
+    default = next((c for c in credentials if c.is_default), None)
+    if default is None:
+        return "no-credential", "No credential"
+    if default.status == CredentialStatus.FAILING:
+        return "failing", "Credential failing"
+    return "active", "Active"

@@ -1,0 +1,546 @@
+"""Writes to credentials: validation before saving, defaults, deletion, and the audit trail.
+
+Every create or edit becomes a `PendingValidation`; the Celery task `validate_credential`
+calls `pending_validation_run`, and only a passing provider call creates or updates the
+credential. Views, the import command and the admin all come through here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from providers.adapters import get_adapter
+from providers.errors import ProviderError, UpstreamError
+from providers.forms import CredentialValuesInvalid, clean_credential_values
+from providers.registry import get_provider
+from providers.schema import CredentialSchema, ProviderSpec
+from workspaces.exceptions import ApplicationError
+from workspaces.models import User, Workspace
+from workspaces.services import audit_record, require_manager
+
+from .crypto import SecretDecryptionError
+from .models import (
+    Credential,
+    CredentialStatus,
+    PendingValidation,
+    ValidationKind,
+    ValidationStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE_MESSAGE = "Validation service unavailable"
+UNAVAILABLE_HINT = (
+    "The task queue or its worker cannot be reached, so the key could not be checked. Nothing was "
+    "saved. Try again in a moment; if it persists, the operator should check /healthz."
+)
+TIMEOUT_MESSAGE = "Validation timed out"
+TIMEOUT_HINT = (
+    "No validation result arrived in time (the worker may be busy or down). Nothing was saved. "
+    "Try again."
+)
+NAME_PATTERN = re.compile(r"^API KEY (\d+)$")
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def mask_secret(value: str) -> str:
+    """What a page may show of a secret: at most the first 3 and last 4 characters."""
+    value = str(value)
+    if len(value) >= 16:
+        return f"{value[:3]}…{value[-4:]}"
+    if len(value) >= 10:
+        return f"{value[:2]}…{value[-2:]}"
+    return "…" * 3
+
+
+def credential_schema(provider: ProviderSpec, *, model_name: str = "") -> CredentialSchema:
+    if not model_name:
+        return provider.credential_schema
+    if provider.custom_model_schema is None:
+        raise ApplicationError(f"{provider.label} has no custom models.")
+    return provider.custom_model_schema
+
+
+def _scope(credential_or_pending) -> dict[str, Any]:
+    return {
+        "workspace": credential_or_pending.workspace,
+        "provider": credential_or_pending.provider,
+        "model_name": credential_or_pending.model_name,
+        "model_type": credential_or_pending.model_type,
+    }
+
+
+def next_credential_name(
+    *, workspace: Workspace, provider: str, model_name: str = "", model_type: str = ""
+) -> str:
+    """The next free "API KEY n" of a scope."""
+    names = Credential.objects.filter(
+        workspace=workspace, provider=provider, model_name=model_name, model_type=model_type
+    ).values_list("name", flat=True)
+    numbers = [int(m.group(1)) for n in names if (m := NAME_PATTERN.match(n))]
+    return f"API KEY {max(numbers, default=0) + 1}"
+
+
+def clean_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if len(name) > 100:
+        raise ApplicationError("Credential names are at most 100 characters.", field="name")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ApplicationError("The name contains control characters.", field="name")
+    return name
+
+
+def _split_values(
+    schema: CredentialSchema, values: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    secret_names = set(schema.secret_variables)
+    config = {k: v for k, v in values.items() if k not in secret_names}
+    secrets = {k: v for k, v in values.items() if k in secret_names}
+    return config, secrets
+
+
+# --- requesting a validation -------------------------------------------------------------------
+
+
+def validation_request_create(
+    *,
+    workspace: Workspace,
+    provider_key: str,
+    acting_user: User,
+    values: dict[str, Any],
+    name: str = "",
+    credential: Credential | None = None,
+    model_name: str = "",
+    model_type: str = "",
+    retry_of: PendingValidation | None = None,
+) -> PendingValidation:
+    """Queue a create (or, with `credential`, an edit) for validation; nothing is saved yet.
+
+    Secret fields left empty keep the stored value (edit) or what was typed in the failed
+    attempt `retry_of` (so a failed form can be resubmitted without retyping the key).
+    """
+    with transaction.atomic():
+        pending = _validation_request(
+            workspace=workspace,
+            provider_key=provider_key,
+            acting_user=acting_user,
+            values=values,
+            name=name,
+            credential=credential,
+            model_name=model_name,
+            model_type=model_type,
+            retry_of=retry_of,
+        )
+    return _enqueue_after_commit(pending)
+
+
+def _validation_request(
+    *,
+    workspace: Workspace,
+    provider_key: str,
+    acting_user: User,
+    values: dict[str, Any],
+    name: str,
+    credential: Credential | None,
+    model_name: str,
+    model_type: str,
+    retry_of: PendingValidation | None,
+) -> PendingValidation:
+    require_manager(workspace=workspace, user=acting_user)
+    provider = get_provider(provider_key)
+    if provider is None:
+        raise ApplicationError("Unknown provider.")
+    if credential is not None:
+        if credential.workspace_id != workspace.pk or credential.provider != provider.key:
+            raise ApplicationError("That credential does not belong here.")
+        model_name, model_type = credential.model_name, credential.model_type
+    if bool(model_name) != bool(model_type):
+        raise ApplicationError("A custom model needs both a name and a type.")
+    if model_type and model_type not in provider.model_types:
+        raise ApplicationError(f"{provider.label} does not offer {model_type} models.")
+    schema = credential_schema(provider, model_name=model_name)
+
+    values = {k: v for k, v in (values or {}).items() if v not in (None, "")}
+    kept_secrets: dict[str, Any] = {}
+    if credential is not None:
+        kept_secrets = credential.secrets
+    elif retry_of is not None and retry_of.secret_payload:
+        kept_secrets = json.loads(retry_of.secret_payload)
+    for variable in schema.secret_variables:
+        if variable not in values and variable in kept_secrets:
+            values[variable] = kept_secrets[variable]
+    try:
+        cleaned = clean_credential_values(schema, values)
+    except CredentialValuesInvalid as exc:
+        field = schema.get(exc.field)
+        label = field.label if field else exc.field
+        raise ApplicationError(f"{label}: {exc.errors[exc.field][0]}", field=exc.field) from None
+
+    name = clean_name(name) or (
+        credential.name
+        if credential
+        else next_credential_name(
+            workspace=workspace,
+            provider=provider.key,
+            model_name=model_name,
+            model_type=model_type,
+        )
+    )
+    clash = Credential.objects.filter(
+        workspace=workspace,
+        provider=provider.key,
+        model_name=model_name,
+        model_type=model_type,
+        name=name,
+    )
+    if credential is not None:
+        clash = clash.exclude(pk=credential.pk)
+    if clash.exists():
+        raise ApplicationError(f"A credential named “{name}” already exists here.", field="name")
+
+    config, secrets = _split_values(schema, cleaned)
+    pending = PendingValidation.objects.create(
+        workspace=workspace,
+        provider=provider.key,
+        model_name=model_name,
+        model_type=model_type,
+        kind=ValidationKind.UPDATE if credential else ValidationKind.CREATE,
+        credential=credential,
+        name=name,
+        config=config,
+        secret_payload=json.dumps(secrets),
+        created_by=acting_user,
+        expires_at=timezone.now() + timedelta(seconds=settings.CREDENTIAL_VALIDATION_TIMEOUT),
+    )
+    if retry_of is not None:
+        PendingValidation.objects.filter(pk=retry_of.pk).delete()
+    return pending
+
+
+def validation_check_request(*, credential: Credential, acting_user: User) -> PendingValidation:
+    """Re-validate a stored credential ("Check now")."""
+    with transaction.atomic():
+        require_manager(workspace=credential.workspace, user=acting_user)
+        pending = _check_request(credential=credential, acting_user=acting_user)
+    return _enqueue_after_commit(pending)
+
+
+def validation_check_all(
+    *, workspace: Workspace, provider_key: str, acting_user: User
+) -> list[PendingValidation]:
+    """ "Check all": one check per credential of the provider (provider scope)."""
+    with transaction.atomic():
+        require_manager(workspace=workspace, user=acting_user)
+        credentials = Credential.objects.filter(
+            workspace=workspace, provider=provider_key, model_name=""
+        )
+        pendings = [_check_request(credential=c, acting_user=acting_user) for c in credentials]
+    return [_enqueue_after_commit(p) for p in pendings]
+
+
+def _check_request(*, credential: Credential, acting_user: User) -> PendingValidation:
+    return PendingValidation.objects.create(
+        **_scope(credential),
+        kind=ValidationKind.CHECK,
+        credential=credential,
+        name=credential.name,
+        created_by=acting_user,
+        expires_at=timezone.now() + timedelta(seconds=settings.CREDENTIAL_VALIDATION_TIMEOUT),
+    )
+
+
+def _enqueue_after_commit(pending: PendingValidation) -> PendingValidation:
+    """Hand the validation to Celery (in-process in embedded mode) and return it refreshed."""
+    from .tasks import validate_credential
+
+    try:
+        validate_credential.apply_async(args=[str(pending.pk)], retry=False)
+    except Exception as exc:  # kombu/redis raise many kinds; any of them means "unavailable"
+        logger.warning("validation %s could not be queued: %s", pending.pk, type(exc).__name__)
+        _finish(
+            pending.pk,
+            code="validation_unavailable",
+            message=UNAVAILABLE_MESSAGE,
+            hint=UNAVAILABLE_HINT,
+            from_statuses=(ValidationStatus.QUEUED,),
+        )
+    pending.refresh_from_db()
+    return pending
+
+
+# --- running a validation (the Celery task's body) ---------------------------------------------
+
+
+def pending_validation_run(*, pending_id: str) -> None:
+    """Validate with the provider; save only on success and only while the request is live.
+
+    Safe to run twice (acks_late): a finished or expired request is left alone, and a result
+    that arrives after the page gave up (expired) is discarded rather than saved.
+    """
+    with transaction.atomic():
+        pending = PendingValidation.objects.select_for_update().filter(pk=pending_id).first()
+        if pending is None or pending.status != ValidationStatus.QUEUED:
+            return
+        if timezone.now() >= pending.expires_at:
+            _expire(pending)
+            return
+        pending.status = ValidationStatus.RUNNING
+        pending.started_at = timezone.now()
+        pending.save(update_fields=["status", "started_at"])
+
+    error: ProviderError | None = None
+    try:
+        provider = get_provider(pending.provider)
+        values = _values_to_validate(pending)
+        get_adapter(provider).validate(values, model=pending.model_name or None)
+    except ProviderError as exc:
+        error = exc
+    except SecretDecryptionError:
+        error = UpstreamError(
+            hint="A stored secret cannot be decrypted: FIELD_ENCRYPTION_KEY is "
+            "wrong. The operator must restore the key."
+        )
+    except Exception:  # an adapter bug must end as a failure, never as a saved credential
+        logger.exception("validation %s crashed", pending_id)
+        error = UpstreamError("unexpected error while validating")
+
+    with transaction.atomic():
+        pending = PendingValidation.objects.select_for_update().get(pk=pending_id)
+        if pending.status != ValidationStatus.RUNNING:
+            return  # timed out meanwhile: the user was told nothing was saved
+        if timezone.now() >= pending.expires_at:
+            _expire(pending)
+            return
+        if error is None:
+            _apply_success(pending)
+        else:
+            _apply_failure(pending, error)
+
+
+def _values_to_validate(pending: PendingValidation) -> dict[str, Any]:
+    if pending.kind == ValidationKind.CHECK:
+        if pending.credential is None:
+            raise UpstreamError("the credential was deleted")
+        return pending.credential.values()
+    return {**pending.config, **json.loads(pending.secret_payload or "{}")}
+
+
+def _apply_success(pending: PendingValidation) -> None:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            credential = _save_credential(pending, now=now)
+    except (IntegrityError, ApplicationError) as exc:
+        message = (
+            exc.message
+            if isinstance(exc, ApplicationError)
+            else (f"A credential named “{pending.name}” was created meanwhile.")
+        )
+        pending.status = ValidationStatus.FAILED
+        pending.error_code, pending.error_message, pending.error_hint = "conflict", message, ""
+        pending.finished_at = now
+        pending.save()
+        return
+    pending.status = ValidationStatus.SUCCEEDED
+    pending.credential = credential
+    pending.secret_payload = None
+    pending.finished_at = now
+    pending.save()
+    audit_record(
+        workspace=pending.workspace,
+        actor=pending.created_by,
+        action=f"credential.{pending.kind}",
+        target=credential,
+        details={
+            "provider": pending.provider,
+            "model": pending.model_name,
+            "default": credential.is_default,
+        },
+    )
+
+
+def _save_credential(pending: PendingValidation, *, now) -> Credential:
+    if pending.kind == ValidationKind.CHECK:
+        credential = Credential.objects.select_for_update().filter(pk=pending.credential_id).first()
+        if credential is None:
+            raise ApplicationError("The credential was deleted while it was being checked.")
+        credential.status = CredentialStatus.ACTIVE
+        credential.last_error_code = credential.last_error_message = ""
+        credential.last_checked_at = now
+        credential.save(
+            update_fields=[
+                "status",
+                "last_error_code",
+                "last_error_message",
+                "last_checked_at",
+                "updated_at",
+            ]
+        )
+        return credential
+
+    secrets = json.loads(pending.secret_payload or "{}")
+    fields = {
+        "name": pending.name,
+        "config": pending.config,
+        "secret_data": json.dumps(secrets),
+        "masks": {k: mask_secret(v) for k, v in secrets.items()},
+        "status": CredentialStatus.ACTIVE,
+        "last_error_code": "",
+        "last_error_message": "",
+        "last_checked_at": now,
+    }
+    if pending.kind == ValidationKind.UPDATE:
+        credential = Credential.objects.select_for_update().filter(pk=pending.credential_id).first()
+        if credential is None:
+            raise ApplicationError("The credential was deleted while the edit was being checked.")
+        for key, value in fields.items():
+            setattr(credential, key, value)
+        credential.save()
+        return credential
+
+    scope = Credential.objects.select_for_update().filter(**_scope(pending))
+    first_in_scope = not list(scope)  # lock the scope's rows, then decide
+    return Credential.objects.create(
+        **_scope(pending), **fields, is_default=first_in_scope, created_by=pending.created_by
+    )
+
+
+def _apply_failure(pending: PendingValidation, error: ProviderError) -> None:
+    now = timezone.now()
+    pending.status = ValidationStatus.FAILED
+    pending.error_code = error.code
+    pending.error_message = error.message[:400]
+    pending.error_hint = error.hint[:400]
+    pending.finished_at = now
+    # Keep what was typed a little longer so the form can be resubmitted without retyping.
+    pending.expires_at = now + timedelta(seconds=settings.CREDENTIAL_RETRY_WINDOW)
+    pending.save()
+    if pending.kind == ValidationKind.CHECK and pending.credential_id:
+        Credential.objects.filter(pk=pending.credential_id).update(
+            status=CredentialStatus.FAILING,
+            last_error_code=error.code,
+            last_error_message=error.message[:400],
+            last_checked_at=now,
+        )
+    audit_record(
+        workspace=pending.workspace,
+        actor=pending.created_by,
+        action=f"credential.{pending.kind}",
+        object_type="credential",
+        object_id=str(pending.credential_id or ""),
+        object_repr=f"{pending.name} ({pending.provider})",
+        outcome="failure",
+        details={"provider": pending.provider, "error": error.code},
+    )
+
+
+def _expire(pending: PendingValidation) -> None:
+    pending.status = ValidationStatus.EXPIRED
+    pending.error_code = "timeout"
+    pending.error_message = TIMEOUT_MESSAGE
+    pending.error_hint = TIMEOUT_HINT
+    pending.secret_payload = None
+    pending.finished_at = timezone.now()
+    pending.save()
+
+
+def _finish(pending_id, *, code: str, message: str, hint: str, from_statuses) -> None:
+    with transaction.atomic():
+        pending = (
+            PendingValidation.objects.select_for_update()
+            .filter(pk=pending_id, status__in=from_statuses)
+            .first()
+        )
+        if pending is None:
+            return
+        pending.status = ValidationStatus.FAILED
+        pending.error_code, pending.error_message, pending.error_hint = code, message, hint
+        pending.finished_at = timezone.now()
+        pending.save()
+
+
+def pending_validation_expire_if_overdue(*, pending: PendingValidation) -> PendingValidation:
+    """Called when a page polls: past the deadline, the request ends as "timed out"."""
+    if pending.is_finished or timezone.now() < pending.expires_at:
+        return pending
+    with transaction.atomic():
+        locked = PendingValidation.objects.select_for_update().get(pk=pending.pk)
+        if not locked.is_finished and timezone.now() >= locked.expires_at:
+            _expire(locked)
+    pending.refresh_from_db()
+    return pending
+
+
+def pending_validations_sweep(*, now=None) -> int:
+    """Wipe typed secrets past their time and delete old finished requests."""
+    now = now or timezone.now()
+    overdue = PendingValidation.objects.filter(
+        status__in=[ValidationStatus.QUEUED, ValidationStatus.RUNNING], expires_at__lte=now
+    )
+    for pending in overdue:
+        pending_validation_expire_if_overdue(pending=pending)
+    wiped = PendingValidation.objects.filter(
+        expires_at__lte=now, secret_payload__isnull=False
+    ).update(secret_payload=None)
+    PendingValidation.objects.filter(created_at__lte=now - timedelta(days=1)).delete()
+    return wiped
+
+
+# --- direct changes ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def credential_set_default(*, credential: Credential, acting_user: User) -> Credential:
+    """Make a credential the default of its scope; the previous default stops being one."""
+    require_manager(workspace=credential.workspace, user=acting_user)
+    scope = list(Credential.objects.select_for_update().filter(**_scope(credential)))
+    target = next((c for c in scope if c.pk == credential.pk), None)
+    if target is None:
+        raise ApplicationError("That credential was deleted meanwhile.")
+    if target.is_default:
+        return target
+    Credential.objects.filter(**_scope(credential), is_default=True).update(is_default=False)
+    target.is_default = True
+    target.save(update_fields=["is_default", "updated_at"])
+    audit_record(
+        workspace=target.workspace,
+        actor=acting_user,
+        action="credential.default",
+        target=target,
+        details={"provider": target.provider, "model": target.model_name},
+    )
+    return target
+
+
+@transaction.atomic
+def credential_delete(*, credential: Credential, acting_user: User) -> bool:
+    """Delete a credential; returns whether it was the default (the scope then has none)."""
+    require_manager(workspace=credential.workspace, user=acting_user)
+    list(Credential.objects.select_for_update().filter(**_scope(credential)))
+    target = Credential.objects.filter(pk=credential.pk).first()
+    if target is None:
+        raise ApplicationError("That credential was deleted meanwhile.")
+    was_default = target.is_default
+    audit_record(
+        workspace=target.workspace,
+        actor=acting_user,
+        action="credential.delete",
+        target=target,
+        details={
+            "provider": target.provider,
+            "model": target.model_name,
+            "was_default": was_default,
+        },
+    )
+    target.delete()
+    return was_default

@@ -1,0 +1,336 @@
+"""Credential actions on a provider's page: add, edit, delete, select as default, check.
+
+Writes become pending validations; the page polls `validation-detail` until the provider's
+verdict arrives (immediately in embedded mode, where the task runs in-process).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
+
+from providers.registry import get_provider_or_404
+from providers.schema import ProviderSpec
+from workspaces.access import manager_view, workspace_view
+from workspaces.exceptions import ApplicationError
+
+from . import selectors, services
+from .forms import credential_form_class
+from .models import Credential, PendingValidation, ValidationKind, ValidationStatus
+
+
+def _toast(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
+    return trigger_client_event(response, "toast", {"level": level, "message": message})
+
+
+def _changed(response: HttpResponse, *, close_modal: bool = True) -> HttpResponse:
+    """Tell the page its credential list is stale (and that the modal is done)."""
+    trigger_client_event(response, "credentialsChanged")
+    if close_modal:
+        trigger_client_event(response, "closeModal")
+    return response
+
+
+def _kept_secret_placeholders(
+    provider: ProviderSpec, credential: Credential | None, retrying: bool
+) -> dict[str, str]:
+    schema = services.credential_schema(
+        provider, model_name=credential.model_name if credential else ""
+    )
+    if credential is not None:
+        return {
+            variable: f"{credential.masks.get(variable, '…')} — leave empty to keep"
+            for variable in schema.secret_variables
+            if variable in credential.masks
+        }
+    if retrying:
+        return {v: "Leave empty to reuse what you typed" for v in schema.secret_variables}
+    return {}
+
+
+def _form_page(
+    request: HttpRequest,
+    *,
+    provider: ProviderSpec,
+    form,
+    credential: Credential | None = None,
+    pending: PendingValidation | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "provider": provider,
+        "form": form,
+        "credential": credential,
+        "failed": pending,
+        "action": (
+            reverse("credential-update", args=[provider.key, credential.pk])
+            if credential
+            else reverse("credential-create", args=[provider.key])
+        ),
+    }
+    template = "credentials/credential_form.html"
+    if request.htmx:
+        template += "#credential-form"
+    return render(request, template, context, status=status)
+
+
+def _validation_outcome(
+    request: HttpRequest, pending: PendingValidation, *, polling: bool = False
+) -> HttpResponse:
+    """What the modal shows once a create/edit validation has finished (or right away)."""
+    provider = get_provider_or_404(pending.provider)
+    if not pending.is_finished:
+        return render(
+            request,
+            "credentials/validation_progress.html",
+            {"pending": pending, "provider": provider},
+        )
+    if pending.status == ValidationStatus.SUCCEEDED:
+        credential = pending.credential
+        response = HttpResponseStopPolling() if polling else HttpResponse()
+        response.content = render(
+            request, "credentials/validation_success.html", {"credential": credential}
+        ).content
+        default_note = " It is the default." if credential and credential.is_default else ""
+        return _toast(_changed(response), f"{pending.name} validated and saved.{default_note}")
+
+    credential = pending.credential if pending.kind == ValidationKind.UPDATE else None
+    retrying = bool(pending.secret_payload) and credential is None
+    form_class = credential_form_class(
+        services.credential_schema(provider, model_name=pending.model_name)
+    )
+    form = form_class(
+        initial={**pending.config, "name": pending.name},
+        kept_secrets=_kept_secret_placeholders(provider, credential, retrying),
+    )
+    response = _form_page(
+        request, provider=provider, form=form, credential=credential, pending=pending
+    )
+    if polling:
+        response.status_code = HttpResponseStopPolling.status_code
+    return _toast(response, pending.error_message, "danger")
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def credential_create(request: HttpRequest, provider_key: str) -> HttpResponse:
+    provider = get_provider_or_404(provider_key)
+    retry_of = None
+    if request.POST.get("retry_of"):
+        retry_of = PendingValidation.objects.filter(
+            workspace=request.workspace,
+            created_by=request.user,
+            provider=provider.key,
+            pk=_uuid_or_none(request.POST["retry_of"]),
+            status=ValidationStatus.FAILED,
+        ).first()
+    form_class = credential_form_class(provider.credential_schema)
+    form = form_class(
+        request.POST or None,
+        kept_secrets=_kept_secret_placeholders(provider, None, retry_of is not None),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            pending = services.validation_request_create(
+                workspace=request.workspace,
+                provider_key=provider.key,
+                acting_user=request.user,
+                values=form.credential_values(),
+                name=form.cleaned_data["name"],
+                retry_of=retry_of,
+            )
+        except ApplicationError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            return _validation_outcome(request, pending)
+    status = 422 if form.errors else 200
+    return _form_page(request, provider=provider, form=form, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def credential_update(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+    provider = get_provider_or_404(provider_key)
+    credential = selectors.credential_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    schema = services.credential_schema(provider, model_name=credential.model_name)
+    form = credential_form_class(schema)(
+        request.POST or None,
+        initial={**credential.config, "name": credential.name},
+        kept_secrets=_kept_secret_placeholders(provider, credential, False),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            pending = services.validation_request_create(
+                workspace=request.workspace,
+                provider_key=provider.key,
+                acting_user=request.user,
+                values=form.credential_values(),
+                name=form.cleaned_data["name"],
+                credential=credential,
+            )
+        except ApplicationError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            return _validation_outcome(request, pending)
+    status = 422 if form.errors else 200
+    return _form_page(request, provider=provider, form=form, credential=credential, status=status)
+
+
+@require_GET
+@manager_view
+def validation_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    """Polled by the page: 204 while the provider is being asked, then the outcome (286)."""
+    pending = selectors.pending_get_or_404(workspace=request.workspace, pk=pk)
+    pending = services.pending_validation_expire_if_overdue(pending=pending)
+    if request.GET.get("view") == "row":
+        return _row_outcome(request, pending)
+    if not pending.is_finished:
+        return HttpResponse(status=204)
+    return _validation_outcome(request, pending, polling=True)
+
+
+def _row_outcome(request: HttpRequest, pending: PendingValidation) -> HttpResponse:
+    if not pending.is_finished:
+        return HttpResponse(status=204)
+    credential = pending.credential
+    if credential is None:
+        response = HttpResponseStopPolling()
+        return _changed(response, close_modal=False)
+    credential.refresh_from_db()
+    response = render(
+        request,
+        "providers/provider_detail.html#credential-row",
+        {"credential": credential, "provider": get_provider_or_404(credential.provider)},
+    )
+    response.status_code = HttpResponseStopPolling.status_code
+    if pending.status == ValidationStatus.SUCCEEDED:
+        return _toast(response, f"{credential.name}: validated.")
+    return _toast(response, f"{credential.name}: {pending.error_message}", "danger")
+
+
+@require_POST
+@manager_view
+def credential_check(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+    provider = get_provider_or_404(provider_key)
+    credential = selectors.credential_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    pending = services.validation_check_request(credential=credential, acting_user=request.user)
+    if not request.htmx:
+        return redirect("provider-detail", provider.key)
+    if pending.is_finished:
+        return _row_outcome(request, pending)
+    credential.refresh_from_db()
+    return render(
+        request,
+        "providers/provider_detail.html#credential-row",
+        {"credential": credential, "provider": provider, "check": pending},
+    )
+
+
+@require_POST
+@manager_view
+def credential_check_all(request: HttpRequest, provider_key: str) -> HttpResponse:
+    provider = get_provider_or_404(provider_key)
+    pendings = services.validation_check_all(
+        workspace=request.workspace, provider_key=provider.key, acting_user=request.user
+    )
+    if not request.htmx:
+        return redirect("provider-detail", provider.key)
+    failed = sum(1 for p in pendings if p.status == ValidationStatus.FAILED)
+    response = render(
+        request,
+        "providers/provider_detail.html#credential-list",
+        credential_list_context(request, provider),
+    )
+    if pendings and all(p.is_finished for p in pendings):
+        message = f"Checked {len(pendings)} credential{'s' if len(pendings) != 1 else ''}"
+        message += f": {failed} failing." if failed else ": all valid."
+        return _toast(response, message, "danger" if failed else "success")
+    return response
+
+
+@require_POST
+@manager_view
+def credential_default(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+    provider = get_provider_or_404(provider_key)
+    credential = selectors.credential_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    try:
+        credential = services.credential_set_default(
+            credential=credential, acting_user=request.user
+        )
+    except ApplicationError as exc:
+        message, level = exc.message, "danger"
+    else:
+        message, level = f"{credential.name} is now the default for {provider.label}.", "success"
+    if not request.htmx:
+        return redirect("provider-detail", provider.key)
+    response = render(
+        request,
+        "providers/provider_detail.html#credential-list",
+        credential_list_context(request, provider),
+    )
+    return _toast(response, message, level)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def credential_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+    provider = get_provider_or_404(provider_key)
+    credential = selectors.credential_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    if request.method == "GET":
+        template = "credentials/credential_confirm_delete.html"
+        if request.htmx:
+            template += "#confirm"
+        return render(request, template, {"credential": credential, "provider": provider})
+    try:
+        was_default = services.credential_delete(credential=credential, acting_user=request.user)
+    except ApplicationError as exc:
+        return _toast(_changed(HttpResponse()), exc.message, "danger")
+    message = f"{credential.name} deleted."
+    if was_default:
+        message += f" {provider.label} has no default credential now: select one."
+    if not request.htmx:
+        return redirect("provider-detail", provider.key)
+    return _toast(_changed(HttpResponse()), message, "warning" if was_default else "success")
+
+
+def credential_list_context(request: HttpRequest, provider: ProviderSpec) -> dict:
+    """The provider page's credential section (also used by providers.views)."""
+    credentials = selectors.credential_list(workspace=request.workspace, provider=provider.key)
+    return {
+        "provider": provider,
+        "credentials": credentials,
+        "checks": selectors.checks_in_progress(credentials=credentials),
+        "has_default": any(c.is_default for c in credentials),
+    }
+
+
+@require_GET
+@workspace_view()
+def credential_list(request: HttpRequest, provider_key: str) -> HttpResponse:
+    """The credential section alone, refreshed after `credentialsChanged`."""
+    provider = get_provider_or_404(provider_key)
+    return render(
+        request,
+        "providers/provider_detail.html#credential-list",
+        credential_list_context(request, provider),
+    )
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

@@ -1,0 +1,145 @@
+"""What every adapter offers, and the HTTP error classification most providers share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import outbound
+from ..errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ModelNotAvailable,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+    UpstreamError,
+    scrub,
+)
+from ..schema import ProviderSpec
+
+MAX_RETRY_AFTER = 3600.0
+
+
+@dataclass(frozen=True)
+class DiscoveredModel:
+    """A model the provider says a credential can reach (from `list_models`)."""
+
+    name: str
+    type: str = "llm"
+    label: str = ""
+
+
+class ProviderAdapter:
+    """Base class: subclasses set how to validate and list models for one API family.
+
+    `credentials` is the credential's values (secret and plain) with the schema's defaults
+    applied. `model` is the custom model's name when the credential belongs to one.
+    """
+
+    def __init__(self, provider: ProviderSpec):
+        self.provider = provider
+
+    # -- what each adapter implements ---------------------------------------------------------
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
+        """The cheapest real call that proves the credential works; raises a ProviderError."""
+        raise NotImplementedError
+
+    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
+        """The models the credential can reach; raises a ProviderError."""
+        raise NotImplementedError
+
+    # -- helpers ------------------------------------------------------------------------------
+    def base_url(self, credentials: dict[str, Any]) -> str:
+        url = credentials.get("base_url")
+        if not url:
+            field = self.provider.credential_schema.get("base_url")
+            url = field.default if field else None
+        if not url:
+            raise BadRequest("the base URL is missing")
+        return str(url).rstrip("/")
+
+    def call(self, method: str, url: str, credentials: dict[str, Any], **kwargs) -> Any:
+        """Make a request and return its JSON, raising the classified error on failure."""
+        response = outbound.request(method, url, **kwargs)
+        if response.status >= 400:
+            raise self.classify(response, secrets=self.secrets(credentials))
+        return response.json()
+
+    def secrets(self, credentials: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(
+            str(credentials[v])
+            for v in self.provider.credential_schema.secret_variables
+            if credentials.get(v)
+        )
+
+    def error_text(self, response: outbound.ProviderResponse) -> str:
+        """The provider's own error message, when its body carries one."""
+        try:
+            body = response.json()
+        except ProviderError:
+            return response.text[:200]
+        if isinstance(body, dict):
+            error = body.get("error", body)
+            if isinstance(error, dict):
+                return str(error.get("message") or error.get("type") or "")
+            if isinstance(error, str):
+                return error
+            return str(body.get("message") or body.get("detail") or "")
+        return ""
+
+    def error_kind(self, response: outbound.ProviderResponse) -> str:
+        """The provider's machine word for the error (OpenAI's `code`/`type`), if any."""
+        try:
+            body = response.json()
+        except ProviderError:
+            return ""
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            return str(error.get("code") or error.get("type") or error.get("status") or "")
+        return ""
+
+    def classify(
+        self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
+    ) -> ProviderError:
+        status = response.status
+        detail = scrub(self.error_text(response), secrets=secrets)
+        kind = self.error_kind(response).lower()
+        if "insufficient_quota" in kind or "quota" in kind and status in (402, 403, 429):
+            return QuotaExhausted(detail)
+        if status in (401, 403):
+            return AuthenticationFailed(detail or f"HTTP {status}")
+        if status == 402:
+            return QuotaExhausted(detail or "payment required")
+        if status == 429:
+            return RateLimited(detail, retry_after=retry_after(response))
+        if status == 404:
+            return ModelNotAvailable(detail or "not found")
+        if status in (400, 409, 413, 415, 422):
+            return BadRequest(detail or f"HTTP {status}")
+        return UpstreamError(f"HTTP {status}" + (f": {detail}" if detail else ""))
+
+
+def retry_after(response: outbound.ProviderResponse) -> float | None:
+    """Seconds from `Retry-After` (seconds or HTTP date) or `retry-after-ms`, capped."""
+    headers = response.headers
+    if headers.get("retry-after-ms"):
+        try:
+            return min(float(headers["retry-after-ms"]) / 1000, MAX_RETRY_AFTER)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        from django.utils import timezone
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return min(max((when - timezone.now()).total_seconds(), 0.0), MAX_RETRY_AFTER)

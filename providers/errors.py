@@ -1,0 +1,135 @@
+"""The one taxonomy every provider error maps onto (DESIGN.md section 3), with the words a user
+needs to fix it.
+
+Messages never contain a secret: adapters build them from status codes and the provider's
+error text, which they pass through `scrub()` first.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class ProviderError(Exception):
+    """A provider call failed; `code` is stable (logs, audit, API), `hint` tells what to do."""
+
+    code = "provider_error"
+    title = "Provider error"
+    hint = ""
+
+    def __init__(self, detail: str = "", *, hint: str | None = None):
+        self.detail = detail
+        if hint is not None:
+            self.hint = hint
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return f"{self.title}: {self.detail}" if self.detail else self.title
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+class AuthenticationFailed(ProviderError):
+    code = "authentication_failed"
+    title = "Authentication failed"
+    hint = "Verify the key, its expiry, credits and permissions."
+
+
+class RateLimited(ProviderError):
+    code = "rate_limited"
+    title = "Rate limited"
+    hint = "The provider is throttling this key. Wait and retry, or add another key to a pool."
+
+    def __init__(
+        self, detail: str = "", *, retry_after: float | None = None, hint: str | None = None
+    ):
+        self.retry_after = retry_after
+        if retry_after and not detail:
+            detail = f"retry after {retry_after:g} s"
+        super().__init__(detail, hint=hint)
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "retry_after": self.retry_after}
+
+
+class QuotaExhausted(ProviderError):
+    code = "quota_exhausted"
+    title = "Quota exhausted"
+    hint = "The account has no credit or quota left. Check billing with the provider."
+
+
+class ModelNotAvailable(ProviderError):
+    code = "model_not_available"
+    title = "Model not available"
+    hint = "The key cannot reach this model. Refresh models to see which ones it can use."
+
+
+class BadRequest(ProviderError):
+    code = "bad_request"
+    title = "Bad request"
+    hint = "The provider rejected the request. Check the fields of the credential."
+
+
+class UpstreamError(ProviderError):
+    code = "upstream_error"
+    title = "Provider error"
+    hint = "The provider had a problem (5xx or an unreadable answer). Try again shortly."
+
+
+class Unreachable(ProviderError):
+    code = "unreachable"
+    title = "Provider unreachable"
+    hint = "Could not connect. Check the base URL, DNS and that the server is running."
+
+
+class Timeout(ProviderError):
+    code = "timeout"
+    title = "Timed out"
+    hint = "The provider did not answer in time. Try again, or check the base URL."
+
+
+class UnsafeURL(ProviderError):
+    """The SSRF guard refused an address; the hint says how the operator allows it."""
+
+    code = "unsafe_url"
+    title = "Address not allowed"
+    hint = (
+        "Private, loopback, link-local and metadata addresses are refused. The operator can "
+        "allow a host by adding host:port to PROVIDER_URL_ALLOWLIST (for a local Ollama: "
+        "localhost:11434)."
+    )
+
+
+ALL_ERRORS = (
+    AuthenticationFailed,
+    RateLimited,
+    QuotaExhausted,
+    ModelNotAvailable,
+    BadRequest,
+    UpstreamError,
+    Unreachable,
+    Timeout,
+    UnsafeURL,
+)
+ERRORS_BY_CODE = {cls.code: cls for cls in ALL_ERRORS}
+
+# Anything that looks like a credential inside a provider's error text is cut out before the
+# text reaches a page, a log line or the database: providers sometimes echo the key back
+# ("Incorrect API key provided: sk-abc...").
+_SECRET_LIKE = re.compile(r"(sk|pk|rk|key|token|bearer)[-_ :=]*[A-Za-z0-9_\-\.]{8,}", re.I)
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-\.=+/]{24,}")
+
+
+def scrub(text: str, *, secrets: tuple[str, ...] = (), limit: int = 300) -> str:
+    """A provider's error text made safe to show: secrets removed, control chars gone, capped."""
+    text = str(text or "")
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    text = _SECRET_LIKE.sub("[redacted]", text)
+    text = _LONG_TOKEN.sub("[redacted]", text)
+    text = "".join(c if c.isprintable() else " " for c in text)
+    text = " ".join(text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")

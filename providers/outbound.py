@@ -1,0 +1,289 @@
+"""Outbound HTTP to providers: the SSRF guard, explicit timeouts, no cross-host redirects and
+capped response bodies. Every adapter calls providers through `request()`.
+
+The guard checks the address the socket actually connects to, after DNS resolution, inside the
+connection itself, so a host that resolves to a public address when checked and a private one
+when connected (DNS rebinding) cannot slip through, and every spelling of an address (decimal,
+hex, IPv6, IPv4-mapped IPv6) is judged by what it resolves to.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError
+
+from .errors import BadRequest, Timeout, Unreachable, UnsafeURL, UpstreamError
+
+# Cloud metadata endpoints that are not covered by "not global" everywhere.
+METADATA_NETWORKS = [
+    ipaddress.ip_network("169.254.169.254/32"),  # AWS, GCP, Azure, OpenStack
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS IPv6
+    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud
+]
+MAX_REDIRECTS = 3
+
+
+class UnsafeAddress(Exception):  # noqa: N818 - not an OSError on purpose: urllib3 must not retry it
+    """Raised inside the connection when the resolved address is not public."""
+
+    def __init__(self, host: str, address: str):
+        super().__init__(f"{host} resolves to {address}")
+        self.host = host
+        self.address = address
+
+
+def address_is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6:
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            ip = embedded
+    if any(ip in network for network in METADATA_NETWORKS if network.version == ip.version):
+        return False
+    return ip.is_global and not ip.is_multicast and not ip.is_reserved
+
+
+def _normalised_host(host: str) -> str:
+    return host.strip("[]").rstrip(".").lower()
+
+
+def host_is_allowlisted(host: str, port: int) -> bool:
+    """`PROVIDER_URL_ALLOWLIST` entries are `host:port` or a bare `host` (any port)."""
+    host = _normalised_host(host)
+    for entry in settings.PROVIDER_URL_ALLOWLIST:
+        entry = entry.strip().lower()
+        if entry.startswith("["):  # [::1]:11434
+            allowed_host, _, allowed_port = entry[1:].partition("]")
+            allowed_port = allowed_port.lstrip(":")
+        elif entry.count(":") == 1:
+            allowed_host, allowed_port = entry.split(":")
+        else:
+            allowed_host, allowed_port = entry, ""
+        if _normalised_host(allowed_host) == host and allowed_port in ("", str(port)):
+            return True
+    return False
+
+
+def _checked_address(host: str, port: int, connection) -> str:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise NameResolutionError(host, connection, exc) from exc
+    addresses = [info[4][0] for info in infos]
+    for address in addresses:
+        if not address_is_public(address):
+            raise UnsafeAddress(host, address)
+    return addresses[0]
+
+
+class _GuardedConnectionMixin:
+    def _new_conn(self):
+        if host_is_allowlisted(self.host, self.port):
+            return super()._new_conn()
+        original = self._dns_host
+        # Connect to exactly the address that was checked; TLS still verifies self.host.
+        self._dns_host = _checked_address(original, self.port, self)
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = original
+
+
+class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": GuardedHTTPConnectionPool,
+            "https": GuardedHTTPSConnectionPool,
+        }
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """One pooled session per thread (requests sessions are not thread-safe)."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.trust_env = False  # an environment proxy would bypass the address check
+        adapter = GuardedAdapter(pool_connections=16, pool_maxsize=32, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        _local.session = session
+    return session
+
+
+def check_url(url: str) -> None:
+    """Refuse what can be refused without connecting: scheme, user info, missing host."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise BadRequest(f"invalid URL ({exc})") from exc
+    if parts.scheme not in ("http", "https"):
+        raise BadRequest("only http:// and https:// URLs are allowed")
+    if not parts.hostname:
+        raise BadRequest("the URL has no host")
+    if parts.username or parts.password:
+        raise BadRequest("put credentials in their fields, not in the URL")
+    if port == 0:
+        raise BadRequest("invalid port")
+
+
+@dataclass
+class ProviderResponse:
+    status: int
+    headers: requests.structures.CaseInsensitiveDict
+    content: bytes
+    url: str
+    elapsed: float = 0.0
+    _json: Any = field(default=None, repr=False)
+
+    def json(self) -> Any:
+        """The body as JSON; an unreadable body is the provider's fault (UpstreamError)."""
+        if self._json is None:
+            try:
+                self._json = json.loads(self.content or b"null")
+            except ValueError as exc:
+                raise UpstreamError(f"unreadable answer (HTTP {self.status}, not JSON)") from exc
+        return self._json
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    json_body: Any = None,
+    timeout: tuple[float, float] | None = None,
+    max_bytes: int | None = None,
+) -> ProviderResponse:
+    """Call a provider. Raises Timeout, Unreachable, UnsafeURL, BadRequest or UpstreamError;
+    HTTP error statuses are returned for the adapter to classify."""
+    connect_timeout, read_timeout = timeout or (
+        settings.PROVIDER_CONNECT_TIMEOUT,
+        settings.PROVIDER_READ_TIMEOUT,
+    )
+    max_bytes = max_bytes or settings.PROVIDER_MAX_RESPONSE_BYTES
+    deadline = time.monotonic() + connect_timeout + read_timeout
+    started = time.monotonic()
+    for _ in range(MAX_REDIRECTS + 1):
+        check_url(url)
+        try:
+            response = _session().request(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json=json_body,
+                timeout=(connect_timeout, read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except UnsafeAddress as exc:
+            raise UnsafeURL(f"{exc.host} is a private or reserved address") from None
+        except requests.exceptions.ConnectTimeout:
+            raise Timeout(f"no connection within {connect_timeout:g} s") from None
+        except requests.exceptions.ReadTimeout:
+            raise Timeout(f"no answer within {read_timeout:g} s") from None
+        except requests.exceptions.SSLError:
+            raise Unreachable("the TLS handshake failed (certificate or protocol)") from None
+        except requests.exceptions.ConnectionError as exc:
+            unsafe = _caused_by(exc, UnsafeAddress)
+            if unsafe is not None:
+                raise UnsafeURL(f"{unsafe.host} is a private or reserved address") from None
+            if _caused_by(exc, NameResolutionError):
+                raise Unreachable(f"cannot resolve {urlsplit(url).hostname}") from None
+            raise Unreachable(f"cannot connect to {urlsplit(url).netloc}") from None
+        except requests.exceptions.RequestException as exc:
+            raise Unreachable(type(exc).__name__) from None
+
+        with response:
+            if response.is_redirect:
+                target = urljoin(url, response.headers.get("Location", ""))
+                if urlsplit(target).netloc != urlsplit(url).netloc:
+                    raise UpstreamError(
+                        f"redirected to another host ({urlsplit(target).netloc}); "
+                        "set the base URL to the final address"
+                    )
+                url = target
+                continue
+            content = _read_capped(response, max_bytes=max_bytes, deadline=deadline)
+            return ProviderResponse(
+                status=response.status_code,
+                headers=response.headers,
+                content=content,
+                url=url,
+                elapsed=time.monotonic() - started,
+            )
+    raise UpstreamError("too many redirects")
+
+
+def _read_capped(response: requests.Response, *, max_bytes: int, deadline: float) -> bytes:
+    chunks, total = [], 0
+    try:
+        for chunk in response.iter_content(chunk_size=65536):
+            total += len(chunk)
+            if total > max_bytes:
+                raise UpstreamError(f"the answer is larger than {max_bytes // 1024} KiB")
+            if time.monotonic() > deadline:
+                raise Timeout("the answer took too long to arrive")
+            chunks.append(chunk)
+    except requests.exceptions.ConnectionError:
+        raise UpstreamError("the connection broke while reading the answer") from None
+    except requests.exceptions.Timeout:
+        raise Timeout("the answer stopped arriving") from None
+    return b"".join(chunks)
+
+
+def _caused_by(exc: BaseException, kind: type) -> BaseException | None:
+    """Find `kind` in an exception's chain: requests wraps urllib3's MaxRetryError, whose
+    `reason` holds the original error."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [arg for arg in current.args if isinstance(arg, BaseException)]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return None
