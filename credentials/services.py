@@ -16,6 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
 from providers.adapters import get_adapter
 from providers.errors import ProviderError, UpstreamError
@@ -48,6 +50,8 @@ TIMEOUT_HINT = (
     "Try again."
 )
 NAME_PATTERN = re.compile(r"^API KEY (\d+)$")
+# What publishing a task raises when the broker cannot be reached.
+BROKER_ERRORS = (KombuOperationalError, RedisError, OSError)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -265,7 +269,7 @@ def _enqueue_after_commit(pending: PendingValidation) -> PendingValidation:
 
     try:
         validate_credential.apply_async(args=[str(pending.pk)], retry=False)
-    except Exception as exc:  # kombu/redis raise many kinds; any of them means "unavailable"
+    except BROKER_ERRORS as exc:
         logger.warning("validation %s could not be queued: %s", pending.pk, type(exc).__name__)
         _finish(
             pending.pk,
@@ -471,7 +475,7 @@ def _finish(pending_id, *, code: str, message: str, hint: str, from_statuses) ->
 
 def pending_validation_expire_if_overdue(*, pending: PendingValidation) -> PendingValidation:
     """Called when a page polls: past the deadline, the request ends as "timed out"."""
-    if pending.is_finished or timezone.now() < pending.expires_at:
+    if pending.is_finished:
         return pending
     with transaction.atomic():
         locked = PendingValidation.objects.select_for_update().get(pk=pending.pk)

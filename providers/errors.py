@@ -116,10 +116,15 @@ ALL_ERRORS = (
 ERRORS_BY_CODE = {cls.code: cls for cls in ALL_ERRORS}
 
 # Anything that looks like a credential inside a provider's error text is cut out before the
-# text reaches a page, a log line or the database: providers sometimes echo the key back
-# ("Incorrect API key provided: sk-abc...").
-_SECRET_LIKE = re.compile(r"(sk|pk|rk|key|token|bearer)[-_ :=]*[A-Za-z0-9_\-\.]{8,}", re.I)
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-\.=+/]{24,}")
+# text reaches a page, a log line or the database: providers echo keys back, sometimes partly
+# masked ("Incorrect API key provided: sk-te****1234").
+_SECRET_PATTERNS = [
+    re.compile(r"\b(?:sk|pk|rk|ak)[-_][A-Za-z0-9_\-*.]{3,}"),  # OpenAI/Anthropic-style keys
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{10,}"),  # Google API keys
+    re.compile(r"(?i)\bbearer\s+\S+"),
+    # Long opaque tokens: letters and digits mixed, no spaces, slashes or dots (not a URL).
+    re.compile(r"\b(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{24,}\b"),
+]
 
 
 def scrub(text: str, *, secrets: tuple[str, ...] = (), limit: int = 300) -> str:
@@ -128,8 +133,8 @@ def scrub(text: str, *, secrets: tuple[str, ...] = (), limit: int = 300) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
-    text = _SECRET_LIKE.sub("[redacted]", text)
-    text = _LONG_TOKEN.sub("[redacted]", text)
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("[redacted]", text)
     text = "".join(c if c.isprintable() else " " for c in text)
     text = " ".join(text.split())
     return text[:limit] + ("…" if len(text) > limit else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection
@@ -10,6 +11,8 @@ from django.test import Client
 
 from tests.factories import MembershipFactory, WorkspaceFactory
 from workspaces.models import Role
+
+pytest_plugins = ["tests.fakes.fixtures"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -90,3 +93,43 @@ def postgres(db):
             "needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1"
             ":5432/test (CI does)"
         )
+
+
+@contextmanager
+def celery_configured(**conf):
+    """Point the Celery app at another broker (or off eager mode) for one test, then restore.
+
+    Celery reads its configuration once; its connection pools are rebuilt here so the change
+    takes effect, the way a forked worker rebuilds them.
+    """
+    from config.celery import app
+
+    saved = {key: app.conf[key] for key in conf}
+
+    def reset_pools():
+        from kombu import pools
+
+        pools.reset()  # kombu's process-wide pools, keyed by connection
+        app._after_fork()
+
+    app.conf.update(conf)
+    reset_pools()
+    try:
+        yield app
+    finally:
+        app.conf.update(saved)
+        reset_pools()
+
+
+@pytest.fixture
+def queued_only():
+    """Tasks go to an in-memory queue that no worker consumes (a worker that never comes)."""
+    with celery_configured(task_always_eager=False, broker_url="memory://"):
+        yield
+
+
+@pytest.fixture
+def broker_down():
+    """The broker is unreachable: nothing listens on port 1."""
+    with celery_configured(task_always_eager=False, broker_url="redis://127.0.0.1:1/0"):
+        yield

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from .models import Membership, User, Workspace
+from .models import AuditEntry, Membership, User, Workspace
 
 
 class MembershipInline(admin.TabularInline):
@@ -78,3 +78,29 @@ class UserAdmin(BaseUserAdmin):
         ),
     ]
     inlines = []
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "workspace", "actor_email", "action", "object_repr", "outcome"]
+    list_filter = ["outcome", "action", "workspace"]
+    search_fields = ["actor_email", "action", "object_repr", "workspace__slug"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "workspace",
+        "actor",
+        "actor_email",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "outcome",
+        "details",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -71,6 +71,9 @@ def workspace_rename(*, workspace: Workspace, name: str, acting_user: User) -> W
     require_manager(workspace=workspace, user=acting_user)
     workspace.name = _clean_name(name)
     workspace.save(update_fields=["name"])
+    audit_record(
+        workspace=workspace, actor=acting_user, action="workspace.rename", target=workspace
+    )
     return workspace
 
 
@@ -92,6 +95,13 @@ def membership_add(
     elif Membership.objects.filter(workspace=workspace, user=user).exists():
         raise ApplicationError(f"{email} is already a member of this workspace.", field="email")
     membership = Membership.objects.create(workspace=workspace, user=user, role=role)
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="member.add",
+        object_type="membership",
+        object_repr=f"{email} as {role}",
+    )
     return MemberAdded(membership=membership, new_account=new_account)
 
 
@@ -108,8 +118,16 @@ def membership_change_role(*, membership: Membership, role: str, acting_user: Us
     if membership.pk == acting.pk and role != acting.role:
         # An admin demoting themselves would lock themselves out mid-page; make it explicit.
         raise NotAllowed("You cannot change your own role; ask the owner.")
+    previous = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    audit_record(
+        workspace=membership.workspace,
+        actor=acting_user,
+        action="member.role",
+        object_type="membership",
+        object_repr=f"{membership.user.email}: {previous} → {role}",
+    )
     return membership
 
 
@@ -121,6 +139,13 @@ def membership_remove(*, membership: Membership, acting_user: User) -> None:
         raise NotAllowed("The owner cannot be removed; the owner may transfer ownership first.")
     if membership.user_id == acting_user.pk:
         raise NotAllowed("Use Leave workspace to remove yourself.")
+    audit_record(
+        workspace=membership.workspace,
+        actor=acting_user,
+        action="member.remove",
+        object_type="membership",
+        object_repr=membership.user.email,
+    )
     membership.delete()
 
 
@@ -129,6 +154,13 @@ def membership_leave(*, workspace: Workspace, user: User) -> None:
     membership = _acting_membership(workspace=workspace, user=user, lock=True)
     if membership.role == Role.OWNER:
         raise NotAllowed("The owner cannot leave. Transfer ownership to another member first.")
+    audit_record(
+        workspace=workspace,
+        actor=user,
+        action="member.leave",
+        object_type="membership",
+        object_repr=user.email,
+    )
     membership.delete()
 
 
@@ -157,6 +189,13 @@ def ownership_transfer(
         target.save(update_fields=["role"])
     except IntegrityError as exc:  # a concurrent transfer won the race
         raise ApplicationError("Ownership changed meanwhile; reload and try again.") from exc
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="workspace.transfer",
+        object_type="membership",
+        object_repr=f"owner → {target.user.email}",
+    )
 
 
 def audit_record(
@@ -166,6 +205,7 @@ def audit_record(
     action: str,
     target: object | None = None,
     object_type: str = "",
+    object_id: str = "",
     object_repr: str = "",
     outcome: str = "success",
     details: dict | None = None,
@@ -179,7 +219,7 @@ def audit_record(
         actor_email=getattr(actor, "email", "") or "",
         action=action,
         object_type=object_type or (type(target).__name__.lower() if target is not None else ""),
-        object_id=str(getattr(target, "pk", "") or ""),
+        object_id=object_id or str(getattr(target, "pk", "") or ""),
         object_repr=(object_repr or (str(target) if target is not None else ""))[:300],
         outcome=outcome,
         details=details or {},
