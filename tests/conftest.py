@@ -133,3 +133,83 @@ def broker_down():
     """The broker is unreachable: nothing listens on port 1."""
     with celery_configured(task_always_eager=False, broker_url="redis://127.0.0.1:1/0"):
         yield
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, fake_provider_server, tmp_path_factory):
+    """A real Celery worker process on the real Redis, sharing the test database.
+
+    Tests using it need `@pytest.mark.django_db(transaction=True)` so the worker sees their
+    rows. Yields the Celery app, configured to publish to that Redis.
+    """
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import redis
+    from django.conf import settings
+
+    base = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+    broker = base.rsplit("/", 1)[0] + "/14"  # its own database: `redis_url` flushes 15
+    try:
+        redis.Redis.from_url(broker, socket_connect_timeout=1).flushdb()
+    except redis.RedisError:
+        require_service(f"Redis is not reachable at {broker}")
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        database_url = (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": broker,
+        "PROVIDER_URL_ALLOWLIST": f"127.0.0.1:{fake_provider_server.port}",
+        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "VAR_DIR": str(settings.VAR_DIR),
+    }
+    log_path = tmp_path_factory.mktemp("worker") / "celery-worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=Path(__file__).resolve().parents[1],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with celery_configured(
+            broker_url=broker, result_backend=broker, task_always_eager=False
+        ) as app:
+            deadline = time.monotonic() + 60
+            while not app.control.ping(timeout=0.5):
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()}")
+            yield app
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
