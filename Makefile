@@ -12,7 +12,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 endif
 export REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint format venv clean
+.PHONY: run test bench lint format venv clean
 
 run: $(STAMP)
 	$(PY) -m config.devserver
@@ -21,6 +21,9 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m pytest -m benchmark -s -q tests/benchmarks
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
