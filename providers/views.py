@@ -64,6 +64,6 @@ def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
         "model_count": len(provider.models),
     }
     template = "providers/provider_detail.html"
-    if request.htmx and request.htmx.target == "model-list":
-        template += "#model-list"
+    if request.htmx and request.htmx.target in ("model-list", "provider-status"):
+        template += f"#{request.htmx.target}"
     return render(request, template, context)

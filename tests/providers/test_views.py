@@ -148,3 +148,17 @@ def test_the_page_loads_nothing_from_outside(client_for):
         assert tag not in html.replace('href="https://platform', "")
     assert "/static/vendor/tabler-core-1.6.1/dist/css/tabler.min.css" in html
     assert 'src="/static/django_htmx/htmx-2.min.js"' in html
+
+
+def test_the_status_and_model_fragments_refresh_after_credential_changes(client_for, workspace):
+    from tests.factories import CredentialFactory
+
+    client = client_for("member")
+    url = reverse("provider-detail", args=["openai"])
+    page = client.get(url).content.decode()
+    assert page.count('hx-trigger="credentialsChanged from:body"') == 3  # list, status, models
+    CredentialFactory(workspace=workspace, is_default=True)
+    status = client.get(url, headers={**HX, "HX-Target": "provider-status"}).content.decode()
+    assert status.lstrip().startswith('<div id="provider-status"') and "Active" in status
+    models = client.get(url, headers={**HX, "HX-Target": "model-list"}).content.decode()
+    assert "No credential" not in models and "Active" in models
