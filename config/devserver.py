@@ -100,7 +100,8 @@ def main() -> int:
         if env.get("REDIS_URL"):
             worker_log = (VAR_DIR / "celery-worker.log").open("ab")
             worker = [sys.executable, "-m", "celery", "-A", "config", "worker",
-                      "--loglevel", "INFO", "--concurrency", "2"]  # fmt: skip
+                      "--loglevel", "INFO", "--concurrency", "2", "--beat",
+                      "--schedule", str(VAR_DIR / "celerybeat-schedule")]  # fmt: skip
             children.append(
                 subprocess.Popen(
                     worker, env=env, cwd=BASE_DIR, stdout=worker_log, stderr=subprocess.STDOUT

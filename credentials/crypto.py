@@ -15,9 +15,23 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from encrypted_model_fields.fields import EncryptedTextField
 
+from providers.errors import ProviderError
+
 
 class SecretDecryptionError(RuntimeError):
     """A stored secret does not decrypt with any key in FIELD_ENCRYPTION_KEY."""
+
+
+class SecretUnreadable(ProviderError):
+    """How a validation reports a secret that does not decrypt (shown like provider errors)."""
+
+    code = "secret_unreadable"
+    title = "Stored secret cannot be decrypted"
+    hint = (
+        "FIELD_ENCRYPTION_KEY does not hold the key this secret was encrypted with. The "
+        "operator must restore that key (keys are a comma-separated list); or edit the "
+        "credential and type the secret again."
+    )
 
 
 @lru_cache(maxsize=4)

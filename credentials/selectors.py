@@ -28,19 +28,28 @@ def credential_list(
     return list(
         Credential.objects.filter(
             workspace=workspace, provider=provider, model_name=model_name, model_type=model_type
-        ).order_by("created_at", "pk")
+        )
+        .defer("secret_data")  # pages never decrypt: a wrong key cannot break them
+        .order_by("created_at", "pk")
     )
 
 
 def credential_get_or_404(*, workspace: Workspace, provider: str, pk: int) -> Credential:
     """Another workspace's (or provider's) credential id answers 404."""
-    return get_object_or_404(Credential, workspace=workspace, provider=provider, pk=pk)
+    return get_object_or_404(
+        Credential.objects.defer("secret_data"), workspace=workspace, provider=provider, pk=pk
+    )
 
 
 def pending_get_or_404(*, workspace: Workspace, pk) -> PendingValidation:
-    return get_object_or_404(
-        PendingValidation.objects.select_related("credential"), workspace=workspace, pk=pk
-    )
+    return get_object_or_404(PendingValidation, workspace=workspace, pk=pk)
+
+
+def credential_of(pending: PendingValidation) -> Credential | None:
+    """The credential a validation concerns, without decrypting it (None once deleted)."""
+    if pending.credential_id is None:
+        return None
+    return Credential.objects.defer("secret_data").filter(pk=pending.credential_id).first()
 
 
 def checks_in_progress(*, credentials: list[Credential]) -> dict[int, PendingValidation]:

@@ -28,7 +28,7 @@ from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
 from workspaces.services import audit_record, require_manager
 
-from .crypto import SecretDecryptionError
+from .crypto import SecretDecryptionError, SecretUnreadable
 from .models import (
     Credential,
     CredentialStatus,
@@ -176,9 +176,15 @@ def _validation_request(
 
     values = {k: v for k, v in (values or {}).items() if v not in (None, "")}
     kept_secrets: dict[str, Any] = {}
-    if credential is not None:
-        kept_secrets = credential.secrets
-    elif retry_of is not None and retry_of.secret_payload:
+    left_empty = [v for v in schema.secret_variables if v not in values]
+    if left_empty and credential is not None:
+        try:
+            kept_secrets = credential.secrets
+        except SecretDecryptionError as exc:
+            raise ApplicationError(
+                f"{exc} Meanwhile, type the secret fields again to replace them."
+            ) from None
+    elif left_empty and retry_of is not None and retry_of.secret_payload:
         kept_secrets = json.loads(retry_of.secret_payload)
     for variable in schema.secret_variables:
         if variable not in values and variable in kept_secrets:
@@ -310,10 +316,7 @@ def pending_validation_run(*, pending_id: str) -> None:
     except ProviderError as exc:
         error = exc
     except SecretDecryptionError:
-        error = UpstreamError(
-            hint="A stored secret cannot be decrypted: FIELD_ENCRYPTION_KEY is "
-            "wrong. The operator must restore the key."
-        )
+        error = SecretUnreadable()
     except Exception:  # an adapter bug must end as a failure, never as a saved credential
         logger.exception("validation %s crashed", pending_id)
         error = UpstreamError("unexpected error while validating")

@@ -91,7 +91,7 @@ def _validation_outcome(
             {"pending": pending, "provider": provider},
         )
     if pending.status == ValidationStatus.SUCCEEDED:
-        credential = pending.credential
+        credential = selectors.credential_of(pending)
         response = HttpResponseStopPolling() if polling else HttpResponse()
         response.content = render(
             request, "credentials/validation_success.html", {"credential": credential}
@@ -99,7 +99,7 @@ def _validation_outcome(
         default_note = " It is the default." if credential and credential.is_default else ""
         return _toast(_changed(response), f"{pending.name} validated and saved.{default_note}")
 
-    credential = pending.credential if pending.kind == ValidationKind.UPDATE else None
+    credential = selectors.credential_of(pending) if pending.kind == ValidationKind.UPDATE else None
     retrying = bool(pending.secret_payload) and credential is None
     form_class = credential_form_class(
         services.credential_schema(provider, model_name=pending.model_name)
@@ -199,11 +199,10 @@ def validation_detail(request: HttpRequest, pk: str) -> HttpResponse:
 def _row_outcome(request: HttpRequest, pending: PendingValidation) -> HttpResponse:
     if not pending.is_finished:
         return HttpResponse(status=204)
-    credential = pending.credential
+    credential = selectors.credential_of(pending)
     if credential is None:
         response = HttpResponseStopPolling()
         return _changed(response, close_modal=False)
-    credential.refresh_from_db()
     response = render(
         request,
         "providers/provider_detail.html#credential-row",
@@ -227,7 +226,7 @@ def credential_check(request: HttpRequest, provider_key: str, pk: int) -> HttpRe
         return redirect("provider-detail", provider.key)
     if pending.is_finished:
         return _row_outcome(request, pending)
-    credential.refresh_from_db()
+    credential = selectors.credential_of(pending)
     return render(
         request,
         "providers/provider_detail.html#credential-row",

@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from credentials.selectors import predefined_model_status, summarize
+from credentials.services import pending_validations_sweep
 from credentials.views import credential_list_context
 from workspaces.access import workspace_view
 
@@ -50,6 +51,8 @@ def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
         for type_key, label in provider.model_type_labels
         if not model_type or type_key == model_type
     ]
+    # On-read sweep: typed secrets past their time are wiped even without Celery beat.
+    pending_validations_sweep()
     credential_context = credential_list_context(request, provider)
     model_status, model_status_label = predefined_model_status(credential_context["credentials"])
     context = {

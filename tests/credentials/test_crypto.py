@@ -47,3 +47,24 @@ def test_a_new_key_first_still_decrypts_old_secrets_and_encrypts_new_ones(worksp
     second = CredentialFactory(workspace=workspace, secret_data=json.dumps({"api_key": "x" * 20}))
     settings.FIELD_ENCRYPTION_KEY = [new_key]
     assert Credential.objects.get(pk=second.pk).secrets["api_key"] == "x" * 20
+
+
+def test_with_a_wrong_key_pages_still_work_and_checks_say_why(workspace, settings, client_for):
+    from django.urls import reverse
+
+    credential = CredentialFactory(workspace=workspace, is_default=True, name="Locked")
+    settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]
+    admin = client_for("admin")
+    page = admin.get(reverse("provider-detail", args=["openai"]))
+    assert page.status_code == 200 and "Locked" in page.content.decode()
+    row = admin.post(
+        reverse("credential-check", args=["openai", credential.pk]), headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "Stored secret cannot be decrypted" in row
+    edit = admin.post(
+        reverse("credential-update", args=["openai", credential.pk]),
+        {"name": "Locked", "api_key": ""},
+        headers={"HX-Request": "true"},
+    )
+    assert edit.status_code == 422
+    assert "cannot be decrypted with FIELD_ENCRYPTION_KEY" in edit.content.decode()
