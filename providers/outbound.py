@@ -23,7 +23,8 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NameResolutionError
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import NameResolutionError, ProtocolError, ReadTimeoutError
 
 from .errors import BadRequest, Timeout, Unreachable, UnsafeURL, UpstreamError
 
@@ -34,6 +35,7 @@ METADATA_NETWORKS = [
     ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud
 ]
 MAX_REDIRECTS = 3
+READ_CHUNK = 65536
 
 
 class UnsafeAddress(Exception):  # noqa: N818 - not an OSError on purpose: urllib3 must not retry it
@@ -229,7 +231,24 @@ def request(
                 raise UnsafeURL(f"{unsafe.host} is a private or reserved address") from None
             if _caused_by(exc, NameResolutionError):
                 raise Unreachable(f"cannot resolve {urlsplit(url).hostname}") from None
+            if _caused_by(exc, ProtocolError):  # connected, then the server hung up
+                raise UpstreamError("the connection closed before an answer arrived") from None
             raise Unreachable(f"cannot connect to {urlsplit(url).netloc}") from None
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+        ):
+            raise BadRequest("invalid URL") from None
+        except requests.exceptions.InvalidHeader:
+            # The exception's text quotes the header value, which may be the key: never shown.
+            raise BadRequest(
+                "a credential holds characters a request cannot carry (spaces, line breaks)"
+            ) from None
+        except UnicodeError:
+            raise BadRequest(
+                "a credential or the URL holds characters a request cannot carry"
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise Unreachable(type(exc).__name__) from None
 
@@ -255,19 +274,28 @@ def request(
 
 
 def _read_capped(response: requests.Response, *, max_bytes: int, deadline: float) -> bytes:
+    """The body, refused past `max_bytes` (counted after decompression) or past `deadline`.
+
+    `read1` returns whatever has arrived (at most one socket read), so a server trickling a
+    byte at a time meets the deadline check after every read; `iter_content` would block
+    until a whole chunk arrived, each byte resetting the read timeout."""
+    raw = response.raw
     chunks, total = [], 0
     try:
-        for chunk in response.iter_content(chunk_size=65536):
+        while True:
+            chunk = raw.read1(READ_CHUNK, decode_content=True)
+            if not chunk:
+                break
             total += len(chunk)
             if total > max_bytes:
                 raise UpstreamError(f"the answer is larger than {max_bytes // 1024} KiB")
             if time.monotonic() > deadline:
                 raise Timeout("the answer took too long to arrive")
             chunks.append(chunk)
-    except requests.exceptions.ConnectionError:
-        raise UpstreamError("the connection broke while reading the answer") from None
-    except requests.exceptions.Timeout:
+    except ReadTimeoutError:
         raise Timeout("the answer stopped arriving") from None
+    except (Urllib3Error, OSError):
+        raise UpstreamError("the connection broke while reading the answer") from None
     return b"".join(chunks)
 
 

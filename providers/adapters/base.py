@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,8 @@ from ..errors import (
 from ..schema import ProviderSpec
 
 MAX_RETRY_AFTER = 3600.0
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+_TAG = re.compile(r"<[^>]+>")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,10 @@ class ProviderAdapter:
     `credentials` is the credential's values (secret and plain) with the schema's defaults
     applied. `model` is the custom model's name when the credential belongs to one.
     """
+
+    #: Path endings users often paste after the base URL although the adapter adds them itself
+    #: ("https://api.anthropic.com/v1"); `base_url()` cuts the first one that matches.
+    base_url_suffixes: tuple[str, ...] = ()
 
     def __init__(self, provider: ProviderSpec):
         self.provider = provider
@@ -57,7 +66,12 @@ class ProviderAdapter:
             url = field.default if field else None
         if not url:
             raise BadRequest("the base URL is missing")
-        return str(url).rstrip("/")
+        url = str(url).strip().rstrip("/")
+        for suffix in self.base_url_suffixes:
+            if url.lower().endswith(suffix):
+                url = url[: -len(suffix)].rstrip("/")
+                break
+        return url
 
     def call(self, method: str, url: str, credentials: dict[str, Any], **kwargs) -> Any:
         """Make a request and return its JSON, raising the classified error on failure."""
@@ -78,7 +92,7 @@ class ProviderAdapter:
         try:
             body = response.json()
         except ProviderError:
-            return response.text[:200]
+            return plain_text(response.text)
         if isinstance(body, dict):
             error = body.get("error", body)
             if isinstance(error, dict):
@@ -105,7 +119,7 @@ class ProviderAdapter:
         status = response.status
         detail = scrub(self.error_text(response), secrets=secrets)
         kind = self.error_kind(response).lower()
-        if "insufficient_quota" in kind or "quota" in kind and status in (402, 403, 429):
+        if "insufficient_quota" in kind or ("quota" in kind and status in (402, 403, 429)):
             return QuotaExhausted(detail)
         if status in (401, 403):
             return AuthenticationFailed(detail or f"HTTP {status}")
@@ -125,21 +139,44 @@ def retry_after(response: outbound.ProviderResponse) -> float | None:
     headers = response.headers
     if headers.get("retry-after-ms"):
         try:
-            return min(float(headers["retry-after-ms"]) / 1000, MAX_RETRY_AFTER)
+            seconds = _bounded(float(headers["retry-after-ms"]) / 1000)
         except ValueError:
-            pass
+            seconds = None
+        if seconds is not None:
+            return seconds
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+        return _bounded(float(value))
     except ValueError:
+        from datetime import UTC
         from email.utils import parsedate_to_datetime
 
         from django.utils import timezone
 
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError):
             return None
-        return min(max((when - timezone.now()).total_seconds(), 0.0), MAX_RETRY_AFTER)
+        if when.tzinfo is None:  # "-0000" dates parse naive; HTTP dates are UTC
+            when = when.replace(tzinfo=UTC)
+        return _bounded((when - timezone.now()).total_seconds())
+
+
+def _bounded(seconds: float) -> float | None:
+    """A retry delay clamped to [0, MAX_RETRY_AFTER]; NaN (float("nan") parses) is no delay."""
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def plain_text(text: str, *, limit: int = 200) -> str:
+    """A non-JSON error body as words: an HTML page (a proxy's 502, a login portal) becomes
+    its <title>, or its text without tags, so markup never reaches a message."""
+    text = str(text or "")
+    if "<" in text and ">" in text:
+        title = _TITLE.search(text)
+        text = title.group(1) if title else _TAG.sub(" ", text)
+        text = html.unescape(text)
+    return " ".join(text.split())[:limit]

@@ -1,0 +1,96 @@
+"""ElevenLabs: `GET {base_url}/v1/user` with `xi-api-key`, free, proves the key.
+
+Errors are `{"detail": {"status": "invalid_api_key", "message": "..."}}` (validation errors:
+`{"detail": [{"msg": ...}]}`). The `status` word decides, not the HTTP status: ElevenLabs sends
+a 401 for a bad key (invalid_api_key, needs_authorization), for a restricted key lacking a
+permission (missing_permissions) and for used-up credits (quota_exceeded → QuotaExhausted).
+too_many_concurrent_requests and system_busy are 429s → RateLimited.
+
+The user endpoint's answer carries the key itself (`xi_api_key`); nothing of it is kept.
+
+`list_models` checks the key and returns the catalog's predefined models (the catalog offers
+no listing for this provider).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import outbound
+from ..errors import (
+    AuthenticationFailed,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+    UpstreamError,
+    scrub,
+)
+from .base import DiscoveredModel, ProviderAdapter, plain_text, retry_after
+
+QUOTA_WORDS = {"quota_exceeded", "payment_required", "insufficient_credits"}
+AUTH_WORDS = {"invalid_api_key", "needs_authorization", "api_key_revoked", "unauthorized"}
+BUSY_WORDS = {"too_many_concurrent_requests", "system_busy", "rate_limit_exceeded"}
+
+
+class Adapter(ProviderAdapter):
+    base_url_suffixes = ("/v1",)
+
+    def headers(self, credentials: dict[str, Any]) -> dict[str, str]:
+        return {"Accept": "application/json", "xi-api-key": str(credentials.get("api_key") or "")}
+
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
+        body = self.call(
+            "GET",
+            f"{self.base_url(credentials)}/v1/user",
+            credentials,
+            headers=self.headers(credentials),
+        )
+        if not isinstance(body, dict):
+            raise UpstreamError("unexpected answer (no user)")
+
+    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
+        self.validate(credentials)
+        return [DiscoveredModel(m.name, m.type, m.label) for m in self.provider.models]
+
+    def error_text(self, response: outbound.ProviderResponse) -> str:
+        detail = _detail(response)
+        if detail is None:
+            return plain_text(response.text)
+        if isinstance(detail, dict):
+            return str(detail.get("message") or detail.get("status") or "")
+        if isinstance(detail, list):
+            return "; ".join(
+                str(item.get("msg") or "") for item in detail if isinstance(item, dict)
+            )
+        return str(detail)
+
+    def error_kind(self, response: outbound.ProviderResponse) -> str:
+        detail = _detail(response)
+        return str(detail.get("status") or "") if isinstance(detail, dict) else ""
+
+    def classify(
+        self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
+    ) -> ProviderError:
+        kind = self.error_kind(response)
+        detail = scrub(self.error_text(response), secrets=secrets)
+        if kind in QUOTA_WORDS:
+            return QuotaExhausted(detail)
+        if kind == "missing_permissions":
+            return AuthenticationFailed(
+                detail,
+                hint="The key is restricted: give it read access to User in the ElevenLabs "
+                "API key settings, or use an unrestricted key.",
+            )
+        if kind in AUTH_WORDS:
+            return AuthenticationFailed(detail)
+        if kind in BUSY_WORDS or response.status == 429:
+            return RateLimited(detail, retry_after=retry_after(response))
+        return super().classify(response, secrets=secrets)
+
+
+def _detail(response: outbound.ProviderResponse) -> Any:
+    try:
+        body = response.json()
+    except ProviderError:
+        return None
+    return body.get("detail") if isinstance(body, dict) else ""

@@ -1,0 +1,37 @@
+"""Pytest fixtures for the fake provider APIs (load with `pytest_plugins`).
+
+- `fake_provider_server` (session): the one FakeProviderServer, started once and shut down at
+  the end of the session.
+- `fake_providers` (function): that server, cleared (`reset()`), with the settings allow-list
+  set to its loopback port (PROVIDER_URL_ALLOWLIST = ["127.0.0.1:PORT"]) for the test.
+- `short_provider_timeouts` (function): 1 s connect and read timeouts, for hang and trickle
+  tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.providers import FakeProviderServer
+
+
+@pytest.fixture(scope="session")
+def fake_provider_server():
+    server = FakeProviderServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_providers(fake_provider_server, settings):
+    settings.PROVIDER_URL_ALLOWLIST = [f"127.0.0.1:{fake_provider_server.port}"]
+    fake_provider_server.reset()
+    yield fake_provider_server
+    fake_provider_server.reset()
+
+
+@pytest.fixture
+def short_provider_timeouts(settings):
+    settings.PROVIDER_CONNECT_TIMEOUT = 1.0
+    settings.PROVIDER_READ_TIMEOUT = 1.0
+    return settings
