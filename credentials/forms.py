@@ -35,3 +35,28 @@ def credential_form_class(schema: CredentialSchema) -> type[SchemaForm]:
         (CredentialFormMixin, schema_form),
         {"field_order": ["name", *(f.variable for f in schema.fields)]},
     )
+
+
+def custom_model_form_class(provider) -> type[SchemaForm]:
+    """Add Model: the model's name and type, then its credential (custom-model schema)."""
+    from providers.schema import MODEL_TYPES
+
+    credential_form = credential_form_class(provider.custom_model_schema)
+    fields = {
+        "model_name": forms.CharField(
+            label="Model name",
+            max_length=200,
+            validators=[reject_control_characters],
+            help_text=f"As {provider.label} spells it (the deployment's model for Azure).",
+        ),
+        "model_type": forms.ChoiceField(
+            label="Model type",
+            choices=[(t, MODEL_TYPES[t]) for t in provider.model_types],
+        ),
+    }
+    variables = [f.variable for f in provider.custom_model_schema.fields]
+    return type(
+        "CustomModelForm",
+        (credential_form,),
+        {**fields, "field_order": ["model_name", "model_type", "name", *variables]},
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -104,6 +105,21 @@ def clean_name(name: str) -> str:
     return name
 
 
+def clean_model_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError(
+            "Give the model's name as the provider spells it.", field="model_name"
+        )
+    if len(name) > 200:
+        raise ApplicationError("Model names are at most 200 characters.", field="model_name")
+    if any(c.isspace() or ord(c) < 32 for c in name):
+        raise ApplicationError(
+            "Model names have no spaces or control characters.", field="model_name"
+        )
+    return name
+
+
 def _split_values(
     schema: CredentialSchema, values: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -170,6 +186,8 @@ def _validation_request(
         model_name, model_type = credential.model_name, credential.model_type
     if bool(model_name) != bool(model_type):
         raise ApplicationError("A custom model needs both a name and a type.")
+    if model_name:
+        model_name = clean_model_name(model_name)
     if model_type and model_type not in provider.model_types:
         raise ApplicationError(f"{provider.label} does not offer {model_type} models.")
     schema = credential_schema(provider, model_name=model_name)
@@ -416,7 +434,18 @@ def _save_credential(pending: PendingValidation, *, now) -> Credential:
         return credential
 
     scope = Credential.objects.select_for_update().filter(**_scope(pending))
-    first_in_scope = not list(scope)  # lock the scope's rows, then decide
+    first_in_scope = not list(scope.defer("secret_data"))  # lock the scope's rows, then decide
+    if pending.model_name:
+        from providers.services import custom_model_ensure
+
+        # Adding a credential to a name + type that exists adds it to that model.
+        custom_model_ensure(
+            workspace=pending.workspace,
+            provider=pending.provider,
+            name=pending.model_name,
+            model_type=pending.model_type,
+            acting_user=pending.created_by,
+        )
     return Credential.objects.create(
         **_scope(pending), **fields, is_default=first_in_scope, created_by=pending.created_by
     )
@@ -529,12 +558,20 @@ def credential_set_default(*, credential: Credential, acting_user: User) -> Cred
     return target
 
 
+@dataclass(frozen=True)
+class CredentialDeleted:
+    was_default: bool  # the scope has no default now
+    model_deleted: bool  # it was a custom model's only credential, so the model went too
+
+
 @transaction.atomic
-def credential_delete(*, credential: Credential, acting_user: User) -> bool:
-    """Delete a credential; returns whether it was the default (the scope then has none)."""
+def credential_delete(*, credential: Credential, acting_user: User) -> CredentialDeleted:
+    """Delete a credential; a custom model losing its only credential is deleted with it."""
     require_manager(workspace=credential.workspace, user=acting_user)
-    list(Credential.objects.select_for_update().filter(**_scope(credential)))
-    target = Credential.objects.filter(pk=credential.pk).first()
+    scope = list(
+        Credential.objects.select_for_update().filter(**_scope(credential)).defer("secret_data")
+    )
+    target = next((c for c in scope if c.pk == credential.pk), None)
     if target is None:
         raise ApplicationError("That credential was deleted meanwhile.")
     was_default = target.is_default
@@ -550,4 +587,16 @@ def credential_delete(*, credential: Credential, acting_user: User) -> bool:
         },
     )
     target.delete()
-    return was_default
+    model_deleted = False
+    if target.model_name and len(scope) == 1:
+        from providers.models import CustomModel
+
+        model_deleted = bool(
+            CustomModel.objects.filter(
+                workspace=target.workspace,
+                provider=target.provider,
+                name=target.model_name,
+                type=target.model_type,
+            ).delete()[0]
+        )
+    return CredentialDeleted(was_default=was_default, model_deleted=model_deleted)

@@ -7,8 +7,9 @@ verdict arrives (immediately in embedded mode, where the task runs in-process).
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,7 +21,7 @@ from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
 
 from . import selectors, services
-from .forms import credential_form_class
+from .forms import credential_form_class, custom_model_form_class
 from .models import Credential, PendingValidation, ValidationKind, ValidationStatus
 
 
@@ -37,11 +38,11 @@ def _changed(response: HttpResponse, *, close_modal: bool = True) -> HttpRespons
 
 
 def _kept_secret_placeholders(
-    provider: ProviderSpec, credential: Credential | None, retrying: bool
+    provider: ProviderSpec, credential: Credential | None, retrying: bool, custom: bool = False
 ) -> dict[str, str]:
-    schema = services.credential_schema(
-        provider, model_name=credential.model_name if credential else ""
-    )
+    if credential is not None:
+        custom = bool(credential.model_name)
+    schema = services.credential_schema(provider, model_name="custom" if custom else "")
     if credential is not None:
         return {
             variable: f"{credential.masks.get(variable, '…')} — leave empty to keep"
@@ -60,19 +61,29 @@ def _form_page(
     form,
     credential: Credential | None = None,
     pending: PendingValidation | None = None,
+    custom: bool = False,
     status: int = 200,
 ) -> HttpResponse:
+    if credential:
+        action = reverse("credential-update", args=[provider.key, credential.pk])
+    elif custom:
+        action = reverse("custom-model-create", args=[provider.key])
+    else:
+        action = reverse("credential-create", args=[provider.key])
     context = {
         "provider": provider,
         "form": form,
         "credential": credential,
         "failed": pending,
-        "action": (
-            reverse("credential-update", args=[provider.key, credential.pk])
-            if credential
-            else reverse("credential-create", args=[provider.key])
-        ),
+        "custom": custom,
+        "action": action,
     }
+    if custom and credential is None:
+        from providers.selectors import provider_models
+
+        context["removed_models"] = provider_models(
+            workspace=request.workspace, provider=provider
+        ).removed
     template = "credentials/credential_form.html"
     if request.htmx:
         template += "#credential-form"
@@ -101,15 +112,29 @@ def _validation_outcome(
 
     credential = selectors.credential_of(pending) if pending.kind == ValidationKind.UPDATE else None
     retrying = bool(pending.secret_payload) and credential is None
-    form_class = credential_form_class(
-        services.credential_schema(provider, model_name=pending.model_name)
-    )
+    custom = bool(pending.model_name) and credential is None
+    if custom:
+        form_class = custom_model_form_class(provider)
+    else:
+        form_class = credential_form_class(
+            services.credential_schema(provider, model_name=pending.model_name)
+        )
     form = form_class(
-        initial={**pending.config, "name": pending.name},
-        kept_secrets=_kept_secret_placeholders(provider, credential, retrying),
+        initial={
+            **pending.config,
+            "name": pending.name,
+            "model_name": pending.model_name,
+            "model_type": pending.model_type,
+        },
+        kept_secrets=_kept_secret_placeholders(provider, credential, retrying, custom=custom),
     )
     response = _form_page(
-        request, provider=provider, form=form, credential=credential, pending=pending
+        request,
+        provider=provider,
+        form=form,
+        credential=credential,
+        pending=pending,
+        custom=custom,
     )
     if polling:
         response.status_code = HttpResponseStopPolling.status_code
@@ -119,7 +144,23 @@ def _validation_outcome(
 @require_http_methods(["GET", "POST"])
 @manager_view
 def credential_create(request: HttpRequest, provider_key: str) -> HttpResponse:
+    """Add credential (provider scope)."""
+    return _create(request, provider_key, custom=False)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def custom_model_create(request: HttpRequest, provider_key: str) -> HttpResponse:
+    """Add Model: a custom model's name, type and credential; an existing name + type gets
+    the credential added. `?model=<name>&type=<type>` prefills them (Add credential on a
+    model's page)."""
+    return _create(request, provider_key, custom=True)
+
+
+def _create(request: HttpRequest, provider_key: str, *, custom: bool) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
+    if custom and not provider.supports_custom_models:
+        raise Http404("This provider has no custom models.")
     retry_of = None
     if request.POST.get("retry_of"):
         retry_of = PendingValidation.objects.filter(
@@ -129,10 +170,14 @@ def credential_create(request: HttpRequest, provider_key: str) -> HttpResponse:
             pk=_uuid_or_none(request.POST["retry_of"]),
             status=ValidationStatus.FAILED,
         ).first()
-    form_class = credential_form_class(provider.credential_schema)
+    if custom:
+        form_class = custom_model_form_class(provider)
+    else:
+        form_class = credential_form_class(provider.credential_schema)
     form = form_class(
         request.POST or None,
-        kept_secrets=_kept_secret_placeholders(provider, None, retry_of is not None),
+        initial={"model_name": request.GET.get("model", ""), "model_type": request.GET.get("type")},
+        kept_secrets=_kept_secret_placeholders(provider, None, retry_of is not None, custom=custom),
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -142,6 +187,8 @@ def credential_create(request: HttpRequest, provider_key: str) -> HttpResponse:
                 acting_user=request.user,
                 values=form.credential_values(),
                 name=form.cleaned_data["name"],
+                model_name=form.cleaned_data.get("model_name", ""),
+                model_type=form.cleaned_data.get("model_type", ""),
                 retry_of=retry_of,
             )
         except ApplicationError as exc:
@@ -149,7 +196,7 @@ def credential_create(request: HttpRequest, provider_key: str) -> HttpResponse:
         else:
             return _validation_outcome(request, pending)
     status = 422 if form.errors else 200
-    return _form_page(request, provider=provider, form=form, status=status)
+    return _form_page(request, provider=provider, form=form, custom=custom, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -205,7 +252,7 @@ def _row_outcome(request: HttpRequest, pending: PendingValidation) -> HttpRespon
         return _changed(response, close_modal=False)
     response = render(
         request,
-        "providers/provider_detail.html#credential-row",
+        "credentials/credential_list.html#credential-row",
         {"credential": credential, "provider": get_provider_or_404(credential.provider)},
     )
     response.status_code = HttpResponseStopPolling.status_code
@@ -229,7 +276,7 @@ def credential_check(request: HttpRequest, provider_key: str, pk: int) -> HttpRe
     credential = selectors.credential_of(pending)
     return render(
         request,
-        "providers/provider_detail.html#credential-row",
+        "credentials/credential_list.html#credential-row",
         {"credential": credential, "provider": provider, "check": pending},
     )
 
@@ -246,7 +293,7 @@ def credential_check_all(request: HttpRequest, provider_key: str) -> HttpRespons
     failed = sum(1 for p in pendings if p.status == ValidationStatus.FAILED)
     response = render(
         request,
-        "providers/provider_detail.html#credential-list",
+        "credentials/credential_list.html#credential-list",
         credential_list_context(request, provider),
     )
     if pendings and all(p.is_finished for p in pendings):
@@ -275,7 +322,7 @@ def credential_default(request: HttpRequest, provider_key: str, pk: int) -> Http
         return redirect("provider-detail", provider.key)
     response = render(
         request,
-        "providers/provider_detail.html#credential-list",
+        "credentials/credential_list.html#credential-list",
         credential_list_context(request, provider),
     )
     return _toast(response, message, level)
@@ -292,27 +339,61 @@ def credential_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpR
         template = "credentials/credential_confirm_delete.html"
         if request.htmx:
             template += "#confirm"
-        return render(request, template, {"credential": credential, "provider": provider})
+        only_credential = (
+            bool(credential.model_name)
+            and not (
+                selectors.credential_list(
+                    workspace=request.workspace,
+                    provider=provider.key,
+                    model_name=credential.model_name,
+                    model_type=credential.model_type,
+                )[1:]
+            )
+        )
+        return render(
+            request,
+            template,
+            {"credential": credential, "provider": provider, "only_credential": only_credential},
+        )
     try:
-        was_default = services.credential_delete(credential=credential, acting_user=request.user)
+        deleted = services.credential_delete(credential=credential, acting_user=request.user)
     except ApplicationError as exc:
         return _toast(_changed(HttpResponse()), exc.message, "danger")
     message = f"{credential.name} deleted."
-    if was_default:
+    if deleted.model_deleted:
+        message += f" It was the only credential of {credential.model_name}, which was removed."
+    elif deleted.was_default and credential.model_name:
+        message += f" {credential.model_name} has no credential selected now: select one."
+    elif deleted.was_default:
         message += f" {provider.label} has no default credential now: select one."
     if not request.htmx:
         return redirect("provider-detail", provider.key)
-    return _toast(_changed(HttpResponse()), message, "warning" if was_default else "success")
+    level = "warning" if deleted.was_default or deleted.model_deleted else "success"
+    return _toast(_changed(HttpResponse()), message, level)
 
 
-def credential_list_context(request: HttpRequest, provider: ProviderSpec) -> dict:
-    """The provider page's credential section (also used by providers.views)."""
-    credentials = selectors.credential_list(workspace=request.workspace, provider=provider.key)
+def credential_list_context(
+    request: HttpRequest, provider: ProviderSpec, custom_model=None
+) -> dict:
+    """A credential section: the provider's (predefined models) or one custom model's."""
+    scope = (
+        {"model_name": custom_model.name, "model_type": custom_model.type} if custom_model else {}
+    )
+    credentials = selectors.credential_list(
+        workspace=request.workspace, provider=provider.key, **scope
+    )
+    if custom_model:
+        query = urlencode({"model": custom_model.name, "type": custom_model.type})
+        add_url = f"{reverse('custom-model-create', args=[provider.key])}?{query}"
+    else:
+        add_url = reverse("credential-create", args=[provider.key])
     return {
         "provider": provider,
+        "scope_model": custom_model,
         "credentials": credentials,
         "checks": selectors.checks_in_progress(credentials=credentials),
         "has_default": any(c.is_default for c in credentials),
+        "add_credential_url": add_url,
     }
 
 
@@ -320,11 +401,18 @@ def credential_list_context(request: HttpRequest, provider: ProviderSpec) -> dic
 @workspace_view()
 def credential_list(request: HttpRequest, provider_key: str) -> HttpResponse:
     """The credential section alone, refreshed after `credentialsChanged`."""
+    from providers.selectors import custom_model_get_or_404
+
     provider = get_provider_or_404(provider_key)
+    custom_model = None
+    if request.GET.get("model"):
+        custom_model = custom_model_get_or_404(
+            workspace=request.workspace, provider=provider.key, pk=request.GET["model"]
+        )
     return render(
         request,
-        "providers/provider_detail.html#credential-list",
-        credential_list_context(request, provider),
+        "credentials/credential_list.html#credential-list",
+        credential_list_context(request, provider, custom_model),
     )
 
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from credentials.models import Credential
 from credentials.selectors import ProviderCredentialSummary, provider_credential_summaries
+from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
+from .models import CustomModel, ModelSetting
 from .registry import catalog
-from .schema import MODEL_TYPES, ProviderSpec
+from .schema import MODEL_TYPES, PredefinedModel, ProviderSpec
+from .status import ModelStatus, model_status
 
 
 @dataclass(frozen=True)
@@ -74,3 +81,140 @@ def _matches(provider: ProviderSpec, query: str) -> bool:
 
 def model_type_choices() -> list[tuple[str, str]]:
     return list(MODEL_TYPES.items())
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """A model as a provider page lists it: predefined or custom, with its status."""
+
+    name: str
+    type: str
+    label: str
+    status: ModelStatus
+    enabled: bool
+    custom: CustomModel | None = None
+    predefined: PredefinedModel | None = None
+    credentials: tuple[Credential, ...] = ()
+
+    @property
+    def default_credential(self) -> Credential | None:
+        return next((c for c in self.credentials if c.is_default), None)
+
+
+@dataclass(frozen=True)
+class RemovedModel:
+    """A removed custom model whose credentials remain (offered for re-add)."""
+
+    name: str
+    type: str
+    credentials: tuple[Credential, ...]
+
+
+@dataclass(frozen=True)
+class ProviderModels:
+    predefined: list[ModelRow]
+    custom: list[ModelRow]
+    removed: list[RemovedModel]
+
+
+def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> ProviderModels:
+    """Every model of a provider for a workspace, with statuses, in three queries whatever
+    the number of models and credentials."""
+    credentials = list(
+        Credential.objects.filter(workspace=workspace, provider=provider.key)
+        .defer("secret_data")
+        .order_by("created_at", "pk")
+    )
+    customs = list(CustomModel.objects.filter(workspace=workspace, provider=provider.key))
+    disabled = set(
+        ModelSetting.objects.filter(
+            workspace=workspace, provider=provider.key, enabled=False
+        ).values_list("model_name", "model_type")
+    )
+    by_scope: dict[tuple[str, str], list[Credential]] = {}
+    for credential in credentials:
+        by_scope.setdefault((credential.model_name, credential.model_type), []).append(credential)
+
+    def default_status(scope_credentials) -> str | None:
+        default = next((c for c in scope_credentials if c.is_default), None)
+        return default.status if default else None
+
+    provider_default = default_status(by_scope.get(("", ""), []))
+    predefined = [
+        ModelRow(
+            name=m.name,
+            type=m.type,
+            label=m.label,
+            predefined=m,
+            enabled=(m.name, m.type) not in disabled,
+            status=model_status(
+                enabled=(m.name, m.type) not in disabled, default_credential_status=provider_default
+            ),
+        )
+        for m in provider.models
+    ]
+    custom = []
+    for model in sorted(customs, key=lambda c: (c.type, c.name.lower())):
+        scope = tuple(by_scope.get((model.name, model.type), []))
+        enabled = (model.name, model.type) not in disabled
+        custom.append(
+            ModelRow(
+                name=model.name,
+                type=model.type,
+                label=model.name,
+                custom=model,
+                enabled=enabled,
+                credentials=scope,
+                status=model_status(
+                    enabled=enabled, default_credential_status=default_status(scope), custom=True
+                ),
+            )
+        )
+    present = {(m.name, m.type) for m in customs}
+    removed = [
+        RemovedModel(name=name, type=model_type, credentials=tuple(scope))
+        for (name, model_type), scope in sorted(by_scope.items())
+        if name and (name, model_type) not in present
+    ]
+    return ProviderModels(predefined=predefined, custom=custom, removed=removed)
+
+
+def custom_model_get_or_404(*, workspace: Workspace, provider: str, pk) -> CustomModel:
+    """Another workspace's (or provider's) custom model id answers 404."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("No such model.") from None
+    return get_object_or_404(CustomModel, workspace=workspace, provider=provider, pk=pk)
+
+
+class ModelUnavailable(ApplicationError):
+    """A model that cannot be used now; the message says why (disabled, no credential...)."""
+
+
+def model_for_use(
+    *, workspace: Workspace, provider: ProviderSpec, name: str, model_type: str
+) -> ModelRow:
+    """The model a call would use, or ModelUnavailable: unknown, disabled, no usable credential.
+
+    Invocation (the Python API and the gateway) goes through here, so a model switched off in
+    the workspace is refused wherever it is called from.
+    """
+    models = provider_models(workspace=workspace, provider=provider)
+    row = next(
+        (
+            r
+            for r in [*models.predefined, *models.custom]
+            if r.name == name and r.type == model_type
+        ),
+        None,
+    )
+    if row is None:
+        raise ModelUnavailable(
+            f"{provider.key}/{name} is not a {model_type} model of this workspace."
+        )
+    if not row.status.usable:
+        raise ModelUnavailable(
+            f"{provider.key}/{name}: {row.status.label.lower()}. {row.status.reason}"
+        )
+    return row

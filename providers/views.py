@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from credentials.selectors import predefined_model_status, summarize
+from credentials.selectors import credential_get_or_404, summarize
 from credentials.services import pending_validations_sweep
 from credentials.views import credential_list_context
-from workspaces.access import workspace_view
+from workspaces.access import manager_view, workspace_view
+from workspaces.exceptions import ApplicationError
 
-from . import selectors
+from . import selectors, services
 from .registry import get_provider_or_404
 from .schema import MODEL_TYPES
 
@@ -46,27 +49,134 @@ def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
     model_type = request.GET.get("type", "")
     if model_type not in provider.model_types:
         model_type = ""
-    groups = [
-        (type_key, label, [m for m in provider.models if m.type == type_key])
-        for type_key, label in provider.model_type_labels
-        if not model_type or type_key == model_type
-    ]
     # On-read sweep: typed secrets past their time are wiped even without Celery beat.
     pending_validations_sweep()
     credential_context = credential_list_context(request, provider)
-    model_status, model_status_label = predefined_model_status(credential_context["credentials"])
+    models = selectors.provider_models(workspace=request.workspace, provider=provider)
+    groups = [
+        (type_key, label, [row for row in models.predefined if row.type == type_key])
+        for type_key, label in provider.model_type_labels
+        if not model_type or type_key == model_type
+    ]
     context = {
         **credential_context,
         "row": selectors.ProviderRow(
             provider=provider, credentials=summarize(credential_context["credentials"])
         ),
-        "model_status": model_status,
-        "model_status_label": model_status_label,
         "groups": groups,
+        "custom_models": models.custom,
+        "removed_models": models.removed,
         "model_type": model_type,
         "model_count": len(provider.models),
     }
     template = "providers/provider_detail.html"
-    if request.htmx and request.htmx.target in ("model-list", "provider-status"):
+    if request.htmx and request.htmx.target in ("model-list", "provider-status", "custom-models"):
         template += f"#{request.htmx.target}"
+    return render(request, template, context)
+
+
+def _models_changed(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
+    trigger_client_event(response, "modelsChanged")
+    trigger_client_event(response, "closeModal")
+    return trigger_client_event(response, "toast", {"level": level, "message": message})
+
+
+@require_GET
+@workspace_view()
+def custom_model_detail(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+    """A custom model's page: its status and its own credentials."""
+    provider = get_provider_or_404(provider_key)
+    model = selectors.custom_model_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    rows = selectors.provider_models(workspace=request.workspace, provider=provider).custom
+    row = next(r for r in rows if r.custom and r.custom.pk == model.pk)
+    context = {**credential_list_context(request, provider, model), "row": row}
+    template = "providers/custom_model_detail.html"
+    if request.htmx and request.htmx.target == "model-status":
+        template += "#model-status"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def custom_model_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+    """Remove a custom model; its credentials stay for a quick re-add."""
+    provider = get_provider_or_404(provider_key)
+    model = selectors.custom_model_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    if request.method == "GET":
+        template = "providers/custom_model_confirm_delete.html"
+        if request.htmx:
+            template += "#confirm"
+        return render(request, template, {"provider": provider, "model": model})
+    services.custom_model_remove(custom_model=model, acting_user=request.user)
+    if not request.htmx:
+        return redirect("provider-detail", provider.key)
+    response = HttpResponseClientRedirect(reverse("provider-detail", args=[provider.key]))
+    return _models_changed(response, f"{model.name} removed; its credentials are kept.")
+
+
+@require_POST
+@manager_view
+def custom_model_readd(request: HttpRequest, provider_key: str) -> HttpResponse:
+    """Re-add a removed custom model with one of its remaining credentials."""
+    provider = get_provider_or_404(provider_key)
+    credential = credential_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=request.POST.get("credential", 0)
+    )
+    try:
+        model = services.custom_model_readd(
+            workspace=request.workspace, credential=credential, acting_user=request.user
+        )
+    except ApplicationError as exc:
+        message, level = exc.message, "danger"
+    else:
+        message, level = f"{model.name} is back, using {credential.name}.", "success"
+    if not request.htmx:
+        return redirect("provider-detail", provider.key)
+    return _models_changed(HttpResponse(), message, level)
+
+
+@require_POST
+@manager_view
+def model_toggle(request: HttpRequest, provider_key: str) -> HttpResponse:
+    """Enable or disable a model (predefined or custom) for the workspace."""
+    provider = get_provider_or_404(provider_key)
+    enabled = request.POST.get("enabled") == "true"
+    name, model_type = request.POST.get("model_name", ""), request.POST.get("model_type", "")
+    try:
+        services.model_set_enabled(
+            workspace=request.workspace,
+            provider_key=provider.key,
+            model_name=name,
+            model_type=model_type,
+            enabled=enabled,
+            acting_user=request.user,
+        )
+    except ApplicationError as exc:
+        message, level = exc.message, "danger"
+    else:
+        verb = "enabled" if enabled else "disabled: it is hidden from model selection"
+        message, level = f"{name} {verb}.", "success"
+    if not request.htmx:
+        return redirect("provider-detail", provider.key)
+    response = _models_changed(HttpResponse(status=204), message, level)
+    trigger_client_event(response, "credentialsChanged")  # the model page's status too
+    return response
+
+
+@require_GET
+@workspace_view()
+def custom_credential_list(request: HttpRequest, provider_key: str) -> HttpResponse:
+    """Manage Credentials: every custom-model credential, grouped by model, removed or not."""
+    provider = get_provider_or_404(provider_key)
+    models = selectors.provider_models(workspace=request.workspace, provider=provider)
+    groups = [(row.name, row.type, row.custom, row.credentials) for row in models.custom]
+    groups += [(r.name, r.type, None, r.credentials) for r in models.removed]
+    context = {"provider": provider, "groups": groups}
+    template = "providers/custom_credential_list.html"
+    if request.htmx and request.htmx.target == "custom-credentials":
+        template += "#custom-credentials"
     return render(request, template, context)

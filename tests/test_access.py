@@ -18,6 +18,7 @@ PK_BY_FAMILY = {
     "member": lambda objects: objects["membership"].pk,
     "credential": lambda objects: objects["credential"].pk,
     "validation": lambda objects: objects["pending"].pk,
+    "custom": lambda objects: objects["custom_model"].pk,
 }
 SAMPLE_KWARGS = {
     "provider_key": lambda objects: "openai",
@@ -53,6 +54,12 @@ EXPECTED = {
     "credential-check-all": "admin",
     "validation-detail": "admin",
     "audit-log": "admin",
+    "custom-model-create": "admin",
+    "custom-model-readd": "admin",
+    "custom-model-detail": "member",
+    "custom-model-delete": "admin",
+    "custom-credential-list": "member",
+    "model-toggle": "admin",
 }
 
 # Views whose GET is a page for every role but whose POST changes something; their POST needs
@@ -95,7 +102,18 @@ def objects(members, workspace):
         credential=credential,
         expires_at=timezone.now() + timedelta(minutes=5),
     )
-    return {"membership": members["member"], "credential": credential, "pending": pending}
+    from providers.models import CustomModel
+
+    custom_model = CustomModel.objects.create(
+        workspace=workspace, provider="openai", name="my-finetune", type="llm"
+    )
+    CredentialFactory(workspace=workspace, model_name="my-finetune", model_type="llm")
+    return {
+        "membership": members["member"],
+        "credential": credential,
+        "pending": pending,
+        "custom_model": custom_model,
+    }
 
 
 def url_for(name: str, objects) -> str:

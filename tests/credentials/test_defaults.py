@@ -60,7 +60,8 @@ def test_deleting_the_default_leaves_no_default(workspace, members, keys):
 
 
 def test_deleting_another_credential_keeps_the_default(workspace, members, keys):
-    assert not services.credential_delete(credential=keys[1], acting_user=members["admin"].user)
+    deleted = services.credential_delete(credential=keys[1], acting_user=members["admin"].user)
+    assert not deleted.was_default
     assert defaults(workspace) == ["key-a"]
 
 

@@ -156,7 +156,7 @@ def test_the_status_and_model_fragments_refresh_after_credential_changes(client_
     client = client_for("member")
     url = reverse("provider-detail", args=["openai"])
     page = client.get(url).content.decode()
-    assert page.count('hx-trigger="credentialsChanged from:body"') == 3  # list, status, models
+    assert page.count("credentialsChanged from:body") == 4  # list, status, models, custom
     CredentialFactory(workspace=workspace, is_default=True)
     status = client.get(url, headers={**HX, "HX-Target": "provider-status"}).content.decode()
     assert status.lstrip().startswith('<div id="provider-status"') and "Active" in status

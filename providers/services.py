@@ -1,0 +1,133 @@
+"""Writes to custom models and model switches; each checks the role and writes the audit row."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from credentials.models import Credential
+from workspaces.exceptions import ApplicationError
+from workspaces.models import User, Workspace
+from workspaces.services import audit_record, require_manager
+
+from .models import CustomModel, ModelSetting
+from .registry import get_provider
+
+
+def _check_model(provider_key: str, model_type: str):
+    provider = get_provider(provider_key)
+    if provider is None:
+        raise ApplicationError("Unknown provider.")
+    if not provider.supports_custom_models:
+        raise ApplicationError(f"{provider.label} has no custom models.")
+    if model_type not in provider.model_types:
+        raise ApplicationError(
+            f"{provider.label} does not offer {model_type} models.", field="model_type"
+        )
+    return provider
+
+
+@transaction.atomic
+def custom_model_remove(*, custom_model: CustomModel, acting_user: User) -> None:
+    """Remove a custom model; its credentials stay, for a quick re-add from Add Model."""
+    require_manager(workspace=custom_model.workspace, user=acting_user)
+    audit_record(
+        workspace=custom_model.workspace,
+        actor=acting_user,
+        action="model.remove",
+        target=custom_model,
+    )
+    custom_model.delete()
+
+
+@transaction.atomic
+def custom_model_readd(
+    *, workspace: Workspace, credential: Credential, acting_user: User
+) -> CustomModel:
+    """Bring back a removed custom model with one of its remaining credentials as default."""
+    require_manager(workspace=workspace, user=acting_user)
+    if credential.workspace_id != workspace.pk or not credential.model_name:
+        raise ApplicationError("That is not a custom model's credential of this workspace.")
+    _check_model(credential.provider, credential.model_type)
+    try:
+        with transaction.atomic():
+            model = CustomModel.objects.create(
+                workspace=workspace,
+                provider=credential.provider,
+                name=credential.model_name,
+                type=credential.model_type,
+                created_by=acting_user,
+            )
+    except IntegrityError:
+        raise ApplicationError(f"{credential.model_name} is already a custom model.") from None
+    scope = Credential.objects.select_for_update().filter(
+        workspace=workspace,
+        provider=credential.provider,
+        model_name=credential.model_name,
+        model_type=credential.model_type,
+    )
+    if not any(c.is_default for c in scope.defer("secret_data")):
+        scope.filter(pk=credential.pk).update(is_default=True)
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="model.readd",
+        target=model,
+        details={"credential": credential.name},
+    )
+    return model
+
+
+def custom_model_ensure(
+    *, workspace: Workspace, provider: str, name: str, model_type: str, acting_user: User | None
+) -> CustomModel:
+    """The custom model of a name + type, created when a credential for it is first saved."""
+    model, created = CustomModel.objects.get_or_create(
+        workspace=workspace,
+        provider=provider,
+        name=name,
+        type=model_type,
+        defaults={"created_by": acting_user},
+    )
+    if created:
+        audit_record(workspace=workspace, actor=acting_user, action="model.add", target=model)
+    return model
+
+
+@transaction.atomic
+def model_set_enabled(
+    *,
+    workspace: Workspace,
+    provider_key: str,
+    model_name: str,
+    model_type: str,
+    enabled: bool,
+    acting_user: User,
+) -> None:
+    """Switch a model (predefined or custom) on or off for the whole workspace."""
+    require_manager(workspace=workspace, user=acting_user)
+    provider = get_provider(provider_key)
+    if provider is None:
+        raise ApplicationError("Unknown provider.")
+    known = any(m.name == model_name and m.type == model_type for m in provider.models)
+    known = (
+        known
+        or CustomModel.objects.filter(
+            workspace=workspace, provider=provider_key, name=model_name, type=model_type
+        ).exists()
+    )
+    if not known:
+        raise ApplicationError("No such model.")
+    ModelSetting.objects.update_or_create(
+        workspace=workspace,
+        provider=provider_key,
+        model_name=model_name,
+        model_type=model_type,
+        defaults={"enabled": enabled},
+    )
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="model.enable" if enabled else "model.disable",
+        object_type="model",
+        object_repr=f"{provider_key}/{model_name} ({model_type})",
+    )
