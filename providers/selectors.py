@@ -122,7 +122,9 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
     the number of models and credentials."""
     credentials = list(
         Credential.objects.filter(workspace=workspace, provider=provider.key)
-        .defer("secret_data")
+        .only(
+            "pk", "name", "model_name", "model_type", "is_default", "status", "masks", "created_at"
+        )
         .order_by("created_at", "pk")
     )
     customs = list(CustomModel.objects.filter(workspace=workspace, provider=provider.key))

@@ -1,0 +1,292 @@
+"""Custom models (DESIGN.md section 6): Add Model, per-model credentials, remove and re-add,
+Manage Credentials, enable/disable, status, and a constant number of queries."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.urls import reverse
+
+from credentials.models import Credential
+from providers import services
+from providers.models import CustomModel
+from providers.registry import get_provider
+from providers.selectors import ModelUnavailable, model_for_use, provider_models
+from tests.factories import CredentialFactory
+
+HX = {"HX-Request": "true"}
+VALID = "sk-test-valid-custom-0001"
+
+
+def add_model(client, base_url, *, name="my-finetune", model_type="llm", key=VALID, cred=""):
+    return client.post(
+        reverse("custom-model-create", args=["openai"]),
+        {
+            "model_name": name,
+            "model_type": model_type,
+            "name": cred,
+            "api_key": key,
+            "base_url": base_url,
+        },
+        headers=HX,
+    )
+
+
+def triggers(response) -> dict:
+    return json.loads(response.get("HX-Trigger", "{}"))
+
+
+@pytest.fixture
+def admin(client_for):
+    return client_for("admin")
+
+
+@pytest.fixture
+def base_url(fake_providers):
+    return fake_providers.base_url("openai")
+
+
+def test_add_model_validates_then_creates_the_model_with_its_default_credential(
+    admin, workspace, base_url
+):
+    response = add_model(admin, base_url, cred="FT key")
+    assert "credentialsChanged" in triggers(response)
+    model = CustomModel.objects.get(workspace=workspace)
+    assert (model.provider, model.name, model.type) == ("openai", "my-finetune", "llm")
+    credential = Credential.objects.get(model_name="my-finetune")
+    assert (credential.name, credential.is_default, credential.model_type) == (
+        "FT key",
+        True,
+        "llm",
+    )
+
+
+def test_the_same_name_and_type_adds_a_credential_not_a_second_model(admin, workspace, base_url):
+    add_model(admin, base_url)
+    add_model(admin, base_url, key="sk-test-valid-custom-0002")
+    assert CustomModel.objects.count() == 1
+    credentials = Credential.objects.filter(model_name="my-finetune").order_by("pk")
+    assert [c.name for c in credentials] == ["API KEY 1", "API KEY 2"]
+    assert [c.is_default for c in credentials] == [True, False]
+
+
+def test_the_same_name_with_another_type_is_another_model(admin, workspace, base_url):
+    add_model(admin, base_url)
+    add_model(admin, base_url, model_type="text-embedding")
+    assert CustomModel.objects.count() == 2
+
+
+def test_a_refused_key_creates_neither_model_nor_credential(admin, workspace, base_url):
+    response = add_model(admin, base_url, key="sk-test-invalid-custom-1")
+    html = response.content.decode()
+    assert "Authentication failed" in html and "Add Model" in html
+    assert 'value="my-finetune"' in html  # the model name typed is kept
+    assert not CustomModel.objects.exists() and not Credential.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "model_type", "message"),
+    [
+        ("my model", "llm", "no spaces"),
+        ("", "llm", "This field is required."),
+        ("x" * 201, "llm", "at most 200 characters"),
+        ("ok", "rerank", "Select a valid choice."),  # OpenAI offers no rerank models
+    ],
+)
+def test_bad_model_names_and_types_are_form_errors(
+    admin, workspace, base_url, name, model_type, message
+):
+    response = add_model(admin, base_url, name=name, model_type=model_type)
+    assert response.status_code == 422
+    assert message in response.content.decode()
+    assert not CustomModel.objects.exists()
+
+
+def test_deleting_the_only_credential_deletes_the_model_and_the_dialog_says_so(
+    admin, workspace, base_url
+):
+    add_model(admin, base_url)
+    credential = Credential.objects.get()
+    url = reverse("credential-delete", args=["openai", credential.pk])
+    confirm = admin.get(url, headers=HX).content.decode()
+    assert "This is the only credential of my-finetune" in confirm
+    assert "deletes the custom model too" in confirm
+    response = admin.post(url, headers=HX)
+    assert "which was removed" in triggers(response)["toast"]["message"]
+    assert not CustomModel.objects.exists()
+
+
+def test_a_model_whose_default_was_deleted_shows_no_credential_selected(
+    admin, workspace, base_url, client_for
+):
+    add_model(admin, base_url)
+    add_model(admin, base_url, key="sk-test-valid-custom-0002")
+    default = Credential.objects.get(is_default=True)
+    admin.post(reverse("credential-delete", args=["openai", default.pk]), headers=HX)
+    model = CustomModel.objects.get()
+    page = client_for("member").get(reverse("provider-detail", args=["openai"])).content.decode()
+    assert "no credential selected" in page
+    detail = (
+        client_for("member")
+        .get(reverse("custom-model-detail", args=["openai", model.pk]))
+        .content.decode()
+    )
+    assert "No credential selected." in detail and "No credential" in detail
+
+
+def test_removing_a_model_keeps_its_credentials_for_a_one_click_re_add(admin, workspace, base_url):
+    add_model(admin, base_url, cred="FT key")
+    model = CustomModel.objects.get()
+    admin.post(reverse("custom-model-delete", args=["openai", model.pk]), headers=HX)
+    assert not CustomModel.objects.exists()
+    credential = Credential.objects.get()  # kept
+    form = admin.get(reverse("custom-model-create", args=["openai"]), headers=HX)
+    html = form.content.decode()
+    assert "Removed models" in html and "my-finetune" in html
+    assert f'<option value="{credential.pk}"' in html
+    response = admin.post(
+        reverse("custom-model-readd", args=["openai"]), {"credential": credential.pk}, headers=HX
+    )
+    assert "is back" in triggers(response)["toast"]["message"]
+    assert CustomModel.objects.filter(name="my-finetune", type="llm").exists()
+    assert (
+        "Removed models"
+        not in admin.get(
+            reverse("custom-model-create", args=["openai"]), headers=HX
+        ).content.decode()
+    )
+
+
+def test_deleting_all_credentials_of_a_removed_model_takes_it_off_the_re_add_list(
+    admin, workspace, base_url
+):
+    add_model(admin, base_url)
+    add_model(admin, base_url, key="sk-test-valid-custom-0002")
+    model = CustomModel.objects.get()
+    admin.post(reverse("custom-model-delete", args=["openai", model.pk]), headers=HX)
+    first, second = Credential.objects.order_by("pk")
+    provider = get_provider("openai")
+    admin.post(reverse("credential-delete", args=["openai", first.pk]), headers=HX)
+    assert [m.name for m in provider_models(workspace=workspace, provider=provider).removed] == [
+        "my-finetune"
+    ]
+    admin.post(reverse("credential-delete", args=["openai", second.pk]), headers=HX)
+    assert provider_models(workspace=workspace, provider=provider).removed == []
+
+
+def test_manage_credentials_groups_every_custom_credential_including_removed_models(
+    workspace, client_for
+):
+    CustomModel.objects.create(workspace=workspace, provider="openai", name="live", type="llm")
+    CredentialFactory(workspace=workspace, name="live-key", model_name="live", model_type="llm")
+    CredentialFactory(workspace=workspace, name="gone-key", model_name="gone", model_type="llm")
+    CredentialFactory(workspace=workspace, name="provider-key")  # provider scope: not listed
+    html = (
+        client_for("member")
+        .get(reverse("custom-credential-list", args=["openai"]))
+        .content.decode()
+    )
+    assert "live-key" in html and "gone-key" in html and "removed" in html
+    assert "provider-key" not in html
+    assert html.index(">live<") < html.index("live-key")
+
+
+def test_a_disabled_model_is_shown_disabled_and_refused(
+    admin, members, workspace, base_url, client_for
+):
+    CredentialFactory(workspace=workspace, is_default=True)
+    provider = get_provider("openai")
+    assert model_for_use(
+        workspace=workspace, provider=provider, name="gpt-4o", model_type="llm"
+    ).status.usable
+    response = admin.post(
+        reverse("model-toggle", args=["openai"]),
+        {"model_name": "gpt-4o", "model_type": "llm", "enabled": "false"},
+        headers=HX,
+    )
+    assert "hidden from model selection" in triggers(response)["toast"]["message"]
+    with pytest.raises(ModelUnavailable, match="disabled"):
+        model_for_use(workspace=workspace, provider=provider, name="gpt-4o", model_type="llm")
+    page = client_for("member").get(reverse("provider-detail", args=["openai"])).content.decode()
+    row = re.search(r"openai/gpt-4o</div>.*?</tr>", page, re.S).group(0)
+    assert "Disabled" in row
+    services.model_set_enabled(
+        workspace=workspace,
+        provider_key="openai",
+        model_name="gpt-4o",
+        model_type="llm",
+        enabled=True,
+        acting_user=members["owner"].user,
+    )
+    assert model_for_use(
+        workspace=workspace, provider=provider, name="gpt-4o", model_type="llm"
+    ).status.usable
+
+
+def test_models_without_a_usable_credential_are_refused_with_the_reason(workspace):
+    provider = get_provider("openai")
+    with pytest.raises(ModelUnavailable, match="no credential"):
+        model_for_use(workspace=workspace, provider=provider, name="gpt-4o", model_type="llm")
+    CredentialFactory(workspace=workspace, is_default=True, status="failing")
+    with pytest.raises(ModelUnavailable, match="credential failing"):
+        model_for_use(workspace=workspace, provider=provider, name="gpt-4o", model_type="llm")
+    with pytest.raises(ModelUnavailable, match="not a llm model"):
+        model_for_use(workspace=workspace, provider=provider, name="nope", model_type="llm")
+
+
+@pytest.mark.parametrize("role", ["editor", "member"])
+def test_editors_and_members_cannot_toggle_remove_or_re_add(workspace, members, role):
+    from workspaces.exceptions import NotAllowed
+
+    model = CustomModel.objects.create(workspace=workspace, provider="openai", name="m", type="llm")
+    credential = CredentialFactory(workspace=workspace, model_name="m", model_type="llm")
+    user = members[role].user
+    with pytest.raises(NotAllowed):
+        services.model_set_enabled(
+            workspace=workspace,
+            provider_key="openai",
+            model_name="m",
+            model_type="llm",
+            enabled=False,
+            acting_user=user,
+        )
+    with pytest.raises(NotAllowed):
+        services.custom_model_remove(custom_model=model, acting_user=user)
+    model.delete()
+    with pytest.raises(NotAllowed):
+        services.custom_model_readd(workspace=workspace, credential=credential, acting_user=user)
+
+
+def test_the_provider_page_needs_a_constant_number_of_queries(
+    workspace, client_for, django_assert_max_num_queries
+):
+    client = client_for("member")
+    url = reverse("provider-detail", args=["openai"])
+    client.get(url)  # the first request also writes the session
+    with django_assert_max_num_queries(20) as small:
+        client.get(url)
+    models = [
+        CustomModel(workspace=workspace, provider="openai", name=f"ft-{i}", type="llm")
+        for i in range(100)
+    ]
+    CustomModel.objects.bulk_create(models)
+    credentials = [
+        Credential(
+            workspace=workspace,
+            provider="openai",
+            model_name=f"ft-{i // 3}",
+            model_type="llm",
+            name=f"key {i}",
+            secret_data="{}",
+            is_default=i % 3 == 0,
+            masks={"api_key": "sk-…0000"},
+        )
+        for i in range(300)
+    ]
+    Credential.objects.bulk_create(credentials)
+    with django_assert_max_num_queries(len(small.captured_queries)) as large:
+        response = client.get(url)
+    assert response.content.decode().count("ft-") >= 100
+    assert len(large.captured_queries) == len(small.captured_queries)
