@@ -220,3 +220,29 @@ def model_for_use(
             f"{provider.key}/{name}: {row.status.label.lower()}. {row.status.reason}"
         )
     return row
+
+
+@dataclass(frozen=True)
+class RefreshResults:
+    available: list[PredefinedModel]  # predefined models the credential can reach
+    unavailable: list[PredefinedModel]  # predefined models it cannot
+    discovered: list[tuple[str, str, bool]]  # other models: name, type, already a custom model
+
+
+def refresh_results(*, workspace: Workspace, provider: ProviderSpec, refresh) -> RefreshResults:
+    names = {item["name"] for item in refresh.discovered}
+    predefined_names = {m.name for m in provider.models}
+    customs = set(
+        CustomModel.objects.filter(workspace=workspace, provider=provider.key).values_list(
+            "name", "type"
+        )
+    )
+    return RefreshResults(
+        available=[m for m in provider.models if m.name in names],
+        unavailable=[m for m in provider.models if m.name not in names],
+        discovered=[
+            (item["name"], item["type"], (item["name"], item["type"]) in customs)
+            for item in refresh.discovered
+            if item["name"] not in predefined_names
+        ],
+    )

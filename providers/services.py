@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from credentials.models import Credential
 from workspaces.exceptions import ApplicationError
@@ -11,6 +14,8 @@ from workspaces.services import audit_record, require_manager
 
 from .models import CustomModel, ModelSetting
 from .registry import get_provider
+
+logger = logging.getLogger(__name__)
 
 
 def _check_model(provider_key: str, model_type: str):
@@ -131,3 +136,78 @@ def model_set_enabled(
         object_type="model",
         object_repr=f"{provider_key}/{model_name} ({model_type})",
     )
+
+
+def model_refresh_request(*, credential: Credential, acting_user: User):
+    """Queue "Refresh models" for a credential; the task lists what it can reach."""
+    from credentials.services import BROKER_ERRORS, UNAVAILABLE_HINT, UNAVAILABLE_MESSAGE
+
+    from .models import ModelRefresh, RefreshStatus
+    from .tasks import refresh_models
+
+    require_manager(workspace=credential.workspace, user=acting_user)
+    provider = get_provider(credential.provider)
+    if provider is None or not provider.can_list_models:
+        raise ApplicationError(
+            f"{provider.label if provider else 'This provider'} cannot list its models."
+        )
+    refresh = ModelRefresh.objects.create(
+        workspace=credential.workspace,
+        provider=credential.provider,
+        credential=credential,
+        credential_name=credential.name,
+        created_by=acting_user,
+    )
+    try:
+        refresh_models.apply_async(args=[str(refresh.pk)], retry=False)
+    except BROKER_ERRORS:
+        ModelRefresh.objects.filter(pk=refresh.pk, status=RefreshStatus.QUEUED).update(
+            status=RefreshStatus.FAILED,
+            error_code="validation_unavailable",
+            error_message=UNAVAILABLE_MESSAGE,
+            error_hint=UNAVAILABLE_HINT,
+            finished_at=timezone.now(),
+        )
+    refresh.refresh_from_db()
+    return refresh
+
+
+def model_refresh_run(*, refresh_id: str) -> None:
+    """The task's body: list the credential's models through its adapter (SSRF-guarded)."""
+    from credentials.crypto import SecretDecryptionError, SecretUnreadable
+    from providers.adapters import get_adapter
+    from providers.errors import ProviderError, UpstreamError
+
+    from .models import ModelRefresh, RefreshStatus
+
+    with transaction.atomic():
+        refresh = ModelRefresh.objects.select_for_update().filter(pk=refresh_id).first()
+        if refresh is None or refresh.status != RefreshStatus.QUEUED:
+            return  # already done (acks_late may deliver twice)
+        refresh.status = RefreshStatus.RUNNING
+        refresh.save(update_fields=["status"])
+    error = None
+    discovered = []
+    try:
+        credential = Credential.objects.filter(pk=refresh.credential_id).first()
+        if credential is None:
+            raise UpstreamError("the credential was deleted")
+        models = get_adapter(get_provider(refresh.provider)).list_models(credential.values())
+        discovered = sorted({(m.name, m.type) for m in models})
+    except ProviderError as exc:
+        error = exc
+    except SecretDecryptionError:
+        error = SecretUnreadable()
+    except Exception:  # an adapter bug ends as a failed refresh, not a stuck one
+        logger.exception("model refresh %s crashed", refresh_id)
+        error = UpstreamError("unexpected error while listing models")
+    refresh.finished_at = timezone.now()
+    if error is None:
+        refresh.status = RefreshStatus.SUCCEEDED
+        refresh.discovered = [{"name": name, "type": kind} for name, kind in discovered]
+    else:
+        refresh.status = RefreshStatus.FAILED
+        refresh.error_code = error.code
+        refresh.error_message = error.message[:400]
+        refresh.error_hint = error.hint[:400]
+    refresh.save()

@@ -14,6 +14,12 @@ urlpatterns = [
     ),
     path("<slug:provider_key>/models/readd/", views.custom_model_readd, name="custom-model-readd"),
     path("<slug:provider_key>/models/toggle/", views.model_toggle, name="model-toggle"),
+    path("<slug:provider_key>/models/refresh/", views.model_refresh, name="model-refresh"),
+    path(
+        "<slug:provider_key>/models/refresh/<uuid:pk>/",
+        views.model_refresh_detail,
+        name="model-refresh-detail",
+    ),
     path(
         "<slug:provider_key>/models/credentials/",
         views.custom_credential_list,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    HttpResponseStopPolling,
+    trigger_client_event,
+)
 
+from credentials.models import Credential
 from credentials.selectors import credential_get_or_404, summarize
 from credentials.services import pending_validations_sweep
 from credentials.views import credential_list_context
@@ -15,6 +20,7 @@ from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
 
 from . import selectors, services
+from .models import ModelRefresh
 from .registry import get_provider_or_404
 from .schema import MODEL_TYPES
 
@@ -180,3 +186,62 @@ def custom_credential_list(request: HttpRequest, provider_key: str) -> HttpRespo
     if request.htmx and request.htmx.target == "custom-credentials":
         template += "#custom-credentials"
     return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def model_refresh(request: HttpRequest, provider_key: str) -> HttpResponse:
+    """Refresh models: ask the provider which models one credential can reach."""
+    provider = get_provider_or_404(provider_key)
+    if not provider.can_list_models:
+        raise Http404(f"{provider.label} cannot list its models.")
+    credentials = list(
+        Credential.objects.filter(workspace=request.workspace, provider=provider.key)
+        .only("pk", "name", "model_name", "is_default")
+        .order_by("model_name", "-is_default", "name")
+    )
+    error = ""
+    if request.method == "POST":
+        credential = next(
+            (c for c in credentials if str(c.pk) == request.POST.get("credential")), None
+        )
+        if credential is None:
+            error = "Choose one of this provider's credentials."
+        else:
+            refresh = services.model_refresh_request(
+                credential=credential, acting_user=request.user
+            )
+            return _refresh_outcome(request, provider, refresh)
+    template = "providers/model_refresh.html"
+    if request.htmx:
+        template += "#refresh-form"
+    return render(
+        request,
+        template,
+        {"provider": provider, "credentials": credentials, "error": error},
+        status=422 if error else 200,
+    )
+
+
+@require_GET
+@manager_view
+def model_refresh_detail(request: HttpRequest, provider_key: str, pk) -> HttpResponse:
+    """Polled while the provider is asked: 204, then the results (286 stops the polling)."""
+    provider = get_provider_or_404(provider_key)
+    refresh = get_object_or_404(
+        ModelRefresh, workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    if not refresh.is_finished:
+        return HttpResponse(status=204)
+    response = _refresh_outcome(request, provider, refresh)
+    response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+def _refresh_outcome(request: HttpRequest, provider, refresh) -> HttpResponse:
+    context = {"provider": provider, "refresh": refresh}
+    if refresh.is_finished and not refresh.error_code:
+        context["results"] = selectors.refresh_results(
+            workspace=request.workspace, provider=provider, refresh=refresh
+        )
+    return render(request, "providers/model_refresh_result.html", context)

@@ -19,6 +19,7 @@ PK_BY_FAMILY = {
     "credential": lambda objects: objects["credential"].pk,
     "validation": lambda objects: objects["pending"].pk,
     "custom": lambda objects: objects["custom_model"].pk,
+    "model": lambda objects: objects["refresh"].pk,
 }
 SAMPLE_KWARGS = {
     "provider_key": lambda objects: "openai",
@@ -60,6 +61,8 @@ EXPECTED = {
     "custom-model-delete": "admin",
     "custom-credential-list": "member",
     "model-toggle": "admin",
+    "model-refresh": "admin",
+    "model-refresh-detail": "admin",
 }
 
 # Views whose GET is a page for every role but whose POST changes something; their POST needs
@@ -102,17 +105,21 @@ def objects(members, workspace):
         credential=credential,
         expires_at=timezone.now() + timedelta(minutes=5),
     )
-    from providers.models import CustomModel
+    from providers.models import CustomModel, ModelRefresh
 
     custom_model = CustomModel.objects.create(
         workspace=workspace, provider="openai", name="my-finetune", type="llm"
     )
     CredentialFactory(workspace=workspace, model_name="my-finetune", model_type="llm")
+    refresh = ModelRefresh.objects.create(
+        workspace=workspace, provider="openai", credential=credential
+    )
     return {
         "membership": members["member"],
         "credential": credential,
         "pending": pending,
         "custom_model": custom_model,
+        "refresh": refresh,
     }
 
 

@@ -290,3 +290,81 @@ def test_the_provider_page_needs_a_constant_number_of_queries(
         response = client.get(url)
     assert response.content.decode().count("ft-") >= 100
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_refresh_models_shows_what_a_credential_reaches_and_offers_the_rest(
+    admin, workspace, base_url, fake_providers
+):
+    credential = CredentialFactory(
+        workspace=workspace,
+        is_default=True,
+        config={"base_url": base_url},
+        secret_data=json.dumps({"api_key": VALID}),
+    )
+    form = admin.get(reverse("model-refresh", args=["openai"]), headers=HX).content.decode()
+    assert f'<option value="{credential.pk}">' in form
+    response = admin.post(
+        reverse("model-refresh", args=["openai"]), {"credential": credential.pk}, headers=HX
+    )
+    html = response.content.decode()
+    listed = {m["id"] for m in fake_providers_models(fake_providers, base_url)}
+    predefined = {m.name for m in get_provider("openai").models}
+    assert listed & predefined and predefined - listed and listed - predefined
+
+    def shown(name: str, state: str) -> bool:
+        return f'{name}</span> <span class="text-secondary small">{state}' in html
+
+    assert all(shown(name, "available") for name in listed & predefined)
+    assert all(shown(name, "not available") for name in predefined - listed)
+    extra = sorted(listed - predefined)[0]
+    assert f"?model={extra}" in html and "Add Model" in html
+    assert any(r.headers.get("authorization") == f"Bearer {VALID}" for r in fake_providers.requests)
+
+
+def fake_providers_models(fake_providers, base_url) -> list[dict]:
+    """What the fake's /models answers to a valid key (the ground truth for the page)."""
+    import requests
+
+    answer = requests.get(
+        f"{base_url}/models", headers={"Authorization": f"Bearer {VALID}"}, timeout=5
+    )
+    return answer.json()["data"]
+
+
+def test_refresh_models_with_a_refused_key_says_why(admin, workspace, base_url):
+    credential = CredentialFactory(
+        workspace=workspace,
+        config={"base_url": base_url},
+        secret_data=json.dumps({"api_key": "sk-test-invalid-7"}),
+    )
+    html = admin.post(
+        reverse("model-refresh", args=["openai"]), {"credential": credential.pk}, headers=HX
+    ).content.decode()
+    assert "Authentication failed" in html
+    assert "sk-test-invalid-7" not in html
+
+
+def test_refresh_models_polls_until_a_worker_answers(admin, workspace, base_url, queued_only):
+    from providers.models import ModelRefresh
+    from providers.services import model_refresh_run
+
+    credential = CredentialFactory(
+        workspace=workspace,
+        config={"base_url": base_url},
+        secret_data=json.dumps({"api_key": VALID}),
+    )
+    html = admin.post(
+        reverse("model-refresh", args=["openai"]), {"credential": credential.pk}, headers=HX
+    ).content.decode()
+    assert "Asking OpenAI which models" in html
+    refresh = ModelRefresh.objects.get()
+    poll = reverse("model-refresh-detail", args=["openai", refresh.pk])
+    assert admin.get(poll, headers=HX).status_code == 204
+    model_refresh_run(refresh_id=str(refresh.pk))  # what the worker does with the id
+    assert admin.get(poll, headers=HX).status_code == 286
+
+
+def test_providers_that_cannot_list_models_offer_no_refresh(admin, workspace):
+    page = admin.get(reverse("provider-detail", args=["stability"])).content.decode()
+    assert "Refresh models" not in page
+    assert admin.get(reverse("model-refresh", args=["stability"])).status_code == 404
