@@ -317,14 +317,12 @@ def credential_default(request: HttpRequest, provider_key: str, pk: int) -> Http
     except ApplicationError as exc:
         message, level = exc.message, "danger"
     else:
-        message, level = f"{credential.name} is now the default for {provider.label}.", "success"
+        target = credential.model_name or provider.label
+        message, level = f"{credential.name} is now the default for {target}.", "success"
     if not request.htmx:
         return redirect("provider-detail", provider.key)
-    response = render(
-        request,
-        "credentials/credential_list.html#credential-list",
-        credential_list_context(request, provider),
-    )
+    # The list of the credential's own scope: the provider's, or its custom model's.
+    response = trigger_client_event(HttpResponse(status=204), "credentialsChanged")
     return _toast(response, message, level)
 
 

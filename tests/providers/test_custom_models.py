@@ -368,3 +368,25 @@ def test_providers_that_cannot_list_models_offer_no_refresh(admin, workspace):
     page = admin.get(reverse("provider-detail", args=["stability"])).content.decode()
     assert "Refresh models" not in page
     assert admin.get(reverse("model-refresh", args=["stability"])).status_code == 404
+
+
+def test_select_as_default_on_a_model_page_changes_that_model_only(admin, workspace, client_for):
+    CredentialFactory(workspace=workspace, name="provider-key", is_default=True)
+    model = CustomModel.objects.create(workspace=workspace, provider="openai", name="m", type="llm")
+    first = CredentialFactory(
+        workspace=workspace, name="m-1", model_name="m", model_type="llm", is_default=True
+    )
+    second = CredentialFactory(workspace=workspace, name="m-2", model_name="m", model_type="llm")
+    page = admin.get(reverse("custom-model-detail", args=["openai", model.pk])).content.decode()
+    assert "m-2" in page and "provider-key" not in page  # the model's own credentials
+    response = admin.post(reverse("credential-default", args=["openai", second.pk]), headers=HX)
+    assert "credentialsChanged" in triggers(response)
+    assert triggers(response)["toast"]["message"] == "m-2 is now the default for m."
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.is_default, second.is_default) == (False, True)
+    assert Credential.objects.get(name="provider-key").is_default
+    refreshed = admin.get(
+        reverse("credential-list", args=["openai"]), {"model": model.pk}, headers=HX
+    ).content.decode()
+    assert "m-2" in refreshed and "provider-key" not in refreshed
