@@ -211,3 +211,29 @@ def model_refresh_run(*, refresh_id: str) -> None:
         refresh.error_message = error.message[:400]
         refresh.error_hint = error.hint[:400]
     refresh.save()
+
+
+def model_refresh_expire_if_overdue(*, refresh):
+    """Polled by the page: a refresh nobody answered in time ends as "timed out"."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from credentials.services import TIMEOUT_HINT, TIMEOUT_MESSAGE
+
+    from .models import ModelRefresh, RefreshStatus
+
+    deadline = refresh.created_at + timedelta(seconds=settings.CREDENTIAL_VALIDATION_TIMEOUT)
+    if refresh.is_finished or timezone.now() < deadline:
+        return refresh
+    ModelRefresh.objects.filter(
+        pk=refresh.pk, status__in=[RefreshStatus.QUEUED, RefreshStatus.RUNNING]
+    ).update(
+        status=RefreshStatus.FAILED,
+        error_code="timeout",
+        error_message=TIMEOUT_MESSAGE,
+        error_hint=TIMEOUT_HINT.replace("Nothing was saved. ", ""),
+        finished_at=timezone.now(),
+    )
+    refresh.refresh_from_db()
+    return refresh

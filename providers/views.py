@@ -231,6 +231,7 @@ def model_refresh_detail(request: HttpRequest, provider_key: str, pk) -> HttpRes
     refresh = get_object_or_404(
         ModelRefresh, workspace=request.workspace, provider=provider.key, pk=pk
     )
+    refresh = services.model_refresh_expire_if_overdue(refresh=refresh)
     if not refresh.is_finished:
         return HttpResponse(status=204)
     response = _refresh_outcome(request, provider, refresh)

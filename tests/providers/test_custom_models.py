@@ -390,3 +390,21 @@ def test_select_as_default_on_a_model_page_changes_that_model_only(admin, worksp
         reverse("credential-list", args=["openai"]), {"model": model.pk}, headers=HX
     ).content.decode()
     assert "m-2" in refreshed and "provider-key" not in refreshed
+
+
+def test_a_refresh_nobody_answers_times_out(admin, workspace, base_url, queued_only):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from providers.models import ModelRefresh
+
+    credential = CredentialFactory(workspace=workspace, config={"base_url": base_url})
+    admin.post(reverse("model-refresh", args=["openai"]), {"credential": credential.pk}, headers=HX)
+    refresh = ModelRefresh.objects.get()
+    ModelRefresh.objects.filter(pk=refresh.pk).update(
+        created_at=timezone.now() - timedelta(minutes=5)
+    )
+    response = admin.get(reverse("model-refresh-detail", args=["openai", refresh.pk]), headers=HX)
+    assert response.status_code == 286
+    assert "Validation timed out" in response.content.decode()
