@@ -47,31 +47,29 @@ class Adapter(ProviderAdapter):
             )
 
     def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
-        url = f"{self.base_url(credentials)}/v1/models"
-        models: list[DiscoveredModel] = []
-        params: dict[str, Any] = {"limit": PAGE_LIMIT}
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            body = self.call(
-                "GET", url, credentials, headers=self.headers(credentials), params=params
-            )
-            if not isinstance(body, dict):
-                raise UpstreamError("unexpected answer (no model list)")
-            for item in body.get("data") or []:
-                if isinstance(item, dict) and item.get("id") and item["id"] not in seen:
-                    seen.add(item["id"])
-                    models.append(
-                        DiscoveredModel(
-                            name=str(item["id"]),
-                            type="llm",
-                            label=str(item.get("display_name") or ""),
-                        )
-                    )
+        def parse(item: Any) -> DiscoveredModel | None:
+            if not isinstance(item, dict) or not item.get("id"):
+                return None
+            label = str(item.get("display_name") or "")
+            return DiscoveredModel(name=str(item["id"]), type="llm", label=label)
+
+        def next_params(body: dict, params: dict) -> dict | None:
             last_id = body.get("last_id")
-            if not body.get("has_more") or not last_id or last_id == params.get("after_id"):
-                break
-            params = {"limit": PAGE_LIMIT, "after_id": last_id}
-        return models
+            return (
+                {"limit": PAGE_LIMIT, "after_id": last_id}
+                if body.get("has_more") and last_id
+                else None
+            )
+
+        return self.paged_models(
+            f"{self.base_url(credentials)}/v1/models",
+            credentials,
+            params={"limit": PAGE_LIMIT},
+            items="data",
+            parse=parse,
+            next_params=next_params,
+            max_pages=MAX_PAGES,
+        )
 
     def classify(
         self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()

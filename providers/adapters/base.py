@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,41 @@ class ProviderAdapter:
         raise NotImplementedError
 
     # -- helpers ------------------------------------------------------------------------------
+    def paged_models(
+        self,
+        url: str,
+        credentials: dict[str, Any],
+        *,
+        params: dict[str, Any],
+        items: str,
+        parse: Callable[[Any], DiscoveredModel | None],
+        next_params: Callable[[dict, dict], dict | None],
+        max_pages: int = 20,
+    ) -> list[DiscoveredModel]:
+        """Follow a paged model list. `next_params(body, params)` gives the next page's
+        parameters, or None on the last page; a repeated cursor also ends the walk."""
+        models: list[DiscoveredModel] = []
+        seen: set[str] = set()
+        for _ in range(max_pages):
+            body = self.call(
+                "GET", url, credentials, headers=self.headers(credentials), params=params
+            )
+            if not isinstance(body, dict):
+                raise UpstreamError("unexpected answer (no model list)")
+            for item in body.get(items) or []:
+                model = parse(item)
+                if model is not None and model.name not in seen:
+                    seen.add(model.name)
+                    models.append(model)
+            following = next_params(body, params)
+            if following is None or following == params:
+                break
+            params = following
+        return models
+
+    def headers(self, credentials: dict[str, Any]) -> dict[str, str]:
+        return {"Accept": "application/json"}
+
     def base_url(self, credentials: dict[str, Any]) -> str:
         url = credentials.get("base_url")
         if not url:

@@ -52,26 +52,19 @@ class Adapter(ProviderAdapter):
             )
 
     def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
-        url = f"{self.base_url(credentials)}/v1/models"
-        models: list[DiscoveredModel] = []
-        params: dict[str, Any] = {"page_size": PAGE_SIZE}
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            body = self.call(
-                "GET", url, credentials, headers=self.headers(credentials), params=params
-            )
-            if not isinstance(body, dict):
-                raise UpstreamError("unexpected answer (no model list)")
-            for item in body.get("models") or []:
-                model = _discovered(item)
-                if model is not None and model.name not in seen:
-                    seen.add(model.name)
-                    models.append(model)
+        def next_params(body: dict, params: dict) -> dict | None:
             token = body.get("next_page_token")
-            if not token or token == params.get("page_token"):
-                break
-            params = {"page_size": PAGE_SIZE, "page_token": token}
-        return models
+            return {"page_size": PAGE_SIZE, "page_token": token} if token else None
+
+        return self.paged_models(
+            f"{self.base_url(credentials)}/v1/models",
+            credentials,
+            params={"page_size": PAGE_SIZE},
+            items="models",
+            parse=_discovered,
+            next_params=next_params,
+            max_pages=MAX_PAGES,
+        )
 
     def classify(
         self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()

@@ -29,7 +29,6 @@ from ..errors import (
     ProviderError,
     QuotaExhausted,
     RateLimited,
-    UpstreamError,
     scrub,
 )
 from .base import MAX_RETRY_AFTER, DiscoveredModel, ProviderAdapter, retry_after
@@ -67,26 +66,19 @@ class Adapter(ProviderAdapter):
             )
 
     def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
-        url = f"{self.base_url(credentials)}/v1beta/models"
-        models: list[DiscoveredModel] = []
-        params: dict[str, Any] = {"pageSize": PAGE_SIZE}
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            body = self.call(
-                "GET", url, credentials, headers=self.headers(credentials), params=params
-            )
-            if not isinstance(body, dict):
-                raise UpstreamError("unexpected answer (no model list)")
-            for item in body.get("models") or []:
-                model = _discovered(item)
-                if model is not None and model.name not in seen:
-                    seen.add(model.name)
-                    models.append(model)
+        def next_params(body: dict, params: dict) -> dict | None:
             token = body.get("nextPageToken")
-            if not token or token == params.get("pageToken"):
-                break
-            params = {"pageSize": PAGE_SIZE, "pageToken": token}
-        return models
+            return {"pageSize": PAGE_SIZE, "pageToken": token} if token else None
+
+        return self.paged_models(
+            f"{self.base_url(credentials)}/v1beta/models",
+            credentials,
+            params={"pageSize": PAGE_SIZE},
+            items="models",
+            parse=_discovered,
+            next_params=next_params,
+            max_pages=MAX_PAGES,
+        )
 
     # -- errors -------------------------------------------------------------------------------
     def error_kind(self, response: outbound.ProviderResponse) -> str:
