@@ -68,8 +68,9 @@ def mask_secret(value: str) -> str:
     return "…" * 3
 
 
-def credential_schema(provider: ProviderSpec, *, model_name: str = "") -> CredentialSchema:
-    if not model_name:
+def credential_schema(provider: ProviderSpec, *, custom: bool) -> CredentialSchema:
+    """The provider's credential schema, or its custom-model one."""
+    if not custom:
         return provider.credential_schema
     if provider.custom_model_schema is None:
         raise ApplicationError(f"{provider.label} has no custom models.")
@@ -190,7 +191,7 @@ def _validation_request(
         model_name = clean_model_name(model_name)
     if model_type and model_type not in provider.model_types:
         raise ApplicationError(f"{provider.label} does not offer {model_type} models.")
-    schema = credential_schema(provider, model_name=model_name)
+    schema = credential_schema(provider, custom=bool(model_name))
 
     values = {k: v for k, v in (values or {}).items() if v not in (None, "")}
     kept_secrets: dict[str, Any] = {}

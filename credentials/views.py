@@ -42,7 +42,7 @@ def _kept_secret_placeholders(
 ) -> dict[str, str]:
     if credential is not None:
         custom = bool(credential.model_name)
-    schema = services.credential_schema(provider, model_name="custom" if custom else "")
+    schema = services.credential_schema(provider, custom=custom)
     if credential is not None:
         return {
             variable: f"{credential.masks.get(variable, '…')} — leave empty to keep"
@@ -117,7 +117,7 @@ def _validation_outcome(
         form_class = custom_model_form_class(provider)
     else:
         form_class = credential_form_class(
-            services.credential_schema(provider, model_name=pending.model_name)
+            services.credential_schema(provider, custom=bool(pending.model_name))
         )
     form = form_class(
         initial={
@@ -206,7 +206,7 @@ def credential_update(request: HttpRequest, provider_key: str, pk: int) -> HttpR
     credential = selectors.credential_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
     )
-    schema = services.credential_schema(provider, model_name=credential.model_name)
+    schema = services.credential_schema(provider, custom=bool(credential.model_name))
     form = credential_form_class(schema)(
         request.POST or None,
         initial={**credential.config, "name": credential.name},
