@@ -179,24 +179,13 @@ def _create(request: HttpRequest, provider_key: str, *, custom: bool) -> HttpRes
         initial={"model_name": request.GET.get("model", ""), "model_type": request.GET.get("type")},
         kept_secrets=_kept_secret_placeholders(provider, None, retry_of is not None, custom=custom),
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            pending = services.validation_request_create(
-                workspace=request.workspace,
-                provider_key=provider.key,
-                acting_user=request.user,
-                values=form.credential_values(),
-                name=form.cleaned_data["name"],
-                model_name=form.cleaned_data.get("model_name", ""),
-                model_type=form.cleaned_data.get("model_type", ""),
-                retry_of=retry_of,
-            )
-        except ApplicationError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        else:
-            return _validation_outcome(request, pending)
-    status = 422 if form.errors else 200
-    return _form_page(request, provider=provider, form=form, custom=custom, status=status)
+    model = {}
+    if request.method == "POST" and custom and form.is_valid():
+        model = {
+            "model_name": form.cleaned_data["model_name"],
+            "model_type": form.cleaned_data["model_type"],
+        }
+    return _submit(request, provider, form, custom=custom, retry_of=retry_of, **model)
 
 
 @require_http_methods(["GET", "POST"])
@@ -212,6 +201,20 @@ def credential_update(request: HttpRequest, provider_key: str, pk: int) -> HttpR
         initial={**credential.config, "name": credential.name},
         kept_secrets=_kept_secret_placeholders(provider, credential, False),
     )
+    return _submit(request, provider, form, credential=credential)
+
+
+def _submit(
+    request: HttpRequest,
+    provider: ProviderSpec,
+    form,
+    *,
+    custom: bool = False,
+    credential: Credential | None = None,
+    **request_kwargs,
+) -> HttpResponse:
+    """A valid POST becomes a pending validation (and its outcome); anything else shows the
+    form again, with the reason when the service refused it."""
     if request.method == "POST" and form.is_valid():
         try:
             pending = services.validation_request_create(
@@ -221,13 +224,16 @@ def credential_update(request: HttpRequest, provider_key: str, pk: int) -> HttpR
                 values=form.credential_values(),
                 name=form.cleaned_data["name"],
                 credential=credential,
+                **request_kwargs,
             )
         except ApplicationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             return _validation_outcome(request, pending)
     status = 422 if form.errors else 200
-    return _form_page(request, provider=provider, form=form, credential=credential, status=status)
+    return _form_page(
+        request, provider=provider, form=form, credential=credential, custom=custom, status=status
+    )
 
 
 @require_GET
