@@ -67,11 +67,6 @@ def decrypt(token: str) -> str:
         ) from None
 
 
-def rotate(token: str) -> str:
-    """Re-encrypt a token with the first key (for the rotation command)."""
-    return crypter().rotate(token.encode("ascii")).decode("ascii")
-
-
 class StrictEncryptedTextField(EncryptedTextField):
     """An encrypted text column that raises instead of returning ciphertext."""
 

@@ -87,13 +87,3 @@ def summarize(credentials: list[Credential]) -> ProviderCredentialSummary:
         default_name=default.name if default else "",
         failing=sum(1 for c in credentials if c.status == CredentialStatus.FAILING),
     )
-
-
-def predefined_model_status(credentials: list[Credential]) -> tuple[str, str]:
-    """The status of a provider's predefined models: they use the default credential."""
-    default = next((c for c in credentials if c.is_default), None)
-    if default is None:
-        return "no-credential", "No credential"
-    if default.status == CredentialStatus.FAILING:
-        return "failing", "Credential failing"
-    return "active", "Active"

@@ -102,19 +102,6 @@ class UnsafeURL(ProviderError):
     )
 
 
-ALL_ERRORS = (
-    AuthenticationFailed,
-    RateLimited,
-    QuotaExhausted,
-    ModelNotAvailable,
-    BadRequest,
-    UpstreamError,
-    Unreachable,
-    Timeout,
-    UnsafeURL,
-)
-ERRORS_BY_CODE = {cls.code: cls for cls in ALL_ERRORS}
-
 # Anything that looks like a credential inside a provider's error text is cut out before the
 # text reaches a page, a log line or the database: providers echo keys back, sometimes partly
 # masked ("Incorrect API key provided: sk-te****1234").

@@ -16,10 +16,6 @@ def memberships_for_user(*, user: User) -> QuerySet[Membership]:
     )
 
 
-def membership_for(*, workspace: Workspace, user: User) -> Membership | None:
-    return Membership.objects.filter(workspace=workspace, user=user).first()
-
-
 def member_list(*, workspace: Workspace) -> list[Membership]:
     members = list(Membership.objects.filter(workspace=workspace).select_related("user"))
     return sorted(members, key=lambda m: (-Role(m.role).rank, m.user.email))
