@@ -19,14 +19,11 @@ from providers.registry import get_provider_or_404
 from providers.schema import ProviderSpec
 from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
+from workspaces.toasts import toast
 
 from . import selectors, services
 from .forms import credential_form_class, custom_model_form_class
 from .models import Credential, PendingValidation, ValidationKind, ValidationStatus
-
-
-def _toast(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
-    return trigger_client_event(response, "toast", {"level": level, "message": message})
 
 
 def _changed(response: HttpResponse, *, close_modal: bool = True) -> HttpResponse:
@@ -108,7 +105,7 @@ def _validation_outcome(
             request, "credentials/validation_success.html", {"credential": credential}
         ).content
         default_note = " It is the default." if credential and credential.is_default else ""
-        return _toast(_changed(response), f"{pending.name} validated and saved.{default_note}")
+        return toast(_changed(response), f"{pending.name} validated and saved.{default_note}")
 
     credential = selectors.credential_of(pending) if pending.kind == ValidationKind.UPDATE else None
     retrying = bool(pending.secret_payload) and credential is None
@@ -138,7 +135,7 @@ def _validation_outcome(
     )
     if polling:
         response.status_code = HttpResponseStopPolling.status_code
-    return _toast(response, pending.error_message, "danger")
+    return toast(response, pending.error_message, "danger")
 
 
 @require_http_methods(["GET", "POST"])
@@ -263,8 +260,8 @@ def _row_outcome(request: HttpRequest, pending: PendingValidation) -> HttpRespon
     )
     response.status_code = HttpResponseStopPolling.status_code
     if pending.status == ValidationStatus.SUCCEEDED:
-        return _toast(response, f"{credential.name}: validated.")
-    return _toast(response, f"{credential.name}: {pending.error_message}", "danger")
+        return toast(response, f"{credential.name}: validated.")
+    return toast(response, f"{credential.name}: {pending.error_message}", "danger")
 
 
 @require_POST
@@ -305,7 +302,7 @@ def credential_check_all(request: HttpRequest, provider_key: str) -> HttpRespons
     if pendings and all(p.is_finished for p in pendings):
         message = f"Checked {len(pendings)} credential{'s' if len(pendings) != 1 else ''}"
         message += f": {failed} failing." if failed else ": all valid."
-        return _toast(response, message, "danger" if failed else "success")
+        return toast(response, message, "danger" if failed else "success")
     return response
 
 
@@ -329,7 +326,7 @@ def credential_default(request: HttpRequest, provider_key: str, pk: int) -> Http
         return redirect("provider-detail", provider.key)
     # The list of the credential's own scope: the provider's, or its custom model's.
     response = trigger_client_event(HttpResponse(status=204), "credentialsChanged")
-    return _toast(response, message, level)
+    return toast(response, message, level)
 
 
 @require_http_methods(["GET", "POST"])
@@ -362,7 +359,7 @@ def credential_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpR
     try:
         deleted = services.credential_delete(credential=credential, acting_user=request.user)
     except ApplicationError as exc:
-        return _toast(_changed(HttpResponse()), exc.message, "danger")
+        return toast(_changed(HttpResponse()), exc.message, "danger")
     message = f"{credential.name} deleted."
     if deleted.model_deleted:
         message += f" It was the only credential of {credential.model_name}, which was removed."
@@ -373,7 +370,7 @@ def credential_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpR
     if not request.htmx:
         return redirect("provider-detail", provider.key)
     level = "warning" if deleted.was_default or deleted.model_deleted else "success"
-    return _toast(_changed(HttpResponse()), message, level)
+    return toast(_changed(HttpResponse()), message, level)
 
 
 def credential_list_context(

@@ -18,6 +18,7 @@ from credentials.services import pending_validations_sweep
 from credentials.views import credential_list_context
 from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
+from workspaces.toasts import toast
 
 from . import selectors, services
 from .models import ModelRefresh
@@ -84,7 +85,7 @@ def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
 def _models_changed(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
     trigger_client_event(response, "modelsChanged")
     trigger_client_event(response, "closeModal")
-    return trigger_client_event(response, "toast", {"level": level, "message": message})
+    return toast(response, message, level)
 
 
 @require_GET

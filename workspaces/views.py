@@ -19,10 +19,7 @@ from .exceptions import ApplicationError
 from .forms import MemberAddForm, MemberRoleForm, OwnershipTransferForm, WorkspaceForm
 from .middleware import SESSION_KEY
 from .models import Membership, Role
-
-
-def _toast(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
-    return trigger_client_event(response, "toast", {"level": level, "message": message})
+from .toasts import toast
 
 
 def _redirect(request: HttpRequest, to: str) -> HttpResponse:
@@ -196,7 +193,7 @@ def member_create(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"{email} added.")
                 return redirect("member-list")
             trigger_client_event(response, "membersChanged")
-            return _toast(response, f"{email} added as {added.membership.role}.")
+            return toast(response, f"{email} added as {added.membership.role}.")
     template = "workspaces/member_form.html"
     if request.htmx:
         template += "#member-form"
@@ -233,8 +230,8 @@ def member_update(request: HttpRequest, pk: int) -> HttpResponse:
         },
     )
     if error:
-        return _toast(response, error, "danger")
-    return _toast(response, f"{membership.user.email} is now {membership.role}.")
+        return toast(response, error, "danger")
+    return toast(response, f"{membership.user.email} is now {membership.role}.")
 
 
 @require_http_methods(["GET", "POST"])
@@ -250,12 +247,12 @@ def member_delete(request: HttpRequest, pk: int) -> HttpResponse:
         services.membership_remove(membership=membership, acting_user=request.user)
     except ApplicationError as exc:
         if request.htmx:
-            return _toast(HttpResponse(status=204), exc.message, "danger")
+            return toast(HttpResponse(status=204), exc.message, "danger")
         messages.error(request, exc.message)
         return redirect("member-list")
     if request.htmx:
         response = trigger_client_event(HttpResponse(status=204), "membersChanged")
-        return _toast(response, f"{membership.user.email} removed.")
+        return toast(response, f"{membership.user.email} removed.")
     messages.success(request, f"{membership.user.email} removed.")
     return redirect("member-list")
 
