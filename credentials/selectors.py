@@ -63,21 +63,13 @@ def checks_in_progress(*, credentials: list[Credential]) -> dict[int, PendingVal
 
 def provider_credential_summaries(*, workspace: Workspace) -> dict[str, ProviderCredentialSummary]:
     """Per provider: credentials of the provider scope, the default's name, failing ones."""
-    rows = Credential.objects.filter(workspace=workspace, model_name="").values_list(
+    by_provider: dict[str, list[Credential]] = {}
+    credentials = Credential.objects.filter(workspace=workspace, model_name="").only(
         "provider", "name", "is_default", "status"
     )
-    counts: dict[str, list] = {}
-    for provider, name, is_default, status in rows:
-        entry = counts.setdefault(provider, [0, "", 0])
-        entry[0] += 1
-        if is_default:
-            entry[1] = name
-        if status == CredentialStatus.FAILING:
-            entry[2] += 1
-    return {
-        provider: ProviderCredentialSummary(count=c, default_name=d, failing=f)
-        for provider, (c, d, f) in counts.items()
-    }
+    for credential in credentials:
+        by_provider.setdefault(credential.provider, []).append(credential)
+    return {provider: summarize(scope) for provider, scope in by_provider.items()}
 
 
 def summarize(credentials: list[Credential]) -> ProviderCredentialSummary:
