@@ -117,6 +117,40 @@ class ProviderModels:
     removed: list[RemovedModel]
 
 
+def _default_status(credentials) -> str | None:
+    """The status of the credential a scope's calls use (its default), None without one."""
+    default = next((c for c in credentials if c.is_default), None)
+    return default.status if default else None
+
+
+def _custom_model_row(model: CustomModel, credentials, *, enabled: bool) -> ModelRow:
+    return ModelRow(
+        name=model.name,
+        type=model.type,
+        label=model.name,
+        custom=model,
+        enabled=enabled,
+        credentials=tuple(credentials),
+        status=model_status(
+            enabled=enabled, default_credential_status=_default_status(credentials), custom=True
+        ),
+    )
+
+
+def custom_model_row(
+    *, workspace: Workspace, model: CustomModel, credentials: list[Credential]
+) -> ModelRow:
+    """One custom model's row from the credentials its page already loaded."""
+    disabled = ModelSetting.objects.filter(
+        workspace=workspace,
+        provider=model.provider,
+        model_name=model.name,
+        model_type=model.type,
+        enabled=False,
+    ).exists()
+    return _custom_model_row(model, credentials, enabled=not disabled)
+
+
 def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> ProviderModels:
     """Every model of a provider for a workspace, with statuses, in three queries whatever
     the number of models and credentials."""
@@ -137,11 +171,7 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
     for credential in credentials:
         by_scope.setdefault((credential.model_name, credential.model_type), []).append(credential)
 
-    def default_status(scope_credentials) -> str | None:
-        default = next((c for c in scope_credentials if c.is_default), None)
-        return default.status if default else None
-
-    provider_default = default_status(by_scope.get(("", ""), []))
+    provider_default = _default_status(by_scope.get(("", ""), []))
     predefined = [
         ModelRow(
             name=m.name,
@@ -155,23 +185,14 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
         )
         for m in provider.models
     ]
-    custom = []
-    for model in sorted(customs, key=lambda c: (c.type, c.name.lower())):
-        scope = tuple(by_scope.get((model.name, model.type), []))
-        enabled = (model.name, model.type) not in disabled
-        custom.append(
-            ModelRow(
-                name=model.name,
-                type=model.type,
-                label=model.name,
-                custom=model,
-                enabled=enabled,
-                credentials=scope,
-                status=model_status(
-                    enabled=enabled, default_credential_status=default_status(scope), custom=True
-                ),
-            )
+    custom = [
+        _custom_model_row(
+            model,
+            by_scope.get((model.name, model.type), []),
+            enabled=(model.name, model.type) not in disabled,
         )
+        for model in sorted(customs, key=lambda c: (c.type, c.name.lower()))
+    ]
     present = {(m.name, m.type) for m in customs}
     removed = [
         RemovedModel(name=name, type=model_type, credentials=tuple(scope))

@@ -96,9 +96,10 @@ def custom_model_detail(request: HttpRequest, provider_key: str, pk: int) -> Htt
     model = selectors.custom_model_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
     )
-    rows = selectors.provider_models(workspace=request.workspace, provider=provider).custom
-    row = next(r for r in rows if r.custom and r.custom.pk == model.pk)
-    context = {**credential_list_context(request, provider, model), "row": row}
+    context = credential_list_context(request, provider, model)
+    context["row"] = selectors.custom_model_row(
+        workspace=request.workspace, model=model, credentials=context["credentials"]
+    )
     template = "providers/custom_model_detail.html"
     if request.htmx and request.htmx.target == "model-status":
         template += "#model-status"

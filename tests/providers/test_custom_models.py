@@ -408,3 +408,17 @@ def test_a_refresh_nobody_answers_times_out(admin, workspace, base_url, queued_o
     response = admin.get(reverse("model-refresh-detail", args=["openai", refresh.pk]), headers=HX)
     assert response.status_code == 286
     assert "Validation timed out" in response.content.decode()
+
+
+def test_a_custom_models_page_shows_its_own_status(admin, workspace, client_for):
+    model = CustomModel.objects.create(workspace=workspace, provider="openai", name="m", type="llm")
+    CredentialFactory(workspace=workspace, model_name="m", model_type="llm", is_default=True)
+    url = reverse("custom-model-detail", args=["openai", model.pk])
+    status = {**HX, "HX-Target": "model-status"}
+    assert "Active" in client_for("member").get(url, headers=status).content.decode()
+    admin.post(
+        reverse("model-toggle", args=["openai"]),
+        {"model_name": "m", "model_type": "llm", "enabled": "false"},
+        headers=HX,
+    )
+    assert "Disabled" in client_for("member").get(url, headers=status).content.decode()
