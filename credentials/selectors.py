@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.shortcuts import get_object_or_404
@@ -43,6 +44,30 @@ def credential_get_or_404(*, workspace: Workspace, provider: str, pk: int) -> Cr
 
 def pending_get_or_404(*, workspace: Workspace, pk) -> PendingValidation:
     return get_object_or_404(PendingValidation, workspace=workspace, pk=pk)
+
+
+def failed_attempt(*, workspace: Workspace, user, provider: str, pk) -> PendingValidation | None:
+    """The user's own failed attempt a form is resubmitted from (None if gone or not theirs)."""
+    try:
+        pk = uuid.UUID(str(pk))
+    except ValueError:
+        return None
+    return PendingValidation.objects.filter(
+        workspace=workspace,
+        created_by=user,
+        provider=provider,
+        pk=pk,
+        status=ValidationStatus.FAILED,
+    ).first()
+
+
+def credential_choices(*, workspace: Workspace, provider: str) -> list[Credential]:
+    """Every credential of a provider (any scope), for a picker: names only, never secrets."""
+    return list(
+        Credential.objects.filter(workspace=workspace, provider=provider)
+        .only("pk", "name", "model_name", "is_default")
+        .order_by("model_name", "-is_default", "name")
+    )
 
 
 def credential_of(pending: PendingValidation) -> Credential | None:

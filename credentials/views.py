@@ -6,7 +6,6 @@ verdict arrives (immediately in embedded mode, where the task runs in-process).
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -160,13 +159,12 @@ def _create(request: HttpRequest, provider_key: str, *, custom: bool) -> HttpRes
         raise Http404("This provider has no custom models.")
     retry_of = None
     if request.POST.get("retry_of"):
-        retry_of = PendingValidation.objects.filter(
+        retry_of = selectors.failed_attempt(
             workspace=request.workspace,
-            created_by=request.user,
+            user=request.user,
             provider=provider.key,
-            pk=_uuid_or_none(request.POST["retry_of"]),
-            status=ValidationStatus.FAILED,
-        ).first()
+            pk=request.POST["retry_of"],
+        )
     if custom:
         form_class = custom_model_form_class(provider)
     else:
@@ -415,10 +413,3 @@ def credential_list(request: HttpRequest, provider_key: str) -> HttpResponse:
         "credentials/credential_list.html#credential-list",
         credential_list_context(request, provider, custom_model),
     )
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None

@@ -12,8 +12,7 @@ from django_htmx.http import (
     trigger_client_event,
 )
 
-from credentials.models import Credential
-from credentials.selectors import credential_get_or_404, summarize
+from credentials.selectors import credential_choices, credential_get_or_404, summarize
 from credentials.services import pending_validations_sweep
 from credentials.views import credential_list_context
 from workspaces.access import manager_view, workspace_view
@@ -197,11 +196,7 @@ def model_refresh(request: HttpRequest, provider_key: str) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     if not provider.can_list_models:
         raise Http404(f"{provider.label} cannot list its models.")
-    credentials = list(
-        Credential.objects.filter(workspace=request.workspace, provider=provider.key)
-        .only("pk", "name", "model_name", "is_default")
-        .order_by("model_name", "-is_default", "name")
-    )
+    credentials = credential_choices(workspace=request.workspace, provider=provider.key)
     error = ""
     if request.method == "POST":
         credential = next(
