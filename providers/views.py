@@ -55,8 +55,10 @@ def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
     model_type = request.GET.get("type", "")
     if model_type not in provider.model_types:
         model_type = ""
-    # On-read sweep: typed secrets past their time are wiped even without Celery beat.
-    pending_validations_sweep()
+    if not request.htmx:
+        # On-read sweep, once per page load (not per fragment refresh): typed secrets past
+        # their time are wiped even without Celery beat.
+        pending_validations_sweep()
     credential_context = credential_list_context(request, provider)
     models = selectors.provider_models(workspace=request.workspace, provider=provider)
     groups = [
