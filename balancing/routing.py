@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
 
@@ -551,14 +551,20 @@ class Router:
         return result
 
     def invoke(
-        self, pool_key: str, entry_ids: Sequence[str], call: Callable[[str], T]
+        self,
+        pool_key: str,
+        entry_ids: Sequence[str],
+        call: Callable[[str], T],
+        *,
+        names: Mapping[str, str] | None = None,
     ) -> tuple[str, T]:
         """Calls `call(entry_id)` on the next entry in rotation, failing over to the next one
         on a cooldown-worthy error (each entry at most once), and returns (entry_id, value).
 
         Errors that are not the entry's fault propagate at once. With `wait_seconds`, a call
         that finds every entry cooling down waits for the earliest one, within that bound.
-        Raises PoolUnavailable when no entry is left.
+        Raises PoolUnavailable when no entry is left; its message calls entries by `names`
+        (credential names rather than ids) when given.
         """
         errors: dict[str, ProviderError] = {}
         deadline = self.clock() + self.wait_seconds
@@ -570,7 +576,7 @@ class Router:
                 if pick.entry_id is None and back_at is not None and back_at <= deadline:
                     self.sleep(max(0.001, back_at - now))
                     continue
-                raise self._unavailable(pool_key, entry_ids, errors, back_at, now)
+                raise self._unavailable(pool_key, entry_ids, errors, back_at, now, names or {})
             entry_id = pick.entry_id
             try:
                 value = call(entry_id)
@@ -592,6 +598,7 @@ class Router:
         errors: dict[str, ProviderError],
         back_at: float | None,
         now: float,
+        names: Mapping[str, str],
     ) -> PoolUnavailable:
         states = self.state(pool_key, entry_ids)
         if back_at is None:  # the pick found an entry tried already; ask the state instead
@@ -612,7 +619,10 @@ class Router:
             parts = ", ".join(f"{count} {state}" for state, count in counts.items())
             detail = f"no entry is available ({parts})"
         if errors:
-            tried = ", ".join(f"{entry_id}: {error.message}" for entry_id, error in errors.items())
+            tried = ", ".join(
+                f"{names.get(entry_id, entry_id)}: {error.message}"
+                for entry_id, error in errors.items()
+            )
             detail = f"{detail}; tried {tried}"
         retry_after = max(0.0, back_at - now) if back_at is not None else None
         if retry_after is not None:

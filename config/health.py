@@ -36,6 +36,16 @@ def _redis_state() -> str:
         return "unreachable"
 
 
+def _routing_mode() -> str:
+    """Load balancing state: "shared" (Redis) or "local" (embedded, or Redis is down)."""
+    from balancing.runtime import get_router
+
+    router = get_router()
+    if router.shared is not None:
+        router.pick("healthz", ["probe"])  # notices an outage (or a recovery) now
+    return router.mode
+
+
 @require_GET
 @public_view
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -45,5 +55,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "database": "ok" if database_ok else "unreachable",
         "redis": _redis_state(),
         "mode": "embedded" if settings.EMBEDDED_MODE else "redis",
+        "routing": _routing_mode(),
     }
     return JsonResponse(body, status=200 if database_ok else 503)

@@ -230,3 +230,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Load balancing (DESIGN.md section 7). A paid-plan feature unless enabled for every plan
+# (self-hosted installs usually want it on).
+LOAD_BALANCING_ALL_PLANS = env_bool("LOAD_BALANCING_ALL_PLANS", False)
+# Request queuing: how long a call may wait for the earliest entry to leave its cooldown when
+# every entry of a pool is cooling down. 0 fails fast (429 with Retry-After).
+LOAD_BALANCING_WAIT_SECONDS = float(os.environ.get("LOAD_BALANCING_WAIT_SECONDS", "0"))
+# The longest cooldown a provider's Retry-After (or rate-limit reset) may impose.
+LOAD_BALANCING_COOLDOWN_CAP = float(os.environ.get("LOAD_BALANCING_COOLDOWN_CAP", "3600"))
+# The longest back-off after repeated 5xx, connection errors and timeouts (10 s, doubling).
+LOAD_BALANCING_BACKOFF_CAP = float(os.environ.get("LOAD_BALANCING_BACKOFF_CAP", "300"))
+# How long a process reuses a pool's configuration before reading it again from the database
+# (changes made in the same process apply at once); 0 reads it on every call.
+LOAD_BALANCING_CONFIG_CACHE_SECONDS = float(
+    os.environ.get("LOAD_BALANCING_CONFIG_CACHE_SECONDS", "2")
+)

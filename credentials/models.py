@@ -119,6 +119,9 @@ class PendingValidation(models.Model):
     name = models.CharField(max_length=100, blank=True, default="")
     config = models.JSONField(default=dict, blank=True)
     secret_payload = StrictEncryptedTextField(null=True, blank=True)
+    # Load balancing → Add credential → new: once saved, the credential joins this model's
+    # pool ({"model": name, "type": type, "custom": bool}).
+    add_to_pool = models.JSONField(null=True, blank=True)
     status = models.CharField(
         max_length=10, choices=ValidationStatus.choices, default=ValidationStatus.QUEUED
     )

@@ -144,8 +144,12 @@ def validation_request_create(
     model_name: str = "",
     model_type: str = "",
     retry_of: PendingValidation | None = None,
+    add_to_pool: dict | None = None,
 ) -> PendingValidation:
     """Queue a create (or, with `credential`, an edit) for validation; nothing is saved yet.
+
+    `add_to_pool` (a model's load-balancing pool, {"model", "type", "custom"}) makes a new
+    credential join that pool once it is saved.
 
     Secret fields left empty keep the stored value (edit) or what was typed in the failed
     attempt `retry_of` (so a failed form can be resubmitted without retyping the key).
@@ -161,6 +165,7 @@ def validation_request_create(
             model_name=model_name,
             model_type=model_type,
             retry_of=retry_of,
+            add_to_pool=add_to_pool,
         )
     return _enqueue_after_commit(pending)
 
@@ -176,6 +181,7 @@ def _validation_request(
     model_name: str,
     model_type: str,
     retry_of: PendingValidation | None,
+    add_to_pool: dict | None = None,
 ) -> PendingValidation:
     require_manager(workspace=workspace, user=acting_user)
     provider = get_provider(provider_key)
@@ -237,6 +243,10 @@ def _validation_request(
     if clash.exists():
         raise ApplicationError(f"A credential named “{name}” already exists here.", field="name")
 
+    if add_to_pool is not None:
+        add_to_pool = _pool_target(
+            workspace, provider.key, add_to_pool, model_name=model_name, model_type=model_type
+        )
     config, secrets = _split_values(schema, cleaned)
     pending = PendingValidation.objects.create(
         workspace=workspace,
@@ -248,12 +258,35 @@ def _validation_request(
         name=name,
         config=config,
         secret_payload=json.dumps(secrets),
+        add_to_pool=add_to_pool if credential is None else None,
         created_by=acting_user,
         expires_at=timezone.now() + timedelta(seconds=settings.CREDENTIAL_VALIDATION_TIMEOUT),
     )
     if retry_of is not None:
         PendingValidation.objects.filter(pk=retry_of.pk).delete()
     return pending
+
+
+def _pool_target(
+    workspace: Workspace, provider_key: str, target: dict, *, model_name: str, model_type: str
+) -> dict:
+    """The pool a new credential will join, checked now so the save cannot fail on it."""
+    from balancing.services import ModelRef, model_ref_check, require_load_balancing
+
+    require_load_balancing(workspace)
+    ref = ModelRef(
+        provider=provider_key,
+        name=str(target.get("model") or ""),
+        type=str(target.get("type") or ""),
+        custom=bool(target.get("custom")),
+    )
+    if ref.custom and (ref.name, ref.type) != (model_name, model_type):
+        raise ApplicationError("The credential must belong to the model whose pool it joins.")
+    if not ref.custom and model_name:
+        raise ApplicationError("A provider credential is needed for this model's pool.")
+    if not ref.custom:
+        model_ref_check(workspace=workspace, ref=ref)
+    return {"model": ref.name, "type": ref.type, "custom": ref.custom}
 
 
 def validation_check_request(*, credential: Credential, acting_user: User) -> PendingValidation:
@@ -377,6 +410,9 @@ def _apply_success(pending: PendingValidation) -> None:
         pending.finished_at = now
         pending.save()
         return
+    from balancing.services import credential_restored
+
+    transaction.on_commit(lambda: credential_restored(credential=credential))
     pending.status = ValidationStatus.SUCCEEDED
     pending.credential = credential
     pending.secret_payload = None
@@ -447,9 +483,14 @@ def _save_credential(pending: PendingValidation, *, now) -> Credential:
             model_type=pending.model_type,
             acting_user=pending.created_by,
         )
-    return Credential.objects.create(
+    credential = Credential.objects.create(
         **_scope(pending), **fields, is_default=first_in_scope, created_by=pending.created_by
     )
+    if pending.add_to_pool:
+        from balancing.services import pool_entry_join
+
+        pool_entry_join(credential=credential, target=pending.add_to_pool)
+    return credential
 
 
 def _apply_failure(pending: PendingValidation, error: ProviderError) -> None:
@@ -463,6 +504,9 @@ def _apply_failure(pending: PendingValidation, error: ProviderError) -> None:
     pending.expires_at = now + timedelta(seconds=settings.CREDENTIAL_RETRY_WINDOW)
     pending.save()
     if pending.kind == ValidationKind.CHECK and pending.credential_id:
+        from balancing.invocation import forget_routes
+
+        transaction.on_commit(forget_routes)
         Credential.objects.filter(pk=pending.credential_id).update(
             status=CredentialStatus.FAILING,
             last_error_code=error.code,
@@ -546,6 +590,9 @@ def credential_set_default(*, credential: Credential, acting_user: User) -> Cred
         raise ApplicationError("That credential was deleted meanwhile.")
     if target.is_default:
         return target
+    from balancing.invocation import forget_routes
+
+    transaction.on_commit(forget_routes)  # Default Config entries now mean this credential
     Credential.objects.filter(**_scope(credential), is_default=True).update(is_default=False)
     target.is_default = True
     target.save(update_fields=["is_default", "updated_at"])
@@ -563,6 +610,7 @@ def credential_set_default(*, credential: Credential, acting_user: User) -> Cred
 class CredentialDeleted:
     was_default: bool  # the scope has no default now
     model_deleted: bool  # it was a custom model's only credential, so the model went too
+    pools_stopped: tuple[str, ...] = ()  # models whose load balancing stopped (too few entries)
 
 
 @transaction.atomic
@@ -587,6 +635,9 @@ def credential_delete(*, credential: Credential, acting_user: User) -> Credentia
             "was_default": was_default,
         },
     )
+    from balancing.services import pools_after_credential_delete
+
+    stopped = pools_after_credential_delete(credential=target, acting_user=acting_user)
     target.delete()
     model_deleted = False
     if target.model_name and len(scope) == 1:
@@ -600,4 +651,8 @@ def credential_delete(*, credential: Credential, acting_user: User) -> Credentia
                 type=target.model_type,
             ).delete()[0]
         )
-    return CredentialDeleted(was_default=was_default, model_deleted=model_deleted)
+    return CredentialDeleted(
+        was_default=was_default,
+        model_deleted=model_deleted,
+        pools_stopped=tuple(f"{pool.provider}/{pool.model_name}" for pool in stopped),
+    )

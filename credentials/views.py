@@ -59,6 +59,7 @@ def _form_page(
     pending: PendingValidation | None = None,
     custom: bool = False,
     status: int = 200,
+    add_to_pool: dict | None = None,
 ) -> HttpResponse:
     if credential:
         action = reverse("credential-update", args=[provider.key, credential.pk])
@@ -66,6 +67,8 @@ def _form_page(
         action = reverse("custom-model-create", args=[provider.key])
     else:
         action = reverse("credential-create", args=[provider.key])
+    if add_to_pool and not credential:
+        action += "?" + _pool_query(add_to_pool)
     context = {
         "provider": provider,
         "form": form,
@@ -73,8 +76,9 @@ def _form_page(
         "failed": pending,
         "custom": custom,
         "action": action,
+        "add_to_pool": add_to_pool if not credential else None,
     }
-    if custom and credential is None:
+    if custom and credential is None and not add_to_pool:
         from providers.selectors import provider_models
 
         context["removed_models"] = provider_models(
@@ -84,6 +88,24 @@ def _form_page(
     if request.htmx:
         template += "#credential-form"
     return render(request, template, context, status=status)
+
+
+def _pool_query(target: dict) -> str:
+    params = {"lb_model": target["model"], "lb_type": target["type"]}
+    if target.get("custom"):
+        params["lb_custom"] = "1"
+    return urlencode(params)
+
+
+def _pool_target(request: HttpRequest) -> dict | None:
+    """Load balancing → Add credential → new: the pool the new credential will join."""
+    if not request.GET.get("lb_model"):
+        return None
+    return {
+        "model": request.GET["lb_model"][:200],
+        "type": request.GET.get("lb_type", "")[:30],
+        "custom": request.GET.get("lb_custom") == "1",
+    }
 
 
 def _validation_outcome(
@@ -131,6 +153,7 @@ def _validation_outcome(
         credential=credential,
         pending=pending,
         custom=custom,
+        add_to_pool=pending.add_to_pool,
     )
     if polling:
         response.status_code = HttpResponseStopPolling.status_code
@@ -180,7 +203,15 @@ def _create(request: HttpRequest, provider_key: str, *, custom: bool) -> HttpRes
             "model_name": form.cleaned_data["model_name"],
             "model_type": form.cleaned_data["model_type"],
         }
-    return _submit(request, provider, form, custom=custom, retry_of=retry_of, **model)
+    return _submit(
+        request,
+        provider,
+        form,
+        custom=custom,
+        retry_of=retry_of,
+        add_to_pool=_pool_target(request),
+        **model,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -227,7 +258,13 @@ def _submit(
             return _validation_outcome(request, pending)
     status = 422 if form.errors else 200
     return _form_page(
-        request, provider=provider, form=form, credential=credential, custom=custom, status=status
+        request,
+        provider=provider,
+        form=form,
+        credential=credential,
+        custom=custom,
+        status=status,
+        add_to_pool=request_kwargs.get("add_to_pool"),
     )
 
 
@@ -349,10 +386,17 @@ def credential_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpR
                 )[1:]
             )
         )
+        from balancing.selectors import credential_pool_usage
+
         return render(
             request,
             template,
-            {"credential": credential, "provider": provider, "only_credential": only_credential},
+            {
+                "credential": credential,
+                "provider": provider,
+                "only_credential": only_credential,
+                "pools": credential_pool_usage(credential=credential),
+            },
         )
     try:
         deleted = services.credential_delete(credential=credential, acting_user=request.user)
@@ -365,9 +409,12 @@ def credential_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpR
         message += f" {credential.model_name} has no credential selected now: select one."
     elif deleted.was_default:
         message += f" {provider.label} has no default credential now: select one."
+    if deleted.pools_stopped:
+        message += " Load balancing stopped on " + ", ".join(deleted.pools_stopped) + "."
     if not request.htmx:
         return redirect("provider-detail", provider.key)
-    level = "warning" if deleted.was_default or deleted.model_deleted else "success"
+    warn = deleted.was_default or deleted.model_deleted or deleted.pools_stopped
+    level = "warning" if warn else "success"
     return toast(_changed(HttpResponse()), message, level)
 
 

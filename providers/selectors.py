@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from balancing.selectors import PoolFlag, pool_flags, pool_warning_counts
 from credentials.models import Credential
 from credentials.selectors import ProviderCredentialSummary, provider_credential_summaries
 from workspaces.exceptions import ApplicationError
@@ -22,6 +23,7 @@ from .status import ModelStatus, model_status
 class ProviderRow:
     provider: ProviderSpec
     credentials: ProviderCredentialSummary
+    pools_stopped: int = 0  # models whose load balancing stopped on its own
 
     @property
     def configured(self) -> bool:
@@ -62,6 +64,7 @@ def provider_overview(
     """
     query = query.strip().lower()
     summaries = provider_credential_summaries(workspace=workspace)
+    stopped = pool_warning_counts(workspace=workspace)
     rows = []
     for provider in catalog():
         if model_type and model_type not in provider.model_types:
@@ -69,7 +72,11 @@ def provider_overview(
         if query and not _matches(provider, query):
             continue
         summary = summaries.get(provider.key, ProviderCredentialSummary())
-        rows.append(ProviderRow(provider=provider, credentials=summary))
+        rows.append(
+            ProviderRow(
+                provider=provider, credentials=summary, pools_stopped=stopped.get(provider.key, 0)
+            )
+        )
     return sorted(rows, key=lambda row: not row.configured)
 
 
@@ -95,6 +102,18 @@ class ModelRow:
     custom: CustomModel | None = None
     predefined: PredefinedModel | None = None
     credentials: tuple[Credential, ...] = ()
+    load_balancing: bool = False  # its pool is on: calls rotate over several credentials
+    pool_warning: str = ""  # its load balancing stopped on its own: why
+
+    @property
+    def pool_query(self) -> str:
+        """The query string naming this model on its Load balancing page."""
+        from urllib.parse import urlencode
+
+        params = {"model": self.name, "type": self.type}
+        if self.custom is not None:
+            params["custom"] = "1"
+        return urlencode(params)
 
     @property
     def default_credential(self) -> Credential | None:
@@ -123,7 +142,17 @@ def _default_status(credentials) -> str | None:
     return default.status if default else None
 
 
-def _custom_model_row(model: CustomModel, credentials, *, enabled: bool) -> ModelRow:
+def _credential_status(credentials, flag: PoolFlag | None) -> str | None:
+    """The status of what serves the model's calls: its pool when load balancing is on,
+    otherwise its default credential."""
+    if flag is not None and flag.active:
+        return flag.credential_status(list(credentials))
+    return _default_status(credentials)
+
+
+def _custom_model_row(
+    model: CustomModel, credentials, *, enabled: bool, flag: PoolFlag | None = None
+) -> ModelRow:
     return ModelRow(
         name=model.name,
         type=model.type,
@@ -132,8 +161,12 @@ def _custom_model_row(model: CustomModel, credentials, *, enabled: bool) -> Mode
         enabled=enabled,
         credentials=tuple(credentials),
         status=model_status(
-            enabled=enabled, default_credential_status=_default_status(credentials), custom=True
+            enabled=enabled,
+            default_credential_status=_credential_status(credentials, flag),
+            custom=True,
         ),
+        load_balancing=bool(flag and flag.active),
+        pool_warning=flag.warning if flag else "",
     )
 
 
@@ -148,12 +181,15 @@ def custom_model_row(
         model_type=model.type,
         enabled=False,
     ).exists()
-    return _custom_model_row(model, credentials, enabled=not disabled)
+    flags = pool_flags(workspace=workspace, provider=model.provider)
+    return _custom_model_row(
+        model, credentials, enabled=not disabled, flag=flags.get((model.name, model.type, True))
+    )
 
 
 def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> ProviderModels:
-    """Every model of a provider for a workspace, with statuses, in three queries whatever
-    the number of models and credentials."""
+    """Every model of a provider for a workspace, with statuses and load-balancing flags, in
+    five queries whatever the number of models and credentials."""
     credentials = list(
         Credential.objects.filter(workspace=workspace, provider=provider.key)
         .only(
@@ -171,25 +207,32 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
     for credential in credentials:
         by_scope.setdefault((credential.model_name, credential.model_type), []).append(credential)
 
-    provider_default = _default_status(by_scope.get(("", ""), []))
-    predefined = [
-        ModelRow(
-            name=m.name,
-            type=m.type,
-            label=m.label,
-            predefined=m,
-            enabled=(m.name, m.type) not in disabled,
-            status=model_status(
-                enabled=(m.name, m.type) not in disabled, default_credential_status=provider_default
-            ),
+    flags = pool_flags(workspace=workspace, provider=provider.key)
+    provider_credentials = by_scope.get(("", ""), [])
+    predefined = []
+    for m in provider.models:
+        flag = flags.get((m.name, m.type, False))
+        predefined.append(
+            ModelRow(
+                name=m.name,
+                type=m.type,
+                label=m.label,
+                predefined=m,
+                enabled=(m.name, m.type) not in disabled,
+                status=model_status(
+                    enabled=(m.name, m.type) not in disabled,
+                    default_credential_status=_credential_status(provider_credentials, flag),
+                ),
+                load_balancing=bool(flag and flag.active),
+                pool_warning=flag.warning if flag else "",
+            )
         )
-        for m in provider.models
-    ]
     custom = [
         _custom_model_row(
             model,
             by_scope.get((model.name, model.type), []),
             enabled=(model.name, model.type) not in disabled,
+            flag=flags.get((model.name, model.type, True)),
         )
         for model in sorted(customs, key=lambda c: (c.type, c.name.lower()))
     ]

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from balancing import views as balancing_views
 from credentials import views as credential_views
 
 from . import views
@@ -29,6 +30,32 @@ urlpatterns = [
         "<slug:provider_key>/models/<int:pk>/",
         views.custom_model_detail,
         name="custom-model-detail",
+    ),
+    path("<slug:provider_key>/load-balancing/", balancing_views.pool_detail, name="pool-detail"),
+    path(
+        "<slug:provider_key>/load-balancing/state.json",
+        balancing_views.pool_state,
+        name="pool-state",
+    ),
+    path(
+        "<slug:provider_key>/load-balancing/switch/",
+        balancing_views.pool_switch,
+        name="pool-switch",
+    ),
+    path(
+        "<slug:provider_key>/load-balancing/entries/new/",
+        balancing_views.pool_entry_create,
+        name="pool-entry-create",
+    ),
+    path(
+        "<slug:provider_key>/load-balancing/entries/<int:pk>/",
+        balancing_views.pool_entry_update,
+        name="pool-entry-update",
+    ),
+    path(
+        "<slug:provider_key>/load-balancing/entries/<int:pk>/delete/",
+        balancing_views.pool_entry_delete,
+        name="pool-entry-delete",
     ),
     path(
         "<slug:provider_key>/models/<int:pk>/delete/",

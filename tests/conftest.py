@@ -32,6 +32,19 @@ def fast_password_hashing():
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_routing_state():
+    """Each test starts with no cooldowns, counts or cached routes of an earlier test (ids
+    are reused after a rollback, so stale state could otherwise match a new pool)."""
+    from balancing import invocation, runtime
+
+    runtime.reset()
+    invocation.forget_routes()
+    yield
+    runtime.reset()
+    invocation.forget_routes()
+
+
 @pytest.fixture
 def workspace(db):
     return WorkspaceFactory(name="Acme", slug="acme")

@@ -20,6 +20,7 @@ PK_BY_FAMILY = {
     "validation": lambda objects: objects["pending"].pk,
     "custom": lambda objects: objects["custom_model"].pk,
     "model": lambda objects: objects["refresh"].pk,
+    "pool": lambda objects: objects["pool_entry"].pk,
 }
 SAMPLE_KWARGS = {
     "provider_key": lambda objects: "openai",
@@ -63,6 +64,12 @@ EXPECTED = {
     "model-toggle": "admin",
     "model-refresh": "admin",
     "model-refresh-detail": "admin",
+    "pool-detail": "member",  # read-only for members; every change below needs admin
+    "pool-state": "admin",
+    "pool-switch": "admin",
+    "pool-entry-create": "admin",
+    "pool-entry-update": "admin",
+    "pool-entry-delete": "admin",
 }
 
 # Views whose GET is a page for every role but whose POST changes something; their POST needs
@@ -114,7 +121,14 @@ def objects(members, workspace):
     refresh = ModelRefresh.objects.create(
         workspace=workspace, provider="openai", credential=credential
     )
+    from balancing.models import Pool, PoolEntry
+
+    pool = Pool.objects.create(
+        workspace=workspace, provider="openai", model_name="gpt-4o", model_type="llm"
+    )
+    pool_entry = PoolEntry.objects.create(pool=pool, credential=credential, position=0)
     return {
+        "pool_entry": pool_entry,
         "membership": members["member"],
         "credential": credential,
         "pending": pending,

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from .models import AuditEntry, Membership, User, Workspace
+from .models import AuditEntry, Membership, Plan, User, Workspace
 
 
 class MembershipInline(admin.TabularInline):
@@ -17,9 +17,10 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "member_count", "created_at"]
+    list_display = ["name", "slug", "plan", "member_count", "created_at"]
     search_fields = ["name", "slug", "memberships__user__email"]
-    list_filter = ["created_at"]
+    list_filter = ["plan", "created_at"]
+    list_select_related = ["plan"]
     readonly_fields = ["created_at"]
     inlines = [MembershipInline]
 
@@ -31,6 +32,22 @@ class WorkspaceAdmin(admin.ModelAdmin):
     @admin.display(description="Members", ordering="_member_count")
     def member_count(self, obj: Workspace) -> int:
         return obj._member_count
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "load_balancing", "workspace_count", "position"]
+    list_editable = ["load_balancing", "position"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_workspace_count=Count("workspaces"))
+
+    @admin.display(description="Workspaces", ordering="_workspace_count")
+    def workspace_count(self, obj: Plan) -> int:
+        return obj._workspace_count
 
 
 @admin.register(Membership)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models import Q
@@ -75,9 +76,42 @@ class Role(models.TextChoices):
 _ROLE_RANK = {Role.OWNER: 4, Role.ADMIN: 3, Role.EDITOR: 2, Role.MEMBER: 1}
 
 
+class Plan(models.Model):
+    """What a workspace is entitled to; the site operator sets it in the Django admin.
+
+    A workspace without a plan is on the free plan. Load balancing is a paid-plan feature
+    (DESIGN.md section 7) unless `LOAD_BALANCING_ALL_PLANS` turns it on everywhere.
+    """
+
+    FREE = "free"
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=60)
+    load_balancing = models.BooleanField(
+        "includes load balancing",
+        default=False,
+        help_text="Workspaces on this plan may pool credentials per model.",
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Workspace(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=60, unique=True)
+    plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="workspaces",
+        help_text="Empty means the free plan.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(User, through="Membership", related_name="workspaces")
 
@@ -86,6 +120,27 @@ class Workspace(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def plan_name(self) -> str:
+        return self.plan.name if self.plan_id else "Free"
+
+    @property
+    def load_balancing_allowed(self) -> bool:
+        """Whether the plan (or the site-wide setting) lets this workspace balance load."""
+        if settings.LOAD_BALANCING_ALL_PLANS:
+            return True
+        return bool(self.plan_id and self.plan.load_balancing)
+
+    @property
+    def load_balancing_blocked_reason(self) -> str:
+        """Why load balancing is unavailable, in words for the page; empty when it is."""
+        if self.load_balancing_allowed:
+            return ""
+        return (
+            f"Load balancing is a paid-plan feature and this workspace is on the "
+            f"{self.plan_name} plan. Ask the site operator to move it to a paid plan."
+        )
 
 
 class Membership(models.Model):

@@ -6,12 +6,14 @@
   set to its loopback port (PROVIDER_URL_ALLOWLIST = ["127.0.0.1:PORT"]) for the test.
 - `short_provider_timeouts` (function): 1 s connect and read timeouts, for hang and trickle
   tests.
+- `private_redis` (function): a redis-server of the test alone, which it may kill and restart.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from tests.fakes.private_redis import private_redis  # noqa: F401 - a fixture, re-exported
 from tests.fakes.providers import FakeProviderServer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from workspaces.models import Membership, Role, User, Workspace
+from workspaces.models import Membership, Plan, Role, User, Workspace
 
 DEMO_SLUG = "demo"
 DEMO_USERS = [
@@ -32,6 +32,11 @@ class Command(BaseCommand):
         workspace, created = Workspace.objects.get_or_create(
             slug=DEMO_SLUG, defaults={"name": "Demo"}
         )
+        # The demo is on a paid plan so a new user can try load balancing at once.
+        paid = Plan.objects.filter(load_balancing=True).order_by("position").first()
+        if paid is not None and not workspace.load_balancing_allowed:
+            workspace.plan = paid
+            workspace.save(update_fields=["plan"])
         # Demote a stray owner first so the one-owner constraint holds at every step.
         Membership.objects.filter(workspace=workspace, role=Role.OWNER).exclude(
             user__email="owner@demo.test"
@@ -48,5 +53,6 @@ class Command(BaseCommand):
             )
         verb = "Created" if created else "Updated"
         self.stdout.write(
-            f"{verb} workspace '{DEMO_SLUG}' with " + ", ".join(email for email, _ in DEMO_USERS)
+            f"{verb} workspace '{DEMO_SLUG}' ({workspace.plan_name} plan) with "
+            + ", ".join(email for email, _ in DEMO_USERS)
         )

@@ -1,0 +1,248 @@
+"""Which credential serves a call to a model, and the call itself with cooldowns and failover.
+
+`invoke(workspace=..., ref=..., call=...)` is what every model call goes through (the Python
+API, the gateway and the playground build on it): with load balancing on, the routing engine
+picks the entry, failing over to the next one after a cooldown-worthy error; otherwise the
+scope's default credential serves. Either way an authentication failure or an exhausted quota
+marks the credential failing, so admins see it on the page, and the pool's live counts learn
+the outcome.
+
+A model's route (pool entries resolved to credentials) is read from the database and reused by
+this process for `LOAD_BALANCING_CONFIG_CACHE_SECONDS`; changes made by this process clear it
+at once, other processes see them within that time.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from django.conf import settings
+from django.utils import timezone
+
+from credentials.models import Credential, CredentialStatus
+from providers.errors import AuthenticationFailed, ProviderError, QuotaExhausted
+from workspaces.models import Workspace
+
+from .models import Pool
+from .routing import PoolUnavailable
+from .runtime import get_router, get_stats
+
+if TYPE_CHECKING:
+    from .services import ModelRef
+
+T = TypeVar("T")
+
+
+class NoCredential(ProviderError):
+    code = "no_credential"
+    title = "No credential"
+    hint = "Add a credential for this model, or select one as the default."
+
+
+@dataclass(frozen=True)
+class Route:
+    """How calls to one model are served right now."""
+
+    pool_key: str | None  # None: the default credential serves (no load balancing)
+    entry_ids: tuple[str, ...]  # credential ids in rotation order, repeated by weight
+    credentials: Mapping[str, Credential]
+    default: Credential | None
+    failing_ids: frozenset[str] = field(default_factory=frozenset)  # left out of rotation
+    names: Mapping[str, str] = field(default_factory=dict)  # for error messages
+
+
+@dataclass(frozen=True)
+class Served(Generic[T]):
+    value: T
+    credential: Credential
+    pool_key: str | None
+
+
+_cache: dict[tuple, tuple[float, Route]] = {}
+_cache_lock = threading.Lock()
+
+
+def forget_routes() -> None:
+    """Drop this process's cached routes (after any change to pools or credentials)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def route_for(*, workspace: Workspace, ref: ModelRef) -> Route:
+    key = (workspace.pk, ref.provider, ref.name, ref.type, ref.custom)
+    ttl = settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS
+    now = time.monotonic()
+    if ttl > 0:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+    route = _build_route(workspace=workspace, ref=ref)
+    if ttl > 0:
+        with _cache_lock:
+            _cache[key] = (now + ttl, route)
+    return route
+
+
+def _build_route(*, workspace: Workspace, ref: ModelRef) -> Route:
+    scope = {"model_name": ref.name, "model_type": ref.type} if ref.custom else {}
+    credentials = {
+        str(c.pk): c
+        for c in Credential.objects.filter(
+            workspace=workspace,
+            provider=ref.provider,
+            model_name=scope.get("model_name", ""),
+            model_type=scope.get("model_type", ""),
+        )
+    }
+    default = next((c for c in credentials.values() if c.is_default), None)
+    pool = None
+    if workspace.load_balancing_allowed:
+        pool = (
+            Pool.objects.filter(
+                workspace=workspace,
+                provider=ref.provider,
+                model_name=ref.name,
+                model_type=ref.type,
+                custom=ref.custom,
+                enabled=True,
+            )
+            .only("pk", "workspace_id", "provider", "model_name", "model_type", "custom")
+            .first()
+        )
+    if pool is None:
+        return Route(None, (), credentials, default)
+    ids, failing = [], set()
+    for credential_id in pool.entries.filter(enabled=True).values_list("credential_id", flat=True):
+        credential = default if credential_id is None else credentials.get(str(credential_id))
+        if credential is None:
+            continue  # a Default Config entry while the scope has no default: skipped
+        if credential.status == CredentialStatus.FAILING:
+            failing.add(str(credential.pk))
+            continue
+        ids.append(str(credential.pk))
+    names = {pk: f"“{credential.name}”" for pk, credential in credentials.items()}
+    return Route(pool.key, tuple(ids), credentials, default, frozenset(failing), names)
+
+
+def invoke(*, workspace: Workspace, ref: ModelRef, call: Callable[[Credential], T]) -> Served[T]:
+    """Serve one call to the model with `call(credential)`; see the module docstring."""
+    route = route_for(workspace=workspace, ref=ref)
+    if route.pool_key is None:
+        credential = route.default
+        if credential is None:
+            what = "the model" if ref.custom else "the provider"
+            raise NoCredential(f"{ref.provider}/{ref.name}: {what} has no default credential")
+        return Served(_attempt(call, credential, pool_key=None), credential, None)
+    if not route.entry_ids:
+        raise PoolUnavailable(
+            f"all {len(route.failing_ids)} credentials of the pool are failing"
+            if route.failing_ids
+            else "the pool has no usable entry",
+            hint="Fix the failing credentials (Check now), or add a working one to the pool.",
+        )
+    entry_id, value = get_router().invoke(
+        route.pool_key,
+        route.entry_ids,
+        lambda entry: _attempt(call, route.credentials[entry], pool_key=route.pool_key),
+        names=route.names,
+    )
+    return Served(value, route.credentials[entry_id], route.pool_key)
+
+
+def _attempt(call: Callable[[Credential], T], credential: Credential, *, pool_key: str | None):
+    try:
+        value = call(credential)
+    except ProviderError as error:
+        if pool_key:
+            get_stats().record(pool_key, str(credential.pk), ok=False)
+        if isinstance(error, (AuthenticationFailed, QuotaExhausted)):
+            credential_mark_failing(credential=credential, error=error)
+        raise
+    if pool_key:
+        get_stats().record(pool_key, str(credential.pk), ok=True)
+        headers = getattr(value, "headers", None)
+        if headers:
+            remaining, reset = rate_limit_status(headers)
+            if remaining == 0:
+                get_router().note_rate_limit(
+                    pool_key, str(credential.pk), remaining=remaining, reset_seconds=reset
+                )
+    return value
+
+
+def credential_mark_failing(*, credential: Credential, error: ProviderError) -> None:
+    """A call proved the credential unusable: it shows as failing until it validates again."""
+    Credential.objects.filter(pk=credential.pk).update(
+        status=CredentialStatus.FAILING,
+        last_error_code=error.code,
+        last_error_message=error.message[:400],
+        last_checked_at=timezone.now(),
+    )
+    forget_routes()
+
+
+# -- rate-limit headers ------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _seconds(value: str | None) -> float | None:
+    """OpenAI's "6m0s", "1.5s", "20ms", plain seconds, or an RFC 3339 time (Anthropic)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(value)
+    if parts and "".join(n + u for n, u in parts) == value:
+        return sum(float(n) * _UNIT[u] for n, u in parts)
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def rate_limit_status(headers: Mapping[str, str]) -> tuple[int | None, float | None]:
+    """(remaining, seconds until reset) from a provider's rate-limit headers.
+
+    `remaining` is the lowest of the request and token budgets the headers report (None when
+    they report none); the reset is the one of the exhausted budget, or Retry-After.
+    """
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    budgets = []
+    for dimension in ("requests", "tokens"):
+        for remaining_name, reset_name in (
+            (f"x-ratelimit-remaining-{dimension}", f"x-ratelimit-reset-{dimension}"),
+            (
+                f"anthropic-ratelimit-{dimension}-remaining",
+                f"anthropic-ratelimit-{dimension}-reset",
+            ),
+        ):
+            remaining = _int(lowered.get(remaining_name))
+            if remaining is not None:
+                budgets.append((remaining, _seconds(lowered.get(reset_name))))
+    if not budgets:
+        return None, None
+    remaining, reset = min(budgets, key=lambda b: (b[0], -(b[1] or 0)))
+    if remaining == 0 and not reset:
+        reset = _seconds(lowered.get("retry-after"))
+    return remaining, reset

@@ -1,0 +1,322 @@
+"""Reads for the load-balancing pages: a pool with its entries and shares, its live state,
+and the per-model flags the model lists show (icon, warning)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from credentials.models import Credential, CredentialStatus
+from providers.errors import ProviderError
+from workspaces.models import Workspace
+
+from .models import Pool, PoolEntry
+from .routing import COOLING_DOWN, FAILING, IN_ROTATION, PROBING
+from .runtime import get_router, get_stats
+from .services import MIN_ENTRIES, ModelRef
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    entry: PoolEntry
+    credential: Credential | None  # the credential it resolves to now (None: no default)
+
+    @property
+    def is_default_config(self) -> bool:
+        return self.entry.credential_id is None
+
+
+@dataclass(frozen=True)
+class ShareRow:
+    credential: Credential
+    count: int
+    share: float  # percent of traffic with the pool's enabled entries as they are now
+
+
+@dataclass(frozen=True)
+class PoolView:
+    ref: ModelRef
+    pool: Pool | None
+    entries: list[EntryRow]
+    shares: list[ShareRow]
+    scope_credentials: list[Credential]
+    default: Credential | None
+    allowed: bool  # the plan (or the site setting) allows load balancing
+    blocked_reason: str
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.pool and self.pool.enabled)
+
+    @property
+    def active(self) -> bool:
+        """Calls are balanced now: switched on and allowed by the plan."""
+        return self.enabled and self.allowed
+
+    @property
+    def enabled_count(self) -> int:
+        return sum(1 for row in self.entries if row.entry.enabled)
+
+    @property
+    def can_enable(self) -> bool:
+        return self.enabled_count >= MIN_ENTRIES
+
+    @property
+    def warning(self) -> str:
+        return self.pool.warning if self.pool else ""
+
+    @property
+    def skipped_default(self) -> bool:
+        """A Default Config entry is enabled while the scope has no default credential."""
+        return any(r.entry.enabled and r.credential is None for r in self.entries)
+
+
+def _pool_lookup(workspace: Workspace, ref: ModelRef) -> dict:
+    return {
+        "workspace": workspace,
+        "provider": ref.provider,
+        "model_name": ref.name,
+        "model_type": ref.type,
+        "custom": ref.custom,
+    }
+
+
+def _scope_credentials(workspace: Workspace, ref: ModelRef) -> list[Credential]:
+    return list(
+        Credential.objects.filter(
+            workspace=workspace,
+            provider=ref.provider,
+            model_name=ref.name if ref.custom else "",
+            model_type=ref.type if ref.custom else "",
+        )
+        .defer("secret_data")
+        .order_by("created_at", "pk")
+    )
+
+
+def pool_view(*, workspace: Workspace, ref: ModelRef) -> PoolView:
+    pool = Pool.objects.filter(**_pool_lookup(workspace, ref)).first()
+    credentials = _scope_credentials(workspace, ref)
+    default = next((c for c in credentials if c.is_default), None)
+    by_pk = {c.pk: c for c in credentials}
+    entries = []
+    if pool is not None:
+        for entry in pool.entries.all():
+            resolved = default if entry.credential_id is None else by_pk.get(entry.credential_id)
+            entries.append(EntryRow(entry, resolved))
+    weights = Counter(r.credential.pk for r in entries if r.entry.enabled and r.credential)
+    total = sum(weights.values())
+    shares = [ShareRow(by_pk[pk], count, 100.0 * count / total) for pk, count in weights.items()]
+    return PoolView(
+        ref=ref,
+        pool=pool,
+        entries=entries,
+        shares=shares,
+        scope_credentials=credentials,
+        default=default,
+        allowed=workspace.load_balancing_allowed,
+        blocked_reason=workspace.load_balancing_blocked_reason,
+    )
+
+
+def pool_entry_get_or_404(*, workspace: Workspace, provider: str, pk) -> PoolEntry:
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("No such entry.") from None
+    return get_object_or_404(
+        PoolEntry.objects.select_related("pool", "credential"),
+        pk=pk,
+        pool__workspace=workspace,
+        pool__provider=provider,
+    )
+
+
+def _error_titles() -> dict[str, str]:
+    titles, todo = {}, [ProviderError]
+    while todo:
+        cls = todo.pop()
+        titles.setdefault(cls.code, cls.title)
+        todo.extend(cls.__subclasses__())
+    return titles
+
+
+_ERROR_TITLES = _error_titles()
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    credential: Credential
+    weight: int
+    configured_share: float
+    state: str  # in rotation, cooling down, failing, probing
+    until: datetime | None
+    reason: str
+    requests_5m: int
+    errors_5m: int
+    requests_60m: int
+    errors_60m: int
+    observed_share: float | None  # percent of the last hour's requests, None without traffic
+
+    @property
+    def status_code(self) -> str:
+        return {
+            IN_ROTATION: "active",
+            COOLING_DOWN: "cooling-down",
+            PROBING: "validating",
+            FAILING: "failing",
+        }[self.state]
+
+    @property
+    def reason_label(self) -> str:
+        """Why the entry is out of rotation, in words ("Rate limited")."""
+        if not self.reason or self.state == IN_ROTATION:
+            return ""
+        return _ERROR_TITLES.get(self.reason, self.reason.replace("_", " ").capitalize())
+
+    @property
+    def label(self) -> str:
+        if self.state in (COOLING_DOWN, PROBING) and self.until:
+            when = timezone.localtime(self.until).strftime("%H:%M:%S")
+            return f"{self.state.capitalize()} until {when}"
+        return self.state.capitalize()
+
+    def as_dict(self) -> dict:
+        return {
+            "credential_id": self.credential.pk,
+            "credential": self.credential.name,
+            "weight": self.weight,
+            "configured_share": round(self.configured_share, 2),
+            "state": self.state,
+            "until": self.until.isoformat() if self.until else None,
+            "reason": self.reason or None,
+            "requests_5m": self.requests_5m,
+            "errors_5m": self.errors_5m,
+            "requests_60m": self.requests_60m,
+            "errors_60m": self.errors_60m,
+            "observed_share": (
+                round(self.observed_share, 2) if self.observed_share is not None else None
+            ),
+        }
+
+
+def pool_live(view: PoolView) -> list[LiveRow]:
+    """Each credential of the pool now: routing state, recent requests and errors, shares."""
+    if view.pool is None or not view.shares:
+        return []
+    key = view.pool.key
+    ids = [str(row.credential.pk) for row in view.shares]
+    weighted = [str(r.credential.pk) for r in view.entries if r.entry.enabled and r.credential]
+    states = get_router().state(key, weighted)
+    windows = get_stats().windows(key, ids, minutes=(5, 60))
+    hour_total = sum(c.requests for c in windows[60].values())
+    rows = []
+    for share in view.shares:
+        entry_id = str(share.credential.pk)
+        state = states[entry_id]
+        name, reason = state.state, state.reason or ""
+        if share.credential.status == CredentialStatus.FAILING and name == IN_ROTATION:
+            name, reason = FAILING, share.credential.last_error_code or "failing"
+        recent, hour = windows[5][entry_id], windows[60][entry_id]
+        rows.append(
+            LiveRow(
+                credential=share.credential,
+                weight=share.count,
+                configured_share=share.share,
+                state=name,
+                until=(
+                    datetime.fromtimestamp(state.until, tz=timezone.get_current_timezone())
+                    if state.until
+                    else None
+                ),
+                reason=reason,
+                requests_5m=recent.requests,
+                errors_5m=recent.errors,
+                requests_60m=hour.requests,
+                errors_60m=hour.errors,
+                observed_share=100.0 * hour.requests / hour_total if hour_total else None,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class PoolFlag:
+    """What a model list shows about a model's pool."""
+
+    active: bool  # load balancing on (icon)
+    warning: str  # it stopped on its own: why
+    credential_ids: frozenset[int | None] = frozenset()  # enabled entries (None: Default Config)
+
+    def credential_status(self, credentials: list[Credential]) -> str | None:
+        """The model's credential status through its pool: active when any entry's credential
+        is, failing when all are, None when no entry resolves to a credential."""
+        default = next((c for c in credentials if c.is_default), None)
+        resolved = [
+            default if pk is None else next((c for c in credentials if c.pk == pk), None)
+            for pk in self.credential_ids
+        ]
+        statuses = {c.status for c in resolved if c is not None}
+        if not statuses:
+            return None
+        return CredentialStatus.ACTIVE if CredentialStatus.ACTIVE in statuses else "failing"
+
+
+def pool_flags(*, workspace: Workspace, provider: str) -> dict[tuple[str, str, bool], PoolFlag]:
+    """{(model name, type, custom): flag} for the provider's pools that are on or warn."""
+    allowed = workspace.load_balancing_allowed
+    pools = list(
+        Pool.objects.filter(workspace=workspace, provider=provider)
+        .filter(Q(enabled=True) | ~Q(warning=""))
+        .only("pk", "model_name", "model_type", "custom", "enabled", "warning")
+    )
+    active = {p.pk for p in pools if p.enabled and allowed}
+    entries: dict[int, set] = {pk: set() for pk in active}
+    if active:
+        for pool_id, credential_id in PoolEntry.objects.filter(
+            pool_id__in=active, enabled=True
+        ).values_list("pool_id", "credential_id"):
+            entries[pool_id].add(credential_id)
+    return {
+        (p.model_name, p.model_type, p.custom): PoolFlag(
+            p.pk in active, p.warning, frozenset(entries.get(p.pk, ()))
+        )
+        for p in pools
+    }
+
+
+def pool_warning_counts(*, workspace: Workspace) -> dict[str, int]:
+    """{provider: number of models whose load balancing stopped on its own}."""
+    rows = (
+        Pool.objects.filter(workspace=workspace)
+        .exclude(warning="")
+        .values("provider")
+        .annotate(n=Count("pk"))
+    )
+    return {row["provider"]: row["n"] for row in rows}
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    model_name: str
+    count: int  # entries of this credential in the pool
+    stops: bool  # deleting the credential stops load balancing on the model
+
+
+def credential_pool_usage(*, credential: Credential) -> list[PoolUsage]:
+    usage = []
+    pools = Pool.objects.filter(entries__credential=credential).distinct()
+    for pool in pools.annotate(
+        mine=Count("entries", filter=Q(entries__credential=credential)),
+        others=Count(
+            "entries", filter=Q(entries__enabled=True) & ~Q(entries__credential=credential)
+        ),
+    ):
+        usage.append(PoolUsage(pool.model_name, pool.mine, pool.enabled and pool.others < 2))
+    return usage

@@ -1,0 +1,368 @@
+"""Writes to load-balancing pools. Each checks the role (and the plan) and writes the audit row.
+
+The rules (DESIGN.md section 7): an entry is a credential of the model's scope or the Default
+Config; the same credential may be added several times; turning load balancing on needs at
+least two enabled entries, and while it is on, no change may leave fewer; turning it off keeps
+the pool. Deleting a credential removes its entries, and a pool left with fewer than two
+enabled entries stops balancing with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+
+from credentials.models import Credential
+from providers.models import CustomModel
+from providers.registry import get_provider
+from workspaces.exceptions import ApplicationError, NotAllowed
+from workspaces.models import User, Workspace
+from workspaces.services import audit_record, require_manager
+
+from . import invocation
+from .models import MAX_ENTRIES, Pool, PoolEntry
+from .runtime import get_router
+
+logger = logging.getLogger(__name__)
+
+MIN_ENTRIES = 2
+TOO_FEW = (
+    "Load balancing needs at least two enabled entries. Add a credential (or the same one "
+    "again) first."
+)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model a pool belongs to: a predefined model of the catalog or a custom model."""
+
+    provider: str
+    name: str
+    type: str
+    custom: bool = False
+
+    @property
+    def query(self) -> str:
+        from urllib.parse import urlencode
+
+        params = {"model": self.name, "type": self.type}
+        if self.custom:
+            params["custom"] = "1"
+        return urlencode(params)
+
+
+def model_ref_check(*, workspace: Workspace, ref: ModelRef) -> ModelRef:
+    """The ref if the model exists for the workspace; ApplicationError naming what is wrong."""
+    provider = get_provider(ref.provider)
+    if provider is None:
+        raise ApplicationError("Unknown provider.")
+    if ref.custom:
+        exists = CustomModel.objects.filter(
+            workspace=workspace, provider=ref.provider, name=ref.name, type=ref.type
+        ).exists()
+    else:
+        exists = any(m.name == ref.name and m.type == ref.type for m in provider.models)
+    if not exists:
+        kind = "custom" if ref.custom else "predefined"
+        raise ApplicationError(f"{ref.provider}/{ref.name} is not a {kind} {ref.type} model here.")
+    return ref
+
+
+def require_load_balancing(workspace: Workspace) -> None:
+    reason = workspace.load_balancing_blocked_reason
+    if reason:
+        raise NotAllowed(reason)
+
+
+def _pool_for_update(*, workspace: Workspace, ref: ModelRef, create: bool) -> Pool | None:
+    lookup = {
+        "workspace": workspace,
+        "provider": ref.provider,
+        "model_name": ref.name,
+        "model_type": ref.type,
+        "custom": ref.custom,
+    }
+    pool = Pool.objects.select_for_update().filter(**lookup).first()
+    if pool is None and create:
+        try:
+            with transaction.atomic():
+                pool = Pool.objects.create(**lookup)
+        except IntegrityError:  # created by a concurrent request: use that one
+            pool = Pool.objects.select_for_update().get(**lookup)
+    return pool
+
+
+def _manage(workspace: Workspace, user: User) -> None:
+    require_manager(workspace=workspace, user=user)
+    require_load_balancing(workspace)
+
+
+def _changed(pool: Pool, user: User | None) -> None:
+    pool.updated_by = user
+    pool.save(update_fields=["updated_by", "updated_at"])
+    transaction.on_commit(invocation.forget_routes)
+
+
+def _enabled_count(pool: Pool) -> int:
+    return pool.entries.filter(enabled=True).count()
+
+
+@transaction.atomic
+def pool_entry_add(
+    *,
+    workspace: Workspace,
+    ref: ModelRef,
+    credential: Credential | None,
+    acting_user: User,
+) -> PoolEntry:
+    """Append an entry: `credential`, or the Default Config when None. A new pool starts with
+    a Default Config entry, as the model's calls use that until load balancing is on."""
+    _manage(workspace, acting_user)
+    model_ref_check(workspace=workspace, ref=ref)
+    if credential is not None:
+        _check_scope(credential, workspace=workspace, ref=ref)
+    pool = _pool_for_update(workspace=workspace, ref=ref, create=True)
+    entries = pool.entries.count()
+    if entries == 0 and credential is not None:
+        PoolEntry.objects.create(pool=pool, credential=None, position=0)
+        entries = 1
+    if entries >= MAX_ENTRIES:
+        raise ApplicationError(f"A pool holds at most {MAX_ENTRIES} entries.")
+    last = pool.entries.aggregate(last=Max("position"))["last"]
+    entry = PoolEntry.objects.create(
+        pool=pool, credential=credential, position=0 if last is None else last + 1
+    )
+    _changed(pool, acting_user)
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="pool.entry_add",
+        object_type="pool",
+        object_id=str(pool.pk),
+        object_repr=f"{ref.provider}/{ref.name}",
+        details={"entry": str(entry), "credential": credential.pk if credential else None},
+    )
+    return entry
+
+
+def _check_scope(credential: Credential, *, workspace: Workspace, ref: ModelRef) -> None:
+    scope_name = ref.name if ref.custom else ""
+    scope_type = ref.type if ref.custom else ""
+    if (
+        credential.workspace_id != workspace.pk
+        or credential.provider != ref.provider
+        or credential.model_name != scope_name
+        or credential.model_type != scope_type
+    ):
+        raise ApplicationError(
+            "That credential cannot serve this model: pick one of "
+            + ("the model's own credentials." if ref.custom else "the provider's credentials."),
+            field="credential",
+        )
+
+
+def _locked_entry(entry: PoolEntry) -> tuple[Pool, PoolEntry]:
+    pool = Pool.objects.select_for_update().filter(pk=entry.pool_id).first()
+    locked = PoolEntry.objects.filter(pk=entry.pk, pool=pool).first() if pool else None
+    if locked is None:
+        raise ApplicationError("That entry was removed meanwhile.")
+    return pool, locked
+
+
+def _describe(pool: Pool) -> str:
+    return f"{pool.provider}/{pool.model_name}"
+
+
+@transaction.atomic
+def pool_entry_set_enabled(*, entry: PoolEntry, enabled: bool, acting_user: User) -> PoolEntry:
+    pool, entry = _locked_entry(entry)
+    _manage(pool.workspace, acting_user)
+    if entry.enabled == enabled:
+        return entry
+    if not enabled and pool.enabled and _enabled_count(pool) - 1 < MIN_ENTRIES:
+        raise ApplicationError(
+            "Load balancing is on and needs at least two enabled entries: turn it off first, "
+            "or add another entry before disabling this one."
+        )
+    entry.enabled = enabled
+    entry.save(update_fields=["enabled"])
+    _changed(pool, acting_user)
+    audit_record(
+        workspace=pool.workspace,
+        actor=acting_user,
+        action="pool.entry_enable" if enabled else "pool.entry_disable",
+        object_type="pool",
+        object_id=str(pool.pk),
+        object_repr=_describe(pool),
+        details={"entry": str(entry)},
+    )
+    return entry
+
+
+@transaction.atomic
+def pool_entry_move(*, entry: PoolEntry, offset: int, acting_user: User) -> PoolEntry:
+    """Move an entry up (-1) or down (+1); positions are renumbered 0..n-1."""
+    pool, entry = _locked_entry(entry)
+    _manage(pool.workspace, acting_user)
+    entries = list(pool.entries.all())
+    index = next(i for i, e in enumerate(entries) if e.pk == entry.pk)
+    target = index + (1 if offset > 0 else -1)
+    if not 0 <= target < len(entries):
+        return entry
+    entries[index], entries[target] = entries[target], entries[index]
+    for position, item in enumerate(entries):
+        if item.position != position:
+            PoolEntry.objects.filter(pk=item.pk).update(position=position)
+    _changed(pool, acting_user)
+    audit_record(
+        workspace=pool.workspace,
+        actor=acting_user,
+        action="pool.entry_move",
+        object_type="pool",
+        object_id=str(pool.pk),
+        object_repr=_describe(pool),
+        details={"entry": str(entry), "position": target},
+    )
+    return entry
+
+
+@transaction.atomic
+def pool_entry_remove(*, entry: PoolEntry, acting_user: User) -> None:
+    pool, entry = _locked_entry(entry)
+    _manage(pool.workspace, acting_user)
+    if pool.enabled and entry.enabled and _enabled_count(pool) - 1 < MIN_ENTRIES:
+        raise ApplicationError(
+            "Load balancing is on and needs at least two enabled entries: turn it off first, "
+            "or add another entry before removing this one."
+        )
+    name = str(entry)
+    entry.delete()
+    PoolEntry.objects.filter(pool=pool, position__gt=entry.position).update(
+        position=F("position") - 1
+    )
+    _changed(pool, acting_user)
+    audit_record(
+        workspace=pool.workspace,
+        actor=acting_user,
+        action="pool.entry_remove",
+        object_type="pool",
+        object_id=str(pool.pk),
+        object_repr=_describe(pool),
+        details={"entry": name},
+    )
+
+
+@transaction.atomic
+def pool_set_enabled(
+    *, workspace: Workspace, ref: ModelRef, enabled: bool, acting_user: User
+) -> Pool | None:
+    """Turn load balancing on (needs two enabled entries) or off (the pool is kept)."""
+    require_manager(workspace=workspace, user=acting_user)
+    if enabled:
+        require_load_balancing(workspace)
+    model_ref_check(workspace=workspace, ref=ref)
+    pool = _pool_for_update(workspace=workspace, ref=ref, create=False)
+    if pool is None:
+        if enabled:
+            raise ApplicationError(TOO_FEW)
+        return None
+    if enabled:
+        count = _enabled_count(pool)
+        if count < MIN_ENTRIES:
+            raise ApplicationError(
+                f"{TOO_FEW} This pool has {count} enabled entr{'y' if count == 1 else 'ies'}."
+            )
+    if pool.enabled == enabled and not (enabled and pool.warning):
+        return pool
+    pool.enabled = enabled
+    pool.warning = ""
+    pool.save(update_fields=["enabled", "warning"])
+    _changed(pool, acting_user)
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="pool.enable" if enabled else "pool.disable",
+        object_type="pool",
+        object_id=str(pool.pk),
+        object_repr=_describe(pool),
+    )
+    return pool
+
+
+def pools_after_credential_delete(
+    *, credential: Credential, acting_user: User | None
+) -> list[Pool]:
+    """Run inside the credential's delete transaction, before the row goes: its entries go
+    with it (cascade), and every balancing pool left with fewer than two enabled entries
+    stops, with a warning the model page and the providers list show."""
+    pool_ids = set(credential.pool_entries.values_list("pool_id", flat=True))
+    if not pool_ids:
+        return []
+    stopped = []
+    pools = Pool.objects.select_for_update().filter(pk__in=pool_ids, enabled=True)
+    for pool in pools:
+        remaining = pool.entries.filter(enabled=True).exclude(credential=credential).count()
+        if remaining >= MIN_ENTRIES:
+            continue
+        pool.enabled = False
+        pool.warning = (
+            f"Load balancing stopped: the credential “{credential.name}” was deleted, leaving "
+            f"{remaining} enabled entr{'y' if remaining == 1 else 'ies'}. Add entries and turn "
+            "it on again."
+        )[:300]
+        pool.save(update_fields=["enabled", "warning", "updated_at"])
+        stopped.append(pool)
+        audit_record(
+            workspace=pool.workspace,
+            actor=acting_user,
+            action="pool.stopped",
+            object_type="pool",
+            object_id=str(pool.pk),
+            object_repr=_describe(pool),
+            details={"credential": credential.name},
+        )
+    transaction.on_commit(invocation.forget_routes)
+    return stopped
+
+
+def credential_restored(*, credential: Credential) -> None:
+    """A credential validated again: every pool of its scope takes it back into rotation."""
+    keys = [
+        pool.key
+        for pool in Pool.objects.filter(
+            workspace_id=credential.workspace_id,
+            provider=credential.provider,
+            custom=bool(credential.model_name),
+            **(
+                {"model_name": credential.model_name, "model_type": credential.model_type}
+                if credential.model_name
+                else {}
+            ),
+        )
+    ]
+    router = get_router()
+    for key in keys:
+        router.restore(key, str(credential.pk))
+    invocation.forget_routes()
+
+
+def pool_entry_join(*, credential: Credential, target: dict) -> PoolEntry:
+    """A credential added from a pool's Add credential joins it once validated and saved
+    (inside the save's transaction; the request was checked when it was made)."""
+    ref = ModelRef(
+        provider=credential.provider,
+        name=target["model"],
+        type=target["type"],
+        custom=bool(target.get("custom")),
+    )
+    pool = _pool_for_update(workspace=credential.workspace, ref=ref, create=True)
+    entries = pool.entries.count()
+    if entries == 0:
+        PoolEntry.objects.create(pool=pool, credential=None, position=0)
+    last = pool.entries.aggregate(last=Max("position"))["last"]
+    entry = PoolEntry.objects.create(pool=pool, credential=credential, position=last + 1)
+    _changed(pool, credential.created_by)
+    return entry

@@ -1,0 +1,264 @@
+"""Config → Load balancing: a model's pool (entries, shares, the switch) and its live state.
+
+The model is named in the query string (`?model=<name>&type=<type>[&custom=1]`) because model
+names may hold slashes. Members see the pool read-only; owners and admins change it. Every
+change answers with `poolChanged`, which refreshes the page's fragments.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from credentials.models import Credential
+from providers.registry import get_provider_or_404
+from providers.schema import ProviderSpec
+from workspaces.access import manager_view, workspace_view
+from workspaces.exceptions import ApplicationError
+from workspaces.toasts import toast
+
+from . import selectors, services
+from .runtime import routing_mode
+from .services import ModelRef
+
+DEFAULT_CONFIG = "default"
+MAX_REPEAT = 10
+
+
+def _ref(request: HttpRequest, provider: ProviderSpec) -> ModelRef:
+    data = request.POST if request.method == "POST" else request.GET
+    ref = ModelRef(
+        provider=provider.key,
+        name=(data.get("model") or "").strip()[:200],
+        type=(data.get("type") or "").strip()[:30],
+        custom=data.get("custom") in ("1", "true", "on"),
+    )
+    try:
+        return services.model_ref_check(workspace=request.workspace, ref=ref)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from None
+
+
+def _pool_url(ref: ModelRef) -> str:
+    return f"{reverse('pool-detail', args=[ref.provider])}?{ref.query}"
+
+
+def _done(request: HttpRequest, ref: ModelRef, message: str, level: str = "success"):
+    if not request.htmx:
+        messages.add_message(
+            request, messages.ERROR if level == "danger" else messages.SUCCESS, message
+        )
+        return redirect(_pool_url(ref))
+    response = HttpResponse(status=204)
+    if level != "danger":
+        trigger_client_event(response, "poolChanged")
+        trigger_client_event(response, "modelsChanged")
+        trigger_client_event(response, "closeModal")
+    return toast(response, message, level)
+
+
+@require_GET
+@workspace_view()
+def pool_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
+    provider = get_provider_or_404(provider_key)
+    ref = _ref(request, provider)
+    view = selectors.pool_view(workspace=request.workspace, ref=ref)
+    context = {
+        "provider": provider,
+        "ref": ref,
+        "view": view,
+        "live": selectors.pool_live(view),
+        "routing_mode": routing_mode(),
+        "pool_url": _pool_url(ref),
+        "custom_model": _custom_model(request, ref),
+    }
+    template = "balancing/pool_detail.html"
+    if request.htmx and request.htmx.target in ("pool-entries", "pool-live", "pool-header"):
+        template += f"#{request.htmx.target}"
+    return render(request, template, context)
+
+
+def _custom_model(request: HttpRequest, ref: ModelRef):
+    if not ref.custom:
+        return None
+    from providers.models import CustomModel
+
+    return CustomModel.objects.filter(
+        workspace=request.workspace, provider=ref.provider, name=ref.name, type=ref.type
+    ).first()
+
+
+@require_GET
+@manager_view
+def pool_state(request: HttpRequest, provider_key: str) -> JsonResponse:
+    """The live pool view as JSON, for monitoring."""
+    provider = get_provider_or_404(provider_key)
+    ref = _ref(request, provider)
+    view = selectors.pool_view(workspace=request.workspace, ref=ref)
+    return JsonResponse(
+        {
+            "provider": ref.provider,
+            "model": ref.name,
+            "type": ref.type,
+            "custom": ref.custom,
+            "enabled": view.enabled,
+            "active": view.active,
+            "allowed": view.allowed,
+            "warning": view.warning or None,
+            "routing": routing_mode(),
+            "entries": [
+                {
+                    "position": row.entry.position,
+                    "default_config": row.is_default_config,
+                    "credential_id": row.credential.pk if row.credential else None,
+                    "credential": row.credential.name if row.credential else None,
+                    "enabled": row.entry.enabled,
+                }
+                for row in view.entries
+            ],
+            "credentials": [row.as_dict() for row in selectors.pool_live(view)],
+        }
+    )
+
+
+@require_POST
+@manager_view
+def pool_switch(request: HttpRequest, provider_key: str) -> HttpResponse:
+    """Turn load balancing on (two enabled entries needed) or off (the pool is kept)."""
+    provider = get_provider_or_404(provider_key)
+    ref = _ref(request, provider)
+    enabled = request.POST.get("enabled") == "true"
+    try:
+        services.pool_set_enabled(
+            workspace=request.workspace, ref=ref, enabled=enabled, acting_user=request.user
+        )
+    except ApplicationError as exc:
+        return _done(request, ref, exc.message, "danger")
+    if enabled:
+        return _done(request, ref, f"Load balancing is on for {ref.name}.")
+    return _done(
+        request, ref, f"Load balancing is off for {ref.name}: its default credential serves."
+    )
+
+
+class EntryForm(forms.Form):
+    entry = forms.ChoiceField(label="Credential", widget=forms.RadioSelect)
+    count = forms.IntegerField(
+        label="Times to add",
+        min_value=1,
+        max_value=MAX_REPEAT,
+        initial=1,
+        help_text="A credential added twice gets twice the share of traffic.",
+    )
+
+    def __init__(self, *args, view: selectors.PoolView, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = view.default.name if view.default else "no default credential now"
+        choices = [(DEFAULT_CONFIG, f"Default Config (whatever the default is: {default})")]
+        for credential in view.scope_credentials:
+            masks = " ".join(credential.masks.values())
+            status = " — failing" if credential.status == "failing" else ""
+            choices.append((str(credential.pk), f"{credential.name} {masks}{status}".strip()))
+        self.fields["entry"].choices = choices
+        self.credentials = {str(c.pk): c for c in view.scope_credentials}
+
+    def chosen_credential(self) -> Credential | None:
+        value = self.cleaned_data["entry"]
+        return None if value == DEFAULT_CONFIG else self.credentials[value]
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def pool_entry_create(request: HttpRequest, provider_key: str) -> HttpResponse:
+    """Add credential: an existing credential of the model's scope, the Default Config, or a
+    new credential (the credential form, which joins the pool once validated)."""
+    provider = get_provider_or_404(provider_key)
+    ref = _ref(request, provider)
+    view = selectors.pool_view(workspace=request.workspace, ref=ref)
+    form = EntryForm(request.POST or None, view=view, initial={"count": 1})
+    if request.method == "POST" and form.is_valid():
+        credential = form.chosen_credential()
+        try:
+            for _ in range(form.cleaned_data["count"]):
+                services.pool_entry_add(
+                    workspace=request.workspace,
+                    ref=ref,
+                    credential=credential,
+                    acting_user=request.user,
+                )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            name = credential.name if credential else "Default Config"
+            times = form.cleaned_data["count"]
+            added = f"{name} added" + (f" {times} times" if times > 1 else "")
+            return _done(request, ref, f"{added} to the pool of {ref.name}.")
+    new_url = reverse(
+        "custom-model-create" if ref.custom else "credential-create", args=[provider.key]
+    )
+    lb = f"lb_model={ref.name}&lb_type={ref.type}" + ("&lb_custom=1" if ref.custom else "")
+    if ref.custom:
+        lb += f"&model={ref.name}&type={ref.type}"
+    template = "balancing/pool_entry_form.html"
+    if request.htmx:
+        template += "#entry-form"
+    return render(
+        request,
+        template,
+        {
+            "provider": provider,
+            "ref": ref,
+            "view": view,
+            "form": form,
+            "pool_url": _pool_url(ref),
+            "new_credential_url": f"{new_url}?{lb}",
+        },
+        status=422 if form.errors else 200,
+    )
+
+
+@require_POST
+@manager_view
+def pool_entry_update(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+    """Enable or disable an entry (`enabled=true|false`), or move it (`move=up|down`)."""
+    provider = get_provider_or_404(provider_key)
+    entry = selectors.pool_entry_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    pool = entry.pool
+    ref = ModelRef(pool.provider, pool.model_name, pool.model_type, pool.custom)
+    move = request.POST.get("move")
+    try:
+        if move in ("up", "down"):
+            services.pool_entry_move(
+                entry=entry, offset=-1 if move == "up" else 1, acting_user=request.user
+            )
+            return _done(request, ref, f"{entry} moved {move}.")
+        if request.POST.get("enabled") not in ("true", "false"):
+            return _done(request, ref, "Nothing to change.", "danger")
+        enabled = request.POST["enabled"] == "true"
+        services.pool_entry_set_enabled(entry=entry, enabled=enabled, acting_user=request.user)
+    except ApplicationError as exc:
+        return _done(request, ref, exc.message, "danger")
+    return _done(request, ref, f"{entry} {'enabled' if enabled else 'disabled'}.")
+
+
+@require_POST
+@manager_view
+def pool_entry_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+    provider = get_provider_or_404(provider_key)
+    entry = selectors.pool_entry_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    pool = entry.pool
+    ref = ModelRef(pool.provider, pool.model_name, pool.model_type, pool.custom)
+    try:
+        services.pool_entry_remove(entry=entry, acting_user=request.user)
+    except ApplicationError as exc:
+        return _done(request, ref, exc.message, "danger")
+    return _done(request, ref, f"{entry} removed from the pool.")
