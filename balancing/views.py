@@ -31,7 +31,7 @@ MAX_REPEAT = 10
 
 
 def _ref(request: HttpRequest, provider: ProviderSpec) -> ModelRef:
-    data = request.POST if request.method == "POST" else request.GET
+    data = request.POST if "model" in request.POST else request.GET
     ref = ModelRef(
         provider=provider.key,
         name=(data.get("model") or "").strip()[:200],

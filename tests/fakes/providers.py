@@ -26,7 +26,8 @@ retry delay (a Retry-After: 7 header; Gemini says it in google.rpc.RetryInfo, as
 quota → the provider's quota or credit error; notfound → 404; error500 → 500 with the provider's
 body; malformed → 200 with an HTML page; hang → sleeps `hang_seconds` then answers; slow →
 sleeps 0.2 s then answers; reset → closes the connection without answering (TCP RST); echo →
-a 401 whose message repeats the key (a secret-scrubbing check). Provider-specific ones:
+a 401 whose message repeats the key (a secret-scrubbing check); lastrequest → OpenAI succeeds
+but reports no requests left (x-ratelimit-remaining-requests: 0). Provider-specific ones:
 anthropic overloaded (529) and spendlimit (429 enforced_spend_limit_reached), cohere cancelled
 (499) and trialmonth (429 monthly trial limit). Any other key (e.g. "sk-test-valid-1") succeeds;
 a missing key gets the provider's "no key" error.
@@ -72,6 +73,7 @@ SCENARIOS = (
     "slow",
     "reset",
     "echo",
+    "lastrequest",
 )
 RETRY_AFTER = 7
 DEFAULT_HANG_SECONDS = 3.0
@@ -311,6 +313,22 @@ class OpenAI(FakeProvider):
         return None
 
     def handle(self, req):
+        """Answers carry OpenAI's rate-limit headers; a "lastrequest" key gets its last
+        request of the minute (x-ratelimit-remaining-requests: 0, resetting in 20 s)."""
+        reply = self.answer(req)
+        last = scenario_of(self.key(req)) == "lastrequest"
+        reply.headers = {
+            "x-ratelimit-limit-requests": "500",
+            "x-ratelimit-remaining-requests": "0" if last else "499",
+            "x-ratelimit-reset-requests": "20s" if last else "120ms",
+            "x-ratelimit-limit-tokens": "30000",
+            "x-ratelimit-remaining-tokens": "29990",
+            "x-ratelimit-reset-tokens": "20ms",
+            **reply.headers,
+        }
+        return reply
+
+    def answer(self, req):
         if req.method == "GET" and req.path == "/v1/models":
             return Reply(
                 200,
