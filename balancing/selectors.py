@@ -26,6 +26,9 @@ from .services import MIN_ENTRIES, ModelRef
 class EntryRow:
     entry: PoolEntry
     credential: Credential | None  # the credential it resolves to now (None: no default)
+    share: float | None = None  # percent of traffic this entry serves (None: not in rotation)
+    credential_share: float | None = None  # ... its credential, with its other entries
+    copies: int = 0  # enabled entries resolving to the same credential
 
     @property
     def is_default_config(self) -> bool:
@@ -105,13 +108,25 @@ def pool_view(*, workspace: Workspace, ref: ModelRef) -> PoolView:
     credentials = _scope_credentials(workspace, ref)
     default = next((c for c in credentials if c.is_default), None)
     by_pk = {c.pk: c for c in credentials}
-    entries = []
+    resolved = []
     if pool is not None:
         for entry in pool.entries.all():
-            resolved = default if entry.credential_id is None else by_pk.get(entry.credential_id)
-            entries.append(EntryRow(entry, resolved))
-    weights = Counter(r.credential.pk for r in entries if r.entry.enabled and r.credential)
+            credential = default if entry.credential_id is None else by_pk.get(entry.credential_id)
+            resolved.append((entry, credential))
+    weights = Counter(c.pk for e, c in resolved if e.enabled and c is not None)
     total = sum(weights.values())
+    entries = [
+        EntryRow(entry, credential)
+        if not (entry.enabled and credential)
+        else EntryRow(
+            entry,
+            credential,
+            share=100.0 / total,
+            credential_share=100.0 * weights[credential.pk] / total,
+            copies=weights[credential.pk],
+        )
+        for entry, credential in resolved
+    ]
     shares = [ShareRow(by_pk[pk], count, 100.0 * count / total) for pk, count in weights.items()]
     return PoolView(
         ref=ref,

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import redis
 import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -108,6 +110,11 @@ def ms(nanoseconds: float) -> str:
 @pytest.mark.parametrize("backend", ["local", "redis"])
 def test_pool_invocation_overhead(request, settings, workspace, members, upstream_url, backend):
     settings.REDIS_URL = request.getfixturevalue("redis_url") if backend == "redis" else ""
+    # The test Redis database is shared with any other test run on this machine, and their
+    # `redis_url` fixtures flush it; a flush restarts the pool's rotation, so strict fairness
+    # is only checked when this marker survives the measured calls.
+    marker = f"bench:pool-invocation:{os.getpid()}"
+    scratch = redis.Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
 
     workspace.plan = Plan.objects.get(slug="pro")
     workspace.save(update_fields=["plan"])
@@ -150,6 +157,8 @@ def test_pool_invocation_overhead(request, settings, workspace, members, upstrea
     for _ in range(WARM_UP):
         direct()
         pooled()
+    if scratch is not None:
+        scratch.set(marker, "1", ex=600)
 
     direct_ns: list[int] = []
     pooled_ns: list[int] = []
@@ -177,6 +186,10 @@ def test_pool_invocation_overhead(request, settings, workspace, members, upstrea
                 time_direct()
                 time_pooled()
     elapsed = time.perf_counter() - began
+    undisturbed = scratch is None or bool(scratch.delete(marker))
+    session.close()
+    if scratch is not None:
+        scratch.close()
 
     direct_ns.sort()
     pooled_ns.sort()
@@ -193,10 +206,12 @@ def test_pool_invocation_overhead(request, settings, workspace, members, upstrea
         f"pool, {elapsed:.1f} s, {len(queries)} DB queries during the measured calls "
         f"(route cached {settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS:g} s), "
         f"served {sorted(served.values())}"
+        + ("" if undisturbed else "; Redis was flushed by another test run meanwhile")
     )
 
     assert statuses == {200: 2 * (WARM_UP + CALLS)}
     assert get_router().mode == ("shared" if backend == "redis" else "local")
     assert set(served) == {str(c.pk) for c in credentials}
-    third = CALLS / CREDENTIALS
-    assert all(abs(count - third) <= 1 for count in served.values()), served
+    if undisturbed:  # round-robin is strict: exact thirds, give or take the round's end
+        third = CALLS / CREDENTIALS
+        assert all(abs(count - third) <= 1 for count in served.values()), served
