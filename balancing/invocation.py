@@ -221,28 +221,40 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_BUDGET_HEADERS = tuple(
+    pair
+    for dimension in ("requests", "tokens")
+    for pair in (
+        (f"x-ratelimit-remaining-{dimension}", f"x-ratelimit-reset-{dimension}"),
+        (f"anthropic-ratelimit-{dimension}-remaining", f"anthropic-ratelimit-{dimension}-reset"),
+    )
+)
+
+
 def rate_limit_status(headers: Mapping[str, str]) -> tuple[int | None, float | None]:
     """(remaining, seconds until reset) from a provider's rate-limit headers.
 
     `remaining` is the lowest of the request and token budgets the headers report (None when
     they report none); the reset is the one of the exhausted budget, or Retry-After.
     """
-    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-    budgets = []
-    for dimension in ("requests", "tokens"):
-        for remaining_name, reset_name in (
-            (f"x-ratelimit-remaining-{dimension}", f"x-ratelimit-reset-{dimension}"),
-            (
-                f"anthropic-ratelimit-{dimension}-remaining",
-                f"anthropic-ratelimit-{dimension}-reset",
-            ),
-        ):
-            remaining = _int(lowered.get(remaining_name))
-            if remaining is not None:
-                budgets.append((remaining, _seconds(lowered.get(reset_name))))
-    if not budgets:
+    if hasattr(headers, "lower_items"):  # requests' CaseInsensitiveDict: no copy needed
+        lowered = headers
+    else:
+        lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    lowest, reset_name = None, None
+    for remaining_name, reset_header in _BUDGET_HEADERS:
+        remaining = _int(lowered.get(remaining_name))
+        if remaining is not None and (lowest is None or remaining < lowest):
+            lowest, reset_name = remaining, reset_header
+    if lowest is None:
         return None, None
-    remaining, reset = min(budgets, key=lambda b: (b[0], -(b[1] or 0)))
-    if remaining == 0 and not reset:
-        reset = _seconds(lowered.get("retry-after"))
-    return remaining, reset
+    if lowest > 0:
+        return lowest, _seconds(lowered.get(reset_name))
+    # Exhausted: the latest reset among the exhausted budgets, else Retry-After.
+    resets = [
+        _seconds(lowered.get(reset_header))
+        for remaining_name, reset_header in _BUDGET_HEADERS
+        if _int(lowered.get(remaining_name)) == 0
+    ]
+    reset = max((r for r in resets if r), default=None)
+    return 0, reset or _seconds(lowered.get("retry-after"))
