@@ -246,3 +246,6 @@ LOAD_BALANCING_BACKOFF_CAP = float(os.environ.get("LOAD_BALANCING_BACKOFF_CAP", 
 LOAD_BALANCING_CONFIG_CACHE_SECONDS = float(
     os.environ.get("LOAD_BALANCING_CONFIG_CACHE_SECONDS", "2")
 )
+# The longest a streamed answer may last in total (the read timeout still applies between
+# chunks).
+PROVIDER_STREAM_TIMEOUT = float(os.environ.get("PROVIDER_STREAM_TIMEOUT", "300"))

@@ -90,6 +90,12 @@ class Timeout(ProviderError):
     hint = "The provider did not answer in time. Try again, or check the base URL."
 
 
+class NotSupported(ProviderError):
+    code = "not_supported"
+    title = "Not supported"
+    hint = "This provider or model does not offer that kind of call."
+
+
 class UnsafeURL(ProviderError):
     """The SSRF guard refused an address; the hint says how the operator allows it."""
 

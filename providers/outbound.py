@@ -14,6 +14,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -192,11 +193,14 @@ def request(
     headers: dict[str, str] | None = None,
     params: dict[str, Any] | None = None,
     json_body: Any = None,
+    data: Any = None,
+    files: Any = None,
     timeout: tuple[float, float] | None = None,
     max_bytes: int | None = None,
 ) -> ProviderResponse:
     """Call a provider. Raises Timeout, Unreachable, UnsafeURL, BadRequest or UpstreamError;
-    HTTP error statuses are returned for the adapter to classify."""
+    HTTP error statuses are returned for the adapter to classify. `data`/`files` send a form
+    or a multipart upload (speech to text) instead of `json_body`."""
     connect_timeout, read_timeout = timeout or (
         settings.PROVIDER_CONNECT_TIMEOUT,
         settings.PROVIDER_READ_TIMEOUT,
@@ -204,6 +208,125 @@ def request(
     max_bytes = max_bytes or settings.PROVIDER_MAX_RESPONSE_BYTES
     deadline = time.monotonic() + connect_timeout + read_timeout
     started = time.monotonic()
+    response, url = _open(
+        method,
+        url,
+        headers=headers,
+        params=params,
+        json_body=json_body,
+        data=data,
+        files=files,
+        timeout=(connect_timeout, read_timeout),
+    )
+    with response:
+        content = _read_capped(response, max_bytes=max_bytes, deadline=deadline)
+    return ProviderResponse(
+        status=response.status_code,
+        headers=response.headers,
+        content=content,
+        url=url,
+        elapsed=time.monotonic() - started,
+    )
+
+
+class StreamingResponse:
+    """An accepted (2xx) streamed answer: `lines()` yields its lines as they arrive, within
+    the read timeout between reads, the stream's overall deadline and the size cap."""
+
+    def __init__(self, response: requests.Response, *, deadline: float, max_bytes: int):
+        self._response = response
+        self.status = response.status_code
+        self.headers = response.headers
+        self._deadline = deadline
+        self._max_bytes = max_bytes
+
+    def lines(self) -> Iterator[str]:
+        raw = self._response.raw
+        buffer, total = b"", 0
+        try:
+            while True:
+                chunk = raw.read1(READ_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > self._max_bytes:
+                    raise UpstreamError(f"the stream is larger than {self._max_bytes // 1024} KiB")
+                if time.monotonic() > self._deadline:
+                    raise Timeout("the stream took too long")
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n")
+                for line in complete:
+                    yield line.rstrip(b"\r").decode("utf-8", errors="replace")
+        except ReadTimeoutError:
+            raise Timeout("the stream stopped arriving") from None
+        except (Urllib3Error, OSError):
+            raise UpstreamError("the connection broke during the stream") from None
+        if buffer:
+            yield buffer.rstrip(b"\r").decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def stream(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    json_body: Any = None,
+    timeout: tuple[float, float] | None = None,
+    max_bytes: int | None = None,
+) -> StreamingResponse | ProviderResponse:
+    """Open a streamed call: a 2xx answer comes back as a StreamingResponse to read line by
+    line; an error status as a whole (capped) ProviderResponse for the adapter to classify.
+    Raises like `request()`."""
+    connect_timeout, read_timeout = timeout or (
+        settings.PROVIDER_CONNECT_TIMEOUT,
+        settings.PROVIDER_READ_TIMEOUT,
+    )
+    max_bytes = max_bytes or settings.PROVIDER_MAX_RESPONSE_BYTES
+    started = time.monotonic()
+    response, url = _open(
+        method,
+        url,
+        headers=headers,
+        params=params,
+        json_body=json_body,
+        timeout=(connect_timeout, read_timeout),
+    )
+    if response.status_code >= 300:
+        with response:
+            content = _read_capped(
+                response, max_bytes=max_bytes, deadline=time.monotonic() + read_timeout
+            )
+        return ProviderResponse(
+            status=response.status_code,
+            headers=response.headers,
+            content=content,
+            url=url,
+            elapsed=time.monotonic() - started,
+        )
+    return StreamingResponse(
+        response,
+        deadline=started + settings.PROVIDER_STREAM_TIMEOUT,
+        max_bytes=max_bytes,
+    )
+
+
+def _open(
+    method: str,
+    url: str,
+    *,
+    headers,
+    params,
+    json_body,
+    timeout: tuple[float, float],
+    data: Any = None,
+    files: Any = None,
+) -> tuple[requests.Response, str]:
+    """Send the request, following same-host redirects; returns the unread response."""
+    connect_timeout, read_timeout = timeout
     for _ in range(MAX_REDIRECTS + 1):
         check_url(url)
         try:
@@ -213,6 +336,8 @@ def request(
                 headers=headers,
                 params=params,
                 json=json_body,
+                data=data,
+                files=files,
                 timeout=(connect_timeout, read_timeout),
                 allow_redirects=False,
                 stream=True,
@@ -252,24 +377,16 @@ def request(
         except requests.exceptions.RequestException as exc:
             raise Unreachable(type(exc).__name__) from None
 
-        with response:
-            if response.is_redirect:
-                target = urljoin(url, response.headers.get("Location", ""))
-                if urlsplit(target).netloc != urlsplit(url).netloc:
-                    raise UpstreamError(
-                        f"redirected to another host ({urlsplit(target).netloc}); "
-                        "set the base URL to the final address"
-                    )
-                url = target
-                continue
-            content = _read_capped(response, max_bytes=max_bytes, deadline=deadline)
-            return ProviderResponse(
-                status=response.status_code,
-                headers=response.headers,
-                content=content,
-                url=url,
-                elapsed=time.monotonic() - started,
+        if not response.is_redirect:
+            return response, url
+        response.close()
+        target = urljoin(url, response.headers.get("Location", ""))
+        if urlsplit(target).netloc != urlsplit(url).netloc:
+            raise UpstreamError(
+                f"redirected to another host ({urlsplit(target).netloc}); "
+                "set the base URL to the final address"
             )
+        url = target
     raise UpstreamError("too many redirects")
 
 

@@ -5,15 +5,26 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .. import outbound
+from ..calls import (
+    ChatRequest,
+    ChatResult,
+    ChatStream,
+    EmbeddingResult,
+    ImageResult,
+    ModerationResult,
+    SpeechResult,
+    TranscriptionResult,
+)
 from ..errors import (
     AuthenticationFailed,
     BadRequest,
     ModelNotAvailable,
+    NotSupported,
     ProviderError,
     QuotaExhausted,
     RateLimited,
@@ -59,7 +70,83 @@ class ProviderAdapter:
         """The models the credential can reach; raises a ProviderError."""
         raise NotImplementedError
 
+    # -- model calls (each adapter overrides what its provider offers) ---------------------
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
+        raise self.unsupported("chat")
+
+    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
+        """Returns once the provider accepted the request (errors before the first token
+        raise here); iterating the stream yields the chunks."""
+        raise self.unsupported("streamed chat")
+
+    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
+        raise self.unsupported("embeddings")
+
+    def moderate(
+        self, credentials: dict[str, Any], model: str, inputs: list[str]
+    ) -> ModerationResult:
+        raise self.unsupported("moderation")
+
+    def generate_image(
+        self, credentials: dict[str, Any], model: str, prompt: str, *, n: int = 1, size: str = ""
+    ) -> ImageResult:
+        raise self.unsupported("image generation")
+
+    def transcribe(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        audio: bytes,
+        *,
+        filename: str = "audio.mp3",
+        content_type: str = "audio/mpeg",
+        language: str = "",
+    ) -> TranscriptionResult:
+        raise self.unsupported("speech to text")
+
+    def speak(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        text: str,
+        *,
+        voice: str = "",
+        audio_format: str = "mp3",
+    ) -> SpeechResult:
+        raise self.unsupported("text to speech")
+
+    def unsupported(self, what: str) -> NotSupported:
+        return NotSupported(f"{self.provider.label} does not offer {what} here")
+
     # -- helpers ------------------------------------------------------------------------------
+    def post(self, url: str, credentials: dict[str, Any], body: Any, **kwargs) -> Any:
+        """POST JSON and return (JSON body, response headers), raising the classified error."""
+        response = outbound.request(
+            "POST",
+            url,
+            headers=kwargs.pop("headers", None) or self.headers(credentials),
+            json_body=body,
+            **kwargs,
+        )
+        if response.status >= 400:
+            raise self.classify(response, secrets=self.secrets(credentials))
+        return response.json(), response.headers
+
+    def open_stream(
+        self, url: str, credentials: dict[str, Any], body: Any, **kwargs
+    ) -> outbound.StreamingResponse:
+        """POST a streamed request; an error status raises the classified error at once."""
+        response = outbound.stream(
+            "POST",
+            url,
+            headers=kwargs.pop("headers", None) or self.headers(credentials),
+            json_body=body,
+            **kwargs,
+        )
+        if isinstance(response, outbound.ProviderResponse):
+            raise self.classify(response, secrets=self.secrets(credentials))
+        return response
+
     def paged_models(
         self,
         url: str,
@@ -216,3 +303,26 @@ def plain_text(text: str, *, limit: int = 200) -> str:
         text = title.group(1) if title else _TAG.sub(" ", text)
         text = html.unescape(text)
     return " ".join(text.split())[:limit]
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """Server-sent events from a stream's lines: (event name, data), data lines joined.
+
+    An event without a name is "message"; comments (":") and unknown fields are skipped."""
+    event, data = "", []
+    for line in lines:
+        if not line:
+            if data:
+                yield event or "message", "\n".join(data)
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+    if data:
+        yield event or "message", "\n".join(data)
