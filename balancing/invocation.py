@@ -68,10 +68,20 @@ _cache: dict[tuple, tuple[float, Route]] = {}
 _cache_lock = threading.Lock()
 
 
+_listeners: list[Callable[[], None]] = []
+
+
+def on_forget(callback: Callable[[], None]) -> None:
+    """Also run `callback` whenever routes are forgotten (other caches of model config)."""
+    _listeners.append(callback)
+
+
 def forget_routes() -> None:
-    """Drop this process's cached routes (after any change to pools or credentials)."""
+    """Drop this process's cached routes (after any change to pools, credentials or models)."""
     with _cache_lock:
         _cache.clear()
+    for callback in _listeners:
+        callback()
 
 
 def route_for(*, workspace: Workspace, ref: ModelRef) -> Route:

@@ -298,6 +298,7 @@ def pools_after_credential_delete(
     """Run inside the credential's delete transaction, before the row goes: its entries go
     with it (cascade), and every balancing pool left with fewer than two enabled entries
     stops, with a warning the model page and the providers list show."""
+    transaction.on_commit(invocation.forget_routes)  # routes and resolved models go stale
     pool_ids = set(credential.pool_entries.values_list("pool_id", flat=True))
     if not pool_ids:
         return []
@@ -324,7 +325,6 @@ def pools_after_credential_delete(
             object_repr=_describe(pool),
             details={"credential": credential.name},
         )
-    transaction.on_commit(invocation.forget_routes)
     return stopped
 
 

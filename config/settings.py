@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "providers",
     "credentials",
     "balancing",
+    "gateway",
 ]
 
 MIDDLEWARE = [
@@ -249,3 +250,8 @@ LOAD_BALANCING_CONFIG_CACHE_SECONDS = float(
 # The longest a streamed answer may last in total (the read timeout still applies between
 # chunks).
 PROVIDER_STREAM_TIMEOUT = float(os.environ.get("PROVIDER_STREAM_TIMEOUT", "300"))
+
+# The OpenAI-compatible gateway (/v1/): the largest request body, and how many inputs one
+# embeddings or moderation request may carry.
+GATEWAY_MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(2**20)))
+GATEWAY_MAX_INPUTS = int(os.environ.get("GATEWAY_MAX_INPUTS", "2048"))

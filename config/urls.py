@@ -1,9 +1,11 @@
-"""Top-level URLs: the settings pages, authentication, the Django admin and the health check."""
+"""Top-level URLs: the settings pages, authentication, the Django admin, the health check and
+the OpenAI-compatible gateway (/v1/)."""
 
 from django.contrib import admin
 from django.urls import include, path
 
 from credentials import views as credential_views
+from gateway import key_views
 from workspaces import views as audit_views
 
 from . import health
@@ -24,6 +26,10 @@ urlpatterns = [
         name="validation-detail",
     ),
     path("settings/audit-log/", audit_views.audit_log, name="audit-log"),
+    path("settings/api-keys/", key_views.api_key_list, name="api-key-list"),
+    path("settings/api-keys/new/", key_views.api_key_create, name="api-key-create"),
+    path("settings/api-keys/<int:pk>/revoke/", key_views.api_key_revoke, name="api-key-revoke"),
     path("healthz", health.healthz, name="healthz"),
+    path("v1/", include("gateway.urls")),
     path("admin/", admin.site.urls),
 ]

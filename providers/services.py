@@ -7,6 +7,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from balancing.invocation import forget_routes
 from credentials.models import Credential
 from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
@@ -35,6 +36,7 @@ def _check_model(provider_key: str, model_type: str):
 def custom_model_remove(*, custom_model: CustomModel, acting_user: User) -> None:
     """Remove a custom model; its credentials stay, for a quick re-add from Add Model."""
     require_manager(workspace=custom_model.workspace, user=acting_user)
+    transaction.on_commit(forget_routes)
     audit_record(
         workspace=custom_model.workspace,
         actor=acting_user,
@@ -55,6 +57,7 @@ def custom_model_readd(
     _check_model(credential.provider, credential.model_type)
     try:
         with transaction.atomic():
+            transaction.on_commit(forget_routes)
             model = CustomModel.objects.create(
                 workspace=workspace,
                 provider=credential.provider,
@@ -94,6 +97,7 @@ def custom_model_ensure(
         defaults={"created_by": acting_user},
     )
     if created:
+        transaction.on_commit(forget_routes)
         audit_record(workspace=workspace, actor=acting_user, action="model.add", target=model)
     return model
 
@@ -129,6 +133,7 @@ def model_set_enabled(
         model_type=model_type,
         defaults={"enabled": enabled},
     )
+    transaction.on_commit(forget_routes)
     audit_record(
         workspace=workspace,
         actor=acting_user,

@@ -21,11 +21,13 @@ PK_BY_FAMILY = {
     "custom": lambda objects: objects["custom_model"].pk,
     "model": lambda objects: objects["refresh"].pk,
     "pool": lambda objects: objects["pool_entry"].pk,
+    "api": lambda objects: objects["api_key"].pk,
 }
 SAMPLE_KWARGS = {
     "provider_key": lambda objects: "openai",
     "uidb64": lambda objects: "MQ",
     "token": lambda objects: "not-a-token",
+    "path": lambda objects: "nothing-here",
 }
 
 # Who may call each URL: the table a reviewer reads. A URL missing here fails the sweep, and a
@@ -70,11 +72,20 @@ EXPECTED = {
     "pool-entry-create": "admin",
     "pool-entry-update": "admin",
     "pool-entry-delete": "admin",
+    "api-key-list": "member",
+    "api-key-create": "member",  # every member creates their own keys
+    "api-key-revoke": "member",  # their own; another's key needs admin (POST_NEEDS)
+    # The gateway authenticates API keys, not sessions (tests/gateway/ covers them).
+    "gateway-models": "public",
+    "gateway-chat": "public",
+    "gateway-embeddings": "public",
+    "gateway-moderations": "public",
+    "gateway-not-found": "public",
 }
 
 # Views whose GET is a page for every role but whose POST changes something; their POST needs
 # the role named here (checked inside the view, after the decorator's baseline).
-POST_NEEDS = {"workspace-update": "admin"}
+POST_NEEDS = {"workspace-update": "admin", "api-key-revoke": "admin"}
 
 RANK = {role.value: role.rank for role in Role}
 
@@ -127,7 +138,11 @@ def objects(members, workspace):
         workspace=workspace, provider="openai", model_name="gpt-4o", model_type="llm"
     )
     pool_entry = PoolEntry.objects.create(pool=pool, credential=credential, position=0)
+    from gateway.services import api_key_create
+
+    api_key = api_key_create(workspace=workspace, name="ci", acting_user=members["owner"].user)
     return {
+        "api_key": api_key.api_key,
         "pool_entry": pool_entry,
         "membership": members["member"],
         "credential": credential,

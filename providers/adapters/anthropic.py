@@ -1,4 +1,12 @@
-"""Anthropic: `GET {base_url}/v1/models` with `x-api-key` and `anthropic-version`.
+"""Anthropic: `GET {base_url}/v1/models` with `x-api-key` and `anthropic-version`; chat over
+the Messages API (`POST {base_url}/v1/messages`), whole or streamed.
+
+The Messages API takes the system prompt as a top-level `system` field, requires `max_tokens`
+and expects the turns to alternate, so consecutive messages of one role are merged into one
+message of text blocks. A streamed answer is server-sent events: `message_start` (input
+tokens), `content_block_delta` (text), `message_delta` (stop reason, output tokens),
+`message_stop`, `ping`; an `error` event mid-stream (overloaded_error) carries the same body as
+an error status would and is classified the same way.
 
 Errors come as `{"type": "error", "error": {"type": "authentication_error", "message": ...}}`:
 401 authentication_error, 403 permission_error, 404 not_found_error, 429 rate_limit_error (with
@@ -10,16 +18,43 @@ will not help). Both become QuotaExhausted.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from requests.structures import CaseInsensitiveDict
+
 from .. import outbound
-from ..errors import ProviderError, QuotaExhausted, UpstreamError, scrub
-from .base import DiscoveredModel, ProviderAdapter
+from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, Message, Usage
+from ..errors import BadRequest, ProviderError, QuotaExhausted, UpstreamError, scrub
+from .base import DiscoveredModel, ProviderAdapter, sse_events
 
 API_VERSION = "2023-06-01"
 PAGE_LIMIT = 1000  # the API's maximum page size
 MAX_PAGES = 20
+DEFAULT_MAX_TOKENS = 1024  # the Messages API has no default of its own
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+# The status each error type comes with, so an `error` event mid-stream is classified as the
+# same error arriving as a status would be.
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
 
 
 class Adapter(ProviderAdapter):
@@ -71,6 +106,105 @@ class Adapter(ProviderAdapter):
             max_pages=MAX_PAGES,
         )
 
+    # -- chat -----------------------------------------------------------------------------------
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
+        body, headers = self.post(self.messages_url(credentials), credentials, self.body(request))
+        if not isinstance(body, dict):
+            raise UpstreamError("unexpected answer (no message)")
+        usage = body.get("usage") or {}
+        return ChatResult(
+            content="".join(
+                str(block.get("text") or "")
+                for block in body.get("content") or []
+                if isinstance(block, dict) and block.get("type") == "text"
+            ),
+            finish_reason=FINISH_REASONS.get(str(body.get("stop_reason"))),
+            usage=Usage(_int(usage.get("input_tokens")), _int(usage.get("output_tokens"))),
+            model=str(body.get("model") or request.model),
+            headers=headers,
+        )
+
+    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
+        response = self.open_stream(
+            self.messages_url(credentials),
+            credentials,
+            {**self.body(request), "stream": True},
+            headers={**self.headers(credentials), "Accept": "text/event-stream"},
+        )
+        return ChatStream(
+            self.chunks(response, credentials),
+            headers=response.headers,
+            close=response.close,
+            model=request.model,
+        )
+
+    def messages_url(self, credentials: dict[str, Any]) -> str:
+        return f"{self.base_url(credentials)}/v1/messages"
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        messages = _merged(request.turns)
+        if not messages:
+            raise BadRequest("a chat needs at least one user or assistant message")
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "messages": messages,
+        }
+        if request.system:
+            body["system"] = request.system
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
+        return body
+
+    def chunks(
+        self, response: outbound.StreamingResponse, credentials: dict[str, Any]
+    ) -> Iterator[ChatChunk]:
+        input_tokens = 0
+        for event, data in sse_events(response.lines()):
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                raise UpstreamError(f"unreadable stream event ({event})") from None
+            if not isinstance(payload, dict):
+                continue
+            kind = payload.get("type") or event
+            if kind == "message_start":
+                usage = (payload.get("message") or {}).get("usage") or {}
+                input_tokens = _int(usage.get("input_tokens"))
+            elif kind == "content_block_delta":
+                delta = payload.get("delta") or {}
+                if delta.get("type") == "text_delta" and delta.get("text"):
+                    yield ChatChunk(delta=str(delta["text"]))
+            elif kind == "message_delta":
+                delta, usage = payload.get("delta") or {}, payload.get("usage") or {}
+                # Newer answers repeat the (cumulative) input tokens here.
+                input_tokens = _int(usage.get("input_tokens")) or input_tokens
+                yield ChatChunk(
+                    finish_reason=FINISH_REASONS.get(str(delta.get("stop_reason"))),
+                    usage=Usage(input_tokens, _int(usage.get("output_tokens"))),
+                )
+            elif kind == "message_stop":
+                return
+            elif kind == "error":
+                raise self.stream_error(payload, response, credentials)
+
+    def stream_error(
+        self, payload: dict, response: outbound.StreamingResponse, credentials: dict[str, Any]
+    ) -> ProviderError:
+        error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+        answer = outbound.ProviderResponse(
+            status=ERROR_STATUS.get(str(error.get("type")), 500),
+            headers=CaseInsensitiveDict(response.headers),
+            content=json.dumps(payload).encode(),
+            url="",
+        )
+        return self.classify(answer, secrets=self.secrets(credentials))
+
+    # -- errors -------------------------------------------------------------------------------
     def classify(
         self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
     ) -> ProviderError:
@@ -101,3 +235,29 @@ def _error_code(response: outbound.ProviderResponse) -> str:
     error = body.get("error") if isinstance(body, dict) else None
     details = error.get("details") if isinstance(error, dict) else None
     return str(details.get("error_code") or "") if isinstance(details, dict) else ""
+
+
+def _merged(turns: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Messages for the API: one per run of same-role turns, several turns as text blocks."""
+    runs: list[tuple[str, list[str]]] = []
+    for message in turns:
+        if runs and runs[-1][0] == message.role:
+            runs[-1][1].append(message.content)
+        else:
+            runs.append((message.role, [message.content]))
+    return [
+        {
+            "role": role,
+            "content": texts[0]
+            if len(texts) == 1
+            else [{"type": "text", "text": text} for text in texts],
+        }
+        for role, texts in runs
+    ]
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0

@@ -1,4 +1,10 @@
-"""Cohere: `GET {base_url}/v1/models` with a Bearer key.
+"""Cohere: `GET {base_url}/v1/models` with a Bearer key; chat with `POST /v2/chat` (streamed
+with `stream: true`: server-sent events message-start, content-delta, content-end, message-end)
+and embeddings with `POST /v2/embed` (float vectors, `input_type` search_document).
+
+Usage is what Cohere bills (`billed_units`), or the raw `tokens` when no billed units are given.
+A generation that fails after it started ends with finish_reason ERROR and an `error` text;
+that raises UpstreamError.
 
 Errors are `{"id": ..., "message": "..."}`: 401 (no api key supplied, invalid api token,
 expired key), 402 (billing limit reached or no payment method) → QuotaExhausted, 404 (model not
@@ -14,16 +20,33 @@ A model's `endpoints` say what it serves: chat → llm, embed → text-embedding
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 from .. import outbound
-from ..errors import AuthenticationFailed, ProviderError, QuotaExhausted, UpstreamError, scrub
-from .base import DiscoveredModel, ProviderAdapter
+from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, EmbeddingResult, Usage
+from ..errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ProviderError,
+    QuotaExhausted,
+    UpstreamError,
+    scrub,
+)
+from .base import DiscoveredModel, ProviderAdapter, sse_events
 
 PAGE_SIZE = 1000
 MAX_PAGES = 20
+EMBED_BATCH = 96  # the most texts one embed call takes
+FINISH_REASONS = {
+    "COMPLETE": "stop",
+    "STOP_SEQUENCE": "stop",
+    "MAX_TOKENS": "length",
+    "TOOL_CALL": "tool_calls",
+}
 ENDPOINT_TYPES = (("chat", "llm"), ("embed", "text-embedding"), ("rerank", "rerank"))
 _MONTHLY = re.compile(r"/\s*month|per month|a month|monthly", re.I)
 
@@ -66,6 +89,115 @@ class Adapter(ProviderAdapter):
             max_pages=MAX_PAGES,
         )
 
+    # -- model calls --------------------------------------------------------------------------
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
+        body, headers = self.post(self.chat_url(credentials), credentials, self.body(request))
+        if not isinstance(body, dict):
+            raise UpstreamError("unexpected answer (no message)")
+        finish_reason = self.finish_reason(body, credentials)
+        content = (body.get("message") or {}).get("content") or []
+        return ChatResult(
+            content="".join(
+                str(item.get("text") or "")
+                for item in content
+                if isinstance(item, dict) and item.get("type") == "text"
+            ),
+            finish_reason=finish_reason,
+            usage=_usage(body.get("usage")),
+            model=request.model,
+            headers=headers,
+        )
+
+    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
+        response = self.open_stream(
+            self.chat_url(credentials),
+            credentials,
+            {**self.body(request), "stream": True},
+            headers={**self.headers(credentials), "Accept": "text/event-stream"},
+        )
+        return ChatStream(
+            self.chunks(response, credentials),
+            headers=response.headers,
+            close=response.close,
+            model=request.model,
+        )
+
+    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
+        url = f"{self.base_url(credentials)}/v2/embed"
+        vectors: list[list[float]] = []
+        usage, headers = Usage(), {}
+        for start in range(0, len(inputs), EMBED_BATCH):
+            batch = inputs[start : start + EMBED_BATCH]
+            body, headers = self.post(
+                url,
+                credentials,
+                {
+                    "model": model,
+                    "texts": batch,
+                    "input_type": "search_document",
+                    "embedding_types": ["float"],
+                },
+            )
+            embeddings = body.get("embeddings") if isinstance(body, dict) else None
+            floats = embeddings.get("float") if isinstance(embeddings, dict) else embeddings
+            if not isinstance(floats, list) or len(floats) != len(batch):
+                raise UpstreamError("unexpected answer (not one embedding per input)")
+            vectors += [list(vector) for vector in floats]
+            usage += _usage(body.get("meta"))
+        return EmbeddingResult(vectors=vectors, usage=usage, model=model, headers=headers)
+
+    def chat_url(self, credentials: dict[str, Any]) -> str:
+        return f"{self.base_url(credentials)}/v2/chat"
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        if not request.turns:
+            raise BadRequest("a chat needs at least one user or assistant message")
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["p"] = request.top_p
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
+        return body
+
+    def finish_reason(self, end: dict, credentials: dict[str, Any]) -> str | None:
+        """OpenAI's word for Cohere's finish reason; a generation that failed raises."""
+        reason = str(end.get("finish_reason") or "")
+        if reason == "ERROR":
+            detail = scrub(str(end.get("error") or ""), secrets=self.secrets(credentials))
+            raise UpstreamError(detail or "the generation failed")
+        return FINISH_REASONS.get(reason)
+
+    def chunks(
+        self, response: outbound.StreamingResponse, credentials: dict[str, Any]
+    ) -> Iterator[ChatChunk]:
+        for event, data in sse_events(response.lines()):
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                raise UpstreamError(f"unreadable stream event ({event})") from None
+            if not isinstance(payload, dict):
+                continue
+            kind = payload.get("type") or event
+            delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
+            if kind == "content-delta":
+                content = (delta.get("message") or {}).get("content") or {}
+                if isinstance(content, dict) and content.get("text"):
+                    yield ChatChunk(delta=str(content["text"]))
+            elif kind == "message-end":
+                yield ChatChunk(
+                    finish_reason=self.finish_reason(delta, credentials),
+                    usage=_usage(delta.get("usage")),
+                )
+                return
+
+    # -- errors -------------------------------------------------------------------------------
     def classify(
         self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
     ) -> ProviderError:
@@ -84,6 +216,23 @@ class Adapter(ProviderAdapter):
                 hint="Cohere cancelled the request. Retrying is safe.",
             )
         return super().classify(response, secrets=secrets)
+
+
+def _usage(usage: Any) -> Usage:
+    """Billed tokens (chat `usage`, embed `meta`), else the raw token counts."""
+    if not isinstance(usage, dict):
+        return Usage()
+    for counts in (usage.get("billed_units"), usage.get("tokens")):
+        if isinstance(counts, dict) and (counts.get("input_tokens") or counts.get("output_tokens")):
+            return Usage(_int(counts.get("input_tokens")), _int(counts.get("output_tokens")))
+    return Usage()
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _discovered(item: Any) -> DiscoveredModel | None:

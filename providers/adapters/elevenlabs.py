@@ -10,15 +10,25 @@ The user endpoint's answer carries the key itself (`xi_api_key`); nothing of it 
 
 `list_models` checks the key and returns the catalog's predefined models (the catalog offers
 no listing for this provider).
+
+Speech: `POST /v1/text-to-speech/{voice_id}?output_format=mp3_44100_128` with `{text,
+model_id}` answers the audio bytes themselves, so it goes through `outbound.request` rather
+than the JSON helper; errors are still JSON and classified as above. Without a voice, Rachel
+(a premade voice every account has) speaks. `audio_format` is mp3, opus or pcm, or one of
+ElevenLabs' own output formats (mp3_22050_32, ulaw_8000...).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import quote
 
 from .. import outbound
+from ..calls import SpeechResult
 from ..errors import (
     AuthenticationFailed,
+    BadRequest,
     ProviderError,
     QuotaExhausted,
     RateLimited,
@@ -30,6 +40,16 @@ from .base import DiscoveredModel, ProviderAdapter, plain_text, retry_after
 QUOTA_WORDS = {"quota_exceeded", "payment_required", "insufficient_credits"}
 AUTH_WORDS = {"invalid_api_key", "needs_authorization", "api_key_revoked", "unauthorized"}
 BUSY_WORDS = {"too_many_concurrent_requests", "system_busy", "rate_limit_exceeded"}
+DEFAULT_VOICE = "21m00Tcm4TlvDq8ikWAM"  # Rachel, a premade voice
+OUTPUT_FORMATS = {"mp3": "mp3_44100_128", "opus": "opus_48000_128", "pcm": "pcm_24000"}
+CONTENT_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/opus",
+    "pcm": "audio/pcm",
+    "ulaw": "audio/basic",
+    "alaw": "audio/x-alaw-basic",
+}
+_OUTPUT_FORMAT = re.compile(r"^(mp3|opus|pcm|ulaw|alaw)_\d+(_\d+)?$")
 
 
 class Adapter(ProviderAdapter):
@@ -51,6 +71,39 @@ class Adapter(ProviderAdapter):
     def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
         self.validate(credentials)
         return [DiscoveredModel(m.name, m.type, m.label) for m in self.provider.models]
+
+    def speak(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        text: str,
+        *,
+        voice: str = "",
+        audio_format: str = "mp3",
+    ) -> SpeechResult:
+        output_format = OUTPUT_FORMATS.get(audio_format) or audio_format
+        if not _OUTPUT_FORMAT.match(output_format):
+            raise BadRequest(f"ElevenLabs cannot speak in the format {audio_format!r}")
+        voice_id = quote(voice or DEFAULT_VOICE, safe="")
+        response = outbound.request(
+            "POST",
+            f"{self.base_url(credentials)}/v1/text-to-speech/{voice_id}",
+            headers={**self.headers(credentials), "Accept": "audio/*, application/json"},
+            params={"output_format": output_format},
+            json_body={"text": text, "model_id": model},
+        )
+        if response.status >= 400:
+            raise self.classify(response, secrets=self.secrets(credentials))
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not response.content:
+            raise UpstreamError("unexpected answer (no audio)")
+        if not content_type.startswith("audio/"):
+            if content_type not in ("", "application/octet-stream"):  # an HTML page, JSON...
+                raise UpstreamError(f"unexpected answer ({content_type}, not audio)")
+            content_type = CONTENT_TYPES[output_format.split("_")[0]]
+        return SpeechResult(
+            audio=response.content, content_type=content_type, model=model, headers=response.headers
+        )
 
     def error_text(self, response: outbound.ProviderResponse) -> str:
         detail = _detail(response)

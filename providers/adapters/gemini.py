@@ -1,4 +1,11 @@
-"""Google Gemini (AI Studio keys): `GET {base_url}/v1beta/models` with `x-goog-api-key`.
+"""Google Gemini (AI Studio keys): `GET {base_url}/v1beta/models` with `x-goog-api-key`; chat
+with `models/{model}:generateContent` (streamed: `:streamGenerateContent?alt=sse`, each event a
+whole GenerateContentResponse, usage on the last) and embeddings with `:batchEmbedContents`.
+
+Chat turns become `contents` with the roles `user` and `model` (consecutive turns of one role
+as one content of several parts), the system prompt `systemInstruction`. Thought parts (when a
+model shows its thinking) are not answer text, but their tokens are billed as output and are
+counted so. Embeddings report no token usage.
 
 The key travels in the header, never in `?key=`, so it cannot land in URLs, logs or
 redirect targets.
@@ -18,20 +25,26 @@ or google.rpc.RetryInfo `retryDelay` ("7s").
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from requests.structures import CaseInsensitiveDict
+
 from .. import outbound
+from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, EmbeddingResult, Usage
 from ..errors import (
     AuthenticationFailed,
     BadRequest,
     ProviderError,
     QuotaExhausted,
     RateLimited,
+    UpstreamError,
     scrub,
 )
-from .base import MAX_RETRY_AFTER, DiscoveredModel, ProviderAdapter, retry_after
+from .base import MAX_RETRY_AFTER, DiscoveredModel, ProviderAdapter, retry_after, sse_events
 
 PAGE_SIZE = 1000  # the API's maximum page size
 MAX_PAGES = 20
@@ -39,6 +52,18 @@ EMBED_METHODS = {"embedContent", "batchEmbedContents", "asyncBatchEmbedContent",
 CHAT_METHODS = {"generateContent", "streamGenerateContent"}
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _AUTH_REASONS = ("API_KEY_", "CONSUMER_SUSPENDED", "SERVICE_DISABLED", "ACCESS_TOKEN_")
+EMBED_BATCH = 100  # the most requests one batchEmbedContents call takes
+ROLES = {"user": "user", "assistant": "model"}
+FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
 
 
 class Adapter(ProviderAdapter):
@@ -80,6 +105,119 @@ class Adapter(ProviderAdapter):
             max_pages=MAX_PAGES,
         )
 
+    # -- model calls --------------------------------------------------------------------------
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
+        body, headers = self.post(
+            self.model_url(credentials, request.model, "generateContent"),
+            credentials,
+            self.body(request),
+        )
+        if not isinstance(body, dict):
+            raise UpstreamError("unexpected answer (no candidates)")
+        text, finish_reason = _answer(body)
+        return ChatResult(
+            content=text,
+            finish_reason=finish_reason,
+            usage=_usage(body) or Usage(),
+            model=str(body.get("modelVersion") or request.model),
+            headers=headers,
+        )
+
+    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
+        response = self.open_stream(
+            self.model_url(credentials, request.model, "streamGenerateContent"),
+            credentials,
+            self.body(request),
+            params={"alt": "sse"},
+            headers={**self.headers(credentials), "Accept": "text/event-stream"},
+        )
+        return ChatStream(
+            self.chunks(response, credentials),
+            headers=response.headers,
+            close=response.close,
+            model=request.model,
+        )
+
+    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
+        url = self.model_url(credentials, model, "batchEmbedContents")
+        resource = _resource(model)
+        vectors: list[list[float]] = []
+        headers: Any = {}
+        for start in range(0, len(inputs), EMBED_BATCH):
+            batch = inputs[start : start + EMBED_BATCH]
+            requests = [{"model": resource, "content": {"parts": [{"text": t}]}} for t in batch]
+            body, headers = self.post(url, credentials, {"requests": requests})
+            embeddings = body.get("embeddings") if isinstance(body, dict) else None
+            if not isinstance(embeddings, list) or len(embeddings) != len(batch):
+                raise UpstreamError("unexpected answer (not one embedding per input)")
+            vectors += [list((item or {}).get("values") or []) for item in embeddings]
+        return EmbeddingResult(vectors=vectors, usage=Usage(), model=model, headers=headers)
+
+    def model_url(self, credentials: dict[str, Any], model: str, method: str) -> str:
+        resource = quote(_resource(model), safe="/")
+        return f"{self.base_url(credentials)}/v1beta/{resource}:{method}"
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        contents: list[dict[str, Any]] = []
+        for message in request.turns:
+            role = ROLES.get(message.role, "user")
+            if contents and contents[-1]["role"] == role:
+                contents[-1]["parts"].append({"text": message.content})
+            else:
+                contents.append({"role": role, "parts": [{"text": message.content}]})
+        if not contents:
+            raise BadRequest("a chat needs at least one user or assistant message")
+        body: dict[str, Any] = {"contents": contents}
+        if request.system:
+            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        config = {
+            "temperature": request.temperature,
+            "topP": request.top_p,
+            "maxOutputTokens": request.max_tokens,
+            "stopSequences": list(request.stop) or None,
+        }
+        config = {name: value for name, value in config.items() if value is not None}
+        if config:
+            body["generationConfig"] = config
+        return body
+
+    def chunks(
+        self, response: outbound.StreamingResponse, credentials: dict[str, Any]
+    ) -> Iterator[ChatChunk]:
+        finish_reason, usage = None, None
+        for _, data in sse_events(response.lines()):
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                raise UpstreamError("unreadable stream event") from None
+            if not isinstance(payload, dict):
+                continue
+            if isinstance(payload.get("error"), dict):  # the stream broke off upstream
+                raise self.stream_error(payload, response, credentials)
+            text, reason = _answer(payload)
+            finish_reason = reason or finish_reason
+            usage = _usage(payload) or usage  # cumulative: the last one counts
+            if text:
+                yield ChatChunk(delta=text)
+        if finish_reason is not None or usage is not None:
+            yield ChatChunk(finish_reason=finish_reason, usage=usage)
+
+    def stream_error(
+        self, payload: dict, response: outbound.StreamingResponse, credentials: dict[str, Any]
+    ) -> ProviderError:
+        """An error object in the stream, classified as if it had come as its own status."""
+        try:
+            status = int(payload["error"].get("code") or 500)
+        except (TypeError, ValueError):
+            status = 500
+        answer = outbound.ProviderResponse(
+            status=status if 400 <= status < 600 else 500,
+            headers=CaseInsensitiveDict(response.headers),
+            content=json.dumps(payload).encode(),
+            url="",
+        )
+        return self.classify(answer, secrets=self.secrets(credentials))
+
     # -- errors -------------------------------------------------------------------------------
     def error_kind(self, response: outbound.ProviderResponse) -> str:
         error = _error(response)
@@ -112,6 +250,43 @@ class Adapter(ProviderAdapter):
                 "Google AI Studio.",
             )
         return super().classify(response, secrets=secrets)
+
+
+def _resource(model: str) -> str:
+    return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+
+
+def _answer(body: dict) -> tuple[str, str | None]:
+    """The first candidate's text and finish reason; a blocked prompt has no candidate."""
+    candidates = body.get("candidates") or []
+    candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
+    parts = (candidate.get("content") or {}).get("parts") or []
+    text = "".join(
+        str(part.get("text") or "")
+        for part in parts
+        if isinstance(part, dict) and not part.get("thought")
+    )
+    reason = candidate.get("finishReason")
+    if not candidate and (body.get("promptFeedback") or {}).get("blockReason"):
+        return "", "content_filter"
+    return text, FINISH_REASONS.get(str(reason)) if reason else None
+
+
+def _usage(body: dict) -> Usage | None:
+    metadata = body.get("usageMetadata")
+    if not isinstance(metadata, dict):
+        return None
+    return Usage(
+        _int(metadata.get("promptTokenCount")),
+        _int(metadata.get("candidatesTokenCount")) + _int(metadata.get("thoughtsTokenCount")),
+    )
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _discovered(item: Any) -> DiscoveredModel | None:

@@ -1,0 +1,378 @@
+"""The Python API: call a workspace's models by id, whatever provider serves them.
+
+    from gateway import api
+    served = api.chat(workspace, "openai/gpt-4o-mini", [Message("user", "Hello")])
+    served.value.content, served.value.usage, served.credential.name
+
+`resolve()` turns a model id ("provider/model", or a bare name when only one provider of the
+workspace offers it) into a usable model, refusing unknown, disabled and credential-less ones.
+Each call then goes through `balancing.invocation.invoke` (the default credential, or the pool
+with cooldowns and failover) and leaves one `UsageRecord` (tokens, latency, outcome, credential).
+The gateway (`gateway/views.py`) and the playground are thin layers over these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.conf import settings
+
+from balancing import invocation
+from balancing.invocation import Served
+from balancing.services import ModelRef
+from credentials.models import Credential
+from providers.adapters import get_adapter
+from providers.calls import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    ChatStream,
+    EmbeddingResult,
+    Message,
+    ModerationResult,
+    Usage,
+)
+from providers.errors import ProviderError
+from providers.models import CustomModel
+from providers.registry import catalog, get_provider
+from providers.schema import ProviderSpec
+from providers.selectors import ModelUnavailable, model_for_use, provider_models
+from workspaces.exceptions import ApplicationError
+from workspaces.models import Workspace
+
+from .models import ApiKey, UsageRecord
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class UnknownModel(ApplicationError):
+    """No model of that id and type in the workspace (404 on the gateway)."""
+
+
+class AmbiguousModel(ApplicationError):
+    """A bare model name several providers offer (400 on the gateway)."""
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """A usable model of a workspace."""
+
+    provider: ProviderSpec
+    name: str
+    type: str
+    custom: bool
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider.key}/{self.name}"
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(self.provider.key, self.name, self.type, self.custom)
+
+
+# -- resolving model ids -------------------------------------------------------------------------
+
+_resolved: dict[tuple, tuple[float, ModelHandle | ApplicationError]] = {}
+_resolved_lock = threading.Lock()
+
+
+def _forget_resolved() -> None:
+    with _resolved_lock:
+        _resolved.clear()
+
+
+invocation.on_forget(_forget_resolved)
+
+
+def resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle:
+    """The usable model `model_id` names, or UnknownModel, AmbiguousModel or ModelUnavailable
+    (disabled, no usable credential) with the reason. Reused for the configuration cache time,
+    like routes."""
+    key = (workspace.pk, model_id, model_type)
+    ttl = settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS
+    now = time.monotonic()
+    cached = _resolved.get(key) if ttl > 0 else None
+    if cached is None or cached[0] <= now:
+        try:
+            outcome: ModelHandle | ApplicationError = _resolve(workspace, model_id, model_type)
+        except (UnknownModel, AmbiguousModel, ModelUnavailable) as exc:
+            outcome = exc
+        if ttl > 0:
+            with _resolved_lock:
+                _resolved[key] = (now + ttl, outcome)
+    else:
+        outcome = cached[1]
+    if isinstance(outcome, ApplicationError):
+        raise outcome
+    return outcome
+
+
+def _resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle:
+    model_id = (model_id or "").strip()
+    if not model_id:
+        raise UnknownModel("Name a model, as provider/model.")
+    provider_key, slash, name = model_id.partition("/")
+    provider = get_provider(provider_key) if slash else None
+    if provider is not None:
+        return _usable(workspace, provider, name, model_type)
+    # A bare name (or one whose first segment is not a provider: custom names hold slashes).
+    candidates = [
+        (p, model_id)
+        for p in catalog()
+        if any(m.name == model_id and m.type == model_type for m in p.models)
+    ]
+    custom_providers = CustomModel.objects.filter(
+        workspace=workspace, name=model_id, type=model_type
+    ).values_list("provider", flat=True)
+    candidates += [(get_provider(key), model_id) for key in custom_providers if get_provider(key)]
+    usable, refusals = [], []
+    for candidate_provider, name in dict.fromkeys(candidates):
+        try:
+            usable.append(_usable(workspace, candidate_provider, name, model_type))
+        except ModelUnavailable as exc:
+            refusals.append(exc)
+    if len({h.provider.key for h in usable}) > 1:
+        ids = ", ".join(sorted({h.id for h in usable}))
+        raise AmbiguousModel(f"{model_id} is offered by several providers: use one of {ids}.")
+    if usable:
+        return usable[0]
+    if refusals:
+        raise refusals[0]
+    raise UnknownModel(f"No {model_type} model named {model_id} in this workspace.")
+
+
+def _usable(workspace: Workspace, provider: ProviderSpec, name: str, model_type: str):
+    try:
+        row = model_for_use(
+            workspace=workspace, provider=provider, name=name, model_type=model_type
+        )
+    except ModelUnavailable as exc:
+        if "is not a" in exc.message:
+            raise UnknownModel(
+                f"No {model_type} model {provider.key}/{name} in this workspace."
+            ) from None
+        raise
+    return ModelHandle(provider, row.name, row.type, row.custom is not None)
+
+
+def usable_models(workspace: Workspace, model_type: str | None = None) -> list[ModelHandle]:
+    """Every model the workspace can call now (for `GET /v1/models` and pickers)."""
+    handles = []
+    for provider in catalog():
+        if model_type and model_type not in provider.model_types:
+            continue
+        models = provider_models(workspace=workspace, provider=provider)
+        for row in [*models.predefined, *models.custom]:
+            if row.status.usable and (not model_type or row.type == model_type):
+                handles.append(ModelHandle(provider, row.name, row.type, row.custom is not None))
+    return handles
+
+
+# -- calls ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, for the usage record."""
+
+    api_key: ApiKey | None = None
+    user_id: int | None = None
+
+
+def _record(
+    workspace: Workspace,
+    handle: ModelHandle,
+    *,
+    endpoint: str,
+    caller: Caller,
+    started: float,
+    credential: Credential | None = None,
+    usage: Usage | None = None,
+    outcome: str = "success",
+    stream: bool = False,
+) -> None:
+    usage = usage or Usage()
+    try:
+        UsageRecord.objects.create(
+            workspace=workspace,
+            api_key=caller.api_key,
+            user_id=caller.user_id,
+            provider=handle.provider.key,
+            model=handle.name,
+            model_type=handle.type,
+            credential=credential,
+            credential_name=credential.name if credential else "",
+            endpoint=endpoint,
+            stream=stream,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            latency_ms=round((time.perf_counter() - started) * 1000),
+            outcome=outcome,
+        )
+    except Exception:  # metering must never turn a served call into an error
+        logger.exception("could not record usage of %s", handle.id)
+
+
+def _call(
+    workspace: Workspace,
+    handle: ModelHandle,
+    *,
+    endpoint: str,
+    caller: Caller,
+    call: Callable[[Credential], T],
+    usage_of: Callable[[T], Usage] | None = None,
+) -> Served[T]:
+    started = time.perf_counter()
+    try:
+        served = invocation.invoke(workspace=workspace, ref=handle.ref, call=call)
+    except ProviderError as error:
+        _record(
+            workspace, handle, endpoint=endpoint, caller=caller, started=started, outcome=error.code
+        )
+        raise
+    _record(
+        workspace,
+        handle,
+        endpoint=endpoint,
+        caller=caller,
+        started=started,
+        credential=served.credential,
+        usage=usage_of(served.value) if usage_of else None,
+    )
+    return served
+
+
+def chat(
+    workspace: Workspace,
+    model_id: str,
+    messages: list[Message] | tuple[Message, ...],
+    *,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    stop: tuple[str, ...] = (),
+    caller: Caller = Caller(),
+) -> Served[ChatResult]:
+    handle = resolve(workspace, model_id, "llm")
+    request = ChatRequest(handle.name, tuple(messages), temperature, top_p, max_tokens, tuple(stop))
+    adapter = get_adapter(handle.provider)
+    return _call(
+        workspace,
+        handle,
+        endpoint="chat",
+        caller=caller,
+        call=lambda credential: adapter.chat(credential.values(), request),
+        usage_of=lambda result: result.usage,
+    )
+
+
+@dataclass
+class StreamedChat:
+    """An accepted streamed chat: iterate `chunks()`; usage is recorded when it ends."""
+
+    handle: ModelHandle
+    credential: Credential
+    stream: ChatStream
+    _finish: Callable[[Usage | None, str], None]
+
+    def chunks(self) -> Iterator[ChatChunk]:
+        outcome = "success"
+        try:
+            yield from self.stream
+        except ProviderError as error:
+            outcome = error.code
+            raise
+        except GeneratorExit:
+            outcome = "client_disconnected"
+            raise
+        finally:
+            self.stream.close()
+            self._finish(self.stream.usage, outcome)
+
+
+def chat_stream(
+    workspace: Workspace,
+    model_id: str,
+    messages: list[Message] | tuple[Message, ...],
+    *,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    stop: tuple[str, ...] = (),
+    caller: Caller = Caller(),
+) -> StreamedChat:
+    """Opens the stream (failing over before the first token like any call) and returns it;
+    the usage record is written when the stream ends, with the tokens the provider reported."""
+    handle = resolve(workspace, model_id, "llm")
+    request = ChatRequest(handle.name, tuple(messages), temperature, top_p, max_tokens, tuple(stop))
+    adapter = get_adapter(handle.provider)
+    started = time.perf_counter()
+    try:
+        served = invocation.invoke(
+            workspace=workspace,
+            ref=handle.ref,
+            call=lambda credential: adapter.chat_stream(credential.values(), request),
+        )
+    except ProviderError as error:
+        _record(
+            workspace,
+            handle,
+            endpoint="chat",
+            caller=caller,
+            started=started,
+            outcome=error.code,
+            stream=True,
+        )
+        raise
+
+    def finish(usage: Usage | None, outcome: str) -> None:
+        _record(
+            workspace,
+            handle,
+            endpoint="chat",
+            caller=caller,
+            started=started,
+            credential=served.credential,
+            usage=usage,
+            outcome=outcome,
+            stream=True,
+        )
+
+    return StreamedChat(handle, served.credential, served.value, finish)
+
+
+def embed(
+    workspace: Workspace, model_id: str, inputs: list[str], *, caller: Caller = Caller()
+) -> Served[EmbeddingResult]:
+    handle = resolve(workspace, model_id, "text-embedding")
+    adapter = get_adapter(handle.provider)
+    return _call(
+        workspace,
+        handle,
+        endpoint="embeddings",
+        caller=caller,
+        call=lambda credential: adapter.embed(credential.values(), handle.name, list(inputs)),
+        usage_of=lambda result: result.usage,
+    )
+
+
+def moderate(
+    workspace: Workspace, model_id: str, inputs: list[str], *, caller: Caller = Caller()
+) -> Served[ModerationResult]:
+    handle = resolve(workspace, model_id, "moderation")
+    adapter = get_adapter(handle.provider)
+    return _call(
+        workspace,
+        handle,
+        endpoint="moderations",
+        caller=caller,
+        call=lambda credential: adapter.moderate(credential.values(), handle.name, list(inputs)),
+    )

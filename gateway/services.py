@@ -1,0 +1,134 @@
+"""Workspace API keys: create (shown once), revoke, and authenticate a request's key."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from workspaces.exceptions import ApplicationError, NotAllowed
+from workspaces.models import Membership, Role, User, Workspace
+from workspaces.services import audit_record
+
+from .models import ApiKey
+
+KEY_PREFIX = "mck_"
+LAST_USED_EVERY = timedelta(minutes=1)  # how stale `last_used_at` may get (one write a minute)
+CACHE_SECONDS = 5.0  # how long a process trusts a key it checked (revocations elsewhere: ≤ 5 s)
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewKey:
+    api_key: ApiKey
+    secret: str  # shown once, never stored
+
+
+def _membership(workspace: Workspace, user: User) -> Membership:
+    membership = Membership.objects.filter(workspace=workspace, user=user).first()
+    if membership is None:
+        raise NotAllowed("You are not a member of this workspace.")
+    return membership
+
+
+@transaction.atomic
+def api_key_create(*, workspace: Workspace, name: str, acting_user: User | None) -> NewKey:
+    """Any member may create a key (theirs); `acting_user` None is the operator's command."""
+    if acting_user is not None:
+        _membership(workspace, acting_user)
+    name = " ".join((name or "").split())[:100]
+    if not name:
+        raise ApplicationError(
+            "Give the key a name, e.g. the application that will use it.", field="name"
+        )
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        workspace=workspace,
+        name=name,
+        prefix=raw[: len(KEY_PREFIX) + 6],
+        key_hash=_hash(raw),
+        created_by=acting_user,
+    )
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="api_key.create",
+        object_type="api_key",
+        object_id=str(api_key.pk),
+        object_repr=str(api_key),
+    )
+    return NewKey(api_key, raw)
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, acting_user: User) -> ApiKey:
+    """Owners and admins revoke any key of the workspace; others only their own."""
+    membership = _membership(api_key.workspace, acting_user)
+    if api_key.created_by_id != acting_user.pk and not Role(membership.role).manages_workspace:
+        raise NotAllowed("Only the owner, an admin or the key's creator can revoke it.")
+    locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        audit_record(
+            workspace=locked.workspace,
+            actor=acting_user,
+            action="api_key.revoke",
+            object_type="api_key",
+            object_id=str(locked.pk),
+            object_repr=str(locked),
+        )
+    forget_keys()
+    return locked
+
+
+_cache: dict[str, tuple[float, ApiKey]] = {}
+_cache_lock = threading.Lock()
+
+
+def forget_keys() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def api_key_authenticate(raw: str) -> ApiKey | None:
+    """The active key `raw` names (with its workspace loaded), or None."""
+    if not raw or not raw.startswith(KEY_PREFIX) or len(raw) > 200:
+        return None
+    digest = _hash(raw)
+    now = time.monotonic()
+    cached = _cache.get(digest)
+    if cached is not None and cached[0] > now:
+        api_key = cached[1]
+    else:
+        api_key = (
+            ApiKey.objects.select_related("workspace", "workspace__plan")
+            .filter(key_hash=digest, revoked_at__isnull=True)
+            .first()
+        )
+        if api_key is None:
+            return None
+        with _cache_lock:
+            if len(_cache) > 10_000:
+                _cache.clear()
+            _cache[digest] = (now + CACHE_SECONDS, api_key)
+    _touch(api_key)
+    return api_key
+
+
+def _touch(api_key: ApiKey) -> None:
+    """Keep `last_used_at` within a minute of the truth with one UPDATE a minute at most."""
+    now = timezone.now()
+    if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_EVERY:
+        return
+    api_key.last_used_at = now
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

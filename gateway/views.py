@@ -1,0 +1,432 @@
+"""The OpenAI-compatible gateway: `/v1/models`, `/v1/chat/completions` (whole or streamed as
+server-sent events), `/v1/embeddings` and `/v1/moderations`, authenticated by workspace API keys.
+
+Requests and answers have OpenAI's shapes whatever provider serves the model, and so do errors
+(`{"error": {"message", "type", "param", "code"}}`): 400 bad request (naming the field), 401 bad
+key, 403 disabled or unusable model, 404 unknown model, 413 body too large, 429 rate limited
+everywhere (with Retry-After), 502 upstream error, 504 timeout. Nothing under /v1/ answers with
+an HTML page, not even an unexpected fault.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import struct
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from balancing.invocation import NoCredential
+from balancing.routing import PoolUnavailable
+from providers.calls import ROLES, Message
+from providers.errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ModelNotAvailable,
+    NotSupported,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+    Timeout,
+)
+from providers.selectors import ModelUnavailable
+from workspaces.access import public_view
+
+from . import api
+from .services import api_key_authenticate
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidRequest(Exception):
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.message, self.param = message, param
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+    retry_after: float | None = None,
+) -> JsonResponse:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    response = JsonResponse(body, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+def _provider_error_response(error: ProviderError) -> JsonResponse:
+    """A provider-side failure in OpenAI's words; the message never holds a secret (adapters
+    scrub provider texts) and never says which key failed, only the credential's name."""
+    message = f"{error.message}. {error.hint}".strip()
+    if isinstance(error, (PoolUnavailable, RateLimited)):
+        retry = error.retry_after
+        if retry is None and isinstance(error, PoolUnavailable):
+            return error_response(503, message, type_="api_error", code=error.code)
+        return error_response(
+            429, message, type_="rate_limit_error", code=error.code, retry_after=retry or 1
+        )
+    if isinstance(error, QuotaExhausted):
+        return error_response(429, message, type_="insufficient_quota", code=error.code)
+    if isinstance(error, NoCredential):
+        return error_response(403, message, type_="permission_error", code=error.code)
+    if isinstance(error, (BadRequest, NotSupported)):
+        return error_response(400, message, code=error.code)
+    if isinstance(error, ModelNotAvailable):
+        return error_response(404, message, code="model_not_found")
+    if isinstance(error, Timeout):
+        return error_response(504, message, type_="api_error", code=error.code)
+    if isinstance(error, AuthenticationFailed):
+        message = f"The provider refused the workspace's credential. {error.message}"
+        return error_response(502, message, type_="api_error", code="upstream_" + error.code)
+    return error_response(502, message, type_="api_error", code=error.code)
+
+
+def gateway_view(methods: tuple[str, ...]):
+    """Authenticates the API key and turns every failure into an OpenAI-shaped JSON error."""
+
+    def decorator(view: Callable[..., HttpResponse]):
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method not in methods:
+                response = error_response(405, f"Use {' or '.join(methods)} on this endpoint.")
+                response["Allow"] = ", ".join(methods)
+                return response
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            api_key = api_key_authenticate(token.strip()) if scheme.lower() == "bearer" else None
+            if api_key is None:
+                return error_response(
+                    401,
+                    "Incorrect or revoked API key. Create one in Settings → API keys and send "
+                    "it as `Authorization: Bearer <key>`.",
+                    code="invalid_api_key",
+                )
+            request.api_key = api_key
+            try:
+                return view(request, *args, **kwargs)
+            except InvalidRequest as exc:
+                return error_response(400, exc.message, param=exc.param)
+            except RequestDataTooBig:
+                limit = settings.GATEWAY_MAX_BODY_BYTES // 1024
+                return error_response(413, f"The body is larger than {limit} KiB.")
+            except api.UnknownModel as exc:
+                return error_response(404, exc.message, param="model", code="model_not_found")
+            except api.AmbiguousModel as exc:
+                return error_response(400, exc.message, param="model", code="model_ambiguous")
+            except ModelUnavailable as exc:
+                return error_response(
+                    403,
+                    exc.message,
+                    type_="permission_error",
+                    param="model",
+                    code="model_unavailable",
+                )
+            except ProviderError as exc:
+                return _provider_error_response(exc)
+            except Exception:
+                logger.exception("gateway: unexpected error on %s", request.path)
+                return error_response(500, "Internal error.", type_="api_error")
+
+        wrapped.access_policy = "public"  # type: ignore[attr-defined] - API keys, not sessions
+        return csrf_exempt(wrapped)
+
+    return decorator
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    if len(request.body) > settings.GATEWAY_MAX_BODY_BYTES:
+        raise RequestDataTooBig
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return body
+
+
+def _caller(request: HttpRequest) -> api.Caller:
+    return api.Caller(api_key=request.api_key, user_id=request.api_key.created_by_id)
+
+
+def _model(body: dict) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest("`model` is required: a model id such as openai/gpt-4o.", "model")
+    return model.strip()
+
+
+def _number(body: dict, name: str, low: float, high: float) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidRequest(f"`{name}` must be a number from {low:g} to {high:g}.", name)
+    return float(value)
+
+
+def _content(value: Any, index: int) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # content parts: text only
+        texts = []
+        for part in value:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise InvalidRequest(
+                    "Only text content parts are supported.", f"messages[{index}].content"
+                )
+            texts.append(str(part.get("text", "")))
+        return "".join(texts)
+    raise InvalidRequest("`content` must be a string.", f"messages[{index}].content")
+
+
+def _messages(body: dict) -> list[Message]:
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise InvalidRequest("`messages` must be a non-empty list.", "messages")
+    messages = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise InvalidRequest("Each message must be an object.", f"messages[{index}]")
+        role = item.get("role")
+        role = "system" if role == "developer" else role
+        if role not in ROLES:
+            raise InvalidRequest(
+                "`role` must be system, user or assistant.", f"messages[{index}].role"
+            )
+        messages.append(Message(role, _content(item.get("content"), index)))
+    if all(m.role == "system" for m in messages):
+        raise InvalidRequest("Add at least one user message.", "messages")
+    return messages
+
+
+def _chat_options(body: dict) -> dict[str, Any]:
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise InvalidRequest("`max_tokens` must be a positive integer.", "max_tokens")
+    stop = body.get("stop")
+    if stop is None:
+        stop = ()
+    elif isinstance(stop, str):
+        stop = (stop,)
+    elif isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop):
+        stop = tuple(stop)
+    else:
+        raise InvalidRequest("`stop` must be a string or a list of up to 4 strings.", "stop")
+    if body.get("n", 1) != 1:
+        raise InvalidRequest("Only `n: 1` is supported.", "n")
+    return {
+        "temperature": _number(body, "temperature", 0, 2),
+        "top_p": _number(body, "top_p", 0, 1),
+        "max_tokens": max_tokens,
+        "stop": stop,
+    }
+
+
+def _usage_json(usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+
+
+@public_view
+@gateway_view(("GET",))
+def models(request: HttpRequest) -> JsonResponse:
+    workspace = request.api_key.workspace
+    data = [
+        {"id": handle.id, "object": "model", "created": 0, "owned_by": handle.provider.key}
+        for handle in api.usable_models(workspace)
+    ]
+    return JsonResponse({"object": "list", "data": data})
+
+
+@public_view
+@gateway_view(("POST",))
+def chat_completions(request: HttpRequest) -> HttpResponse:
+    body = _json_body(request)
+    model_id, messages, options = _model(body), _messages(body), _chat_options(body)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InvalidRequest("`stream` must be true or false.", "stream")
+    workspace = request.api_key.workspace
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if stream:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        streamed = api.chat_stream(
+            workspace, model_id, messages, caller=_caller(request), **options
+        )
+        response = StreamingHttpResponse(
+            _SSEBody(streamed, completion_id, created, include_usage),
+            content_type="text/event-stream",
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+    served = api.chat(workspace, model_id, messages, caller=_caller(request), **options)
+    result = served.value
+    model = api.resolve(workspace, model_id, "llm").id
+    return JsonResponse(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": result.content},
+                    "finish_reason": result.finish_reason or "stop",
+                }
+            ],
+            "usage": _usage_json(result.usage),
+        }
+    )
+
+
+class _SSEBody:
+    """The streamed body; closing it (the client went away) closes the upstream stream too,
+    even before the first chunk was sent."""
+
+    def __init__(self, streamed: api.StreamedChat, *args):
+        self._events = _sse(streamed, *args)
+        self._streamed = streamed
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._events
+
+    def close(self) -> None:
+        self._events.close()
+        self._streamed.stream.close()
+
+
+def _sse(
+    streamed: api.StreamedChat, completion_id: str, created: int, include_usage: bool
+) -> Iterator[bytes]:
+    """The stream as OpenAI sends it; a provider fault mid-stream ends it with an error event.
+    When the client goes away, the server closes this generator, which closes the upstream."""
+
+    def event(choices: list, **extra) -> bytes:
+        chunk = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": streamed.handle.id,
+            "choices": choices,
+            **extra,
+        }
+        return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+
+    chunks = streamed.chunks()
+    try:
+        yield event(
+            [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+        )
+        finish = None
+        for chunk in chunks:
+            if chunk.delta:
+                yield event(
+                    [{"index": 0, "delta": {"content": chunk.delta}, "finish_reason": None}]
+                )
+            if chunk.finish_reason:
+                finish = chunk.finish_reason
+        yield event([{"index": 0, "delta": {}, "finish_reason": finish or "stop"}])
+        if include_usage and streamed.stream.usage is not None:
+            yield event([], usage=_usage_json(streamed.stream.usage))
+        yield b"data: [DONE]\n\n"
+    except ProviderError as error:
+        body = {"error": {"message": error.message, "type": "api_error", "code": error.code}}
+        yield b"data: " + json.dumps(body).encode() + b"\n\n"
+    finally:
+        chunks.close()
+
+
+def _inputs(body: dict, *, name: str = "input") -> list[str]:
+    value = body.get(name)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        if len(value) > settings.GATEWAY_MAX_INPUTS:
+            raise InvalidRequest(f"At most {settings.GATEWAY_MAX_INPUTS} inputs.", name)
+        return value
+    raise InvalidRequest(f"`{name}` must be a string or a non-empty list of strings.", name)
+
+
+@public_view
+@gateway_view(("POST",))
+def embeddings(request: HttpRequest) -> JsonResponse:
+    body = _json_body(request)
+    model_id, inputs = _model(body), _inputs(body)
+    encoding = body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise InvalidRequest("`encoding_format` must be float or base64.", "encoding_format")
+    workspace = request.api_key.workspace
+    served = api.embed(workspace, model_id, inputs, caller=_caller(request))
+    result = served.value
+
+    def encoded(vector: list[float]):
+        if encoding == "float":
+            return vector
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+    return JsonResponse(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": encoded(vector)}
+                for i, vector in enumerate(result.vectors)
+            ],
+            "model": api.resolve(workspace, model_id, "text-embedding").id,
+            "usage": {
+                "prompt_tokens": result.usage.prompt_tokens,
+                "total_tokens": result.usage.total_tokens,
+            },
+        }
+    )
+
+
+@public_view
+@gateway_view(("POST",))
+def moderations(request: HttpRequest) -> JsonResponse:
+    body = _json_body(request)
+    inputs = _inputs(body)
+    model_id = body.get("model") or "openai/omni-moderation-latest"
+    if not isinstance(model_id, str):
+        raise InvalidRequest("`model` must be a model id.", "model")
+    workspace = request.api_key.workspace
+    served = api.moderate(workspace, model_id, inputs, caller=_caller(request))
+    return JsonResponse(
+        {
+            "id": f"modr-{uuid.uuid4().hex}",
+            "model": api.resolve(workspace, model_id, "moderation").id,
+            "results": served.value.results,
+        }
+    )
+
+
+@public_view
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    return error_response(404, f"Unknown endpoint /v1/{path}.", code="unknown_url")
