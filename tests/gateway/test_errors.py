@@ -1,0 +1,155 @@
+"""What the gateway answers when the request, the model or the key is wrong: OpenAI's error
+shape and status codes, naming the field, and never an HTML page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from providers.services import model_set_enabled
+from tests.factories import CredentialFactory
+
+
+def post(client, path, body, headers, **extra):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post(path, data, content_type="application/json", headers=headers, **extra)
+
+
+def error_of(response):
+    assert response["Content-Type"] == "application/json"
+    return response.json()["error"]
+
+
+HELLO = [{"role": "user", "content": "Hello"}]
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "words"),
+    [
+        ({"messages": HELLO}, "model", "`model` is required"),
+        ({"model": "openai/gpt-4o"}, "messages", "non-empty list"),
+        (
+            {"model": "openai/gpt-4o", "messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role",
+            "system, user or assistant",
+        ),
+        (
+            {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": 5}]},
+            "messages[0].content",
+            "must be a string",
+        ),
+        (
+            {"model": "openai/gpt-4o", "messages": HELLO, "temperature": 3},
+            "temperature",
+            "from 0 to 2",
+        ),
+        (
+            {"model": "openai/gpt-4o", "messages": HELLO, "max_tokens": 0},
+            "max_tokens",
+            "positive integer",
+        ),
+        ({"model": "openai/gpt-4o", "messages": HELLO, "stop": ["a"] * 5}, "stop", "up to 4"),
+        ({"model": "openai/gpt-4o", "messages": HELLO, "stream": "yes"}, "stream", "true or false"),
+        ({"model": "openai/gpt-4o", "messages": HELLO, "n": 2}, "n", "n: 1"),
+    ],
+)
+def test_bad_chat_requests_get_400_naming_the_field(client, bearer, openai_key, body, param, words):
+    response = post(client, "/v1/chat/completions", body, bearer)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == param and words in error["message"]
+    assert error["type"] == "invalid_request_error"
+
+
+def test_a_body_that_is_not_json_gets_400(client, bearer, openai_key):
+    response = post(client, "/v1/chat/completions", b"{not json", bearer)
+    assert response.status_code == 400 and "not valid JSON" in error_of(response)["message"]
+
+
+def test_a_body_over_the_limit_gets_413(client, bearer, openai_key, settings):
+    settings.GATEWAY_MAX_BODY_BYTES = 1000
+    body = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "x" * 2000}]}
+    response = post(client, "/v1/chat/completions", body, bearer)
+    assert response.status_code == 413 and "larger than" in error_of(response)["message"]
+
+
+def test_an_unknown_model_gets_404(client, bearer, openai_key):
+    response = post(
+        client, "/v1/chat/completions", {"model": "openai/gpt-9", "messages": HELLO}, bearer
+    )
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "model_not_found"
+    response = post(client, "/v1/embeddings", {"model": "nothing", "input": "x"}, bearer)
+    assert response.status_code == 404
+
+
+def test_a_disabled_model_gets_403(client, bearer, openai_key, workspace, members):
+    model_set_enabled(
+        workspace=workspace,
+        provider_key="openai",
+        model_name="gpt-4o",
+        model_type="llm",
+        enabled=False,
+        acting_user=members["owner"].user,
+    )
+    from balancing.invocation import forget_routes
+
+    forget_routes()
+    response = post(
+        client, "/v1/chat/completions", {"model": "openai/gpt-4o", "messages": HELLO}, bearer
+    )
+    assert response.status_code == 403
+    assert (
+        "switched off" in error_of(response)["message"].lower()
+        or "disabled" in error_of(response)["message"].lower()
+    )
+    models = client.get("/v1/models", headers=bearer).json()["data"]
+    assert "openai/gpt-4o" not in [m["id"] for m in models]
+    assert "openai/gpt-4o-mini" in [m["id"] for m in models]
+
+
+def test_a_model_without_a_credential_gets_403(client, bearer, workspace):
+    response = post(
+        client,
+        "/v1/chat/completions",
+        {"model": "anthropic/claude-sonnet-4-5", "messages": HELLO},
+        bearer,
+    )
+    assert response.status_code in (403, 404)
+    assert error_of(response)["param"] == "model"
+
+
+def test_a_bare_name_works_when_one_provider_offers_it_and_is_refused_when_several_do(
+    client, bearer, openai_key, workspace, fake_providers
+):
+    models = client.get("/v1/models", headers=bearer).json()["data"]
+    assert {"id": "openai/gpt-4o", "object": "model", "created": 0, "owned_by": "openai"} in models
+    from providers.models import CustomModel
+
+    CustomModel.objects.create(
+        workspace=workspace, provider="openai_compatible", name="gpt-4o", type="llm"
+    )
+    CredentialFactory(
+        workspace=workspace,
+        provider="openai_compatible",
+        model_name="gpt-4o",
+        model_type="llm",
+        is_default=True,
+        config={"base_url": fake_providers.base_url("openai")},
+    )
+    from balancing.invocation import forget_routes
+
+    forget_routes()
+    response = post(client, "/v1/chat/completions", {"model": "gpt-4o", "messages": HELLO}, bearer)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "model_ambiguous"
+    assert "openai/gpt-4o" in error["message"] and "openai_compatible/gpt-4o" in error["message"]
+
+
+def test_wrong_methods_and_unknown_paths_answer_json(client, bearer):
+    response = client.get("/v1/chat/completions", headers=bearer)
+    assert response.status_code == 405 and error_of(response)["message"].startswith("Use POST")
+    response = client.get("/v1/completions", headers=bearer)
+    assert response.status_code == 404 and error_of(response)["code"] == "unknown_url"
