@@ -6,7 +6,8 @@ and expects the turns to alternate, so consecutive messages of one role are merg
 message of text blocks. A streamed answer is server-sent events: `message_start` (input
 tokens), `content_block_delta` (text), `message_delta` (stop reason, output tokens),
 `message_stop`, `ping`; an `error` event mid-stream (overloaded_error) carries the same body as
-an error status would and is classified the same way.
+an error status would and is classified the same way. A stream that ends without
+`message_stop` was cut off, and raises UpstreamError.
 
 Errors come as `{"type": "error", "error": {"type": "authentication_error", "message": ...}}`:
 401 authentication_error, 403 permission_error, 404 not_found_error, 429 rate_limit_error (with
@@ -125,11 +126,13 @@ class Adapter(ProviderAdapter):
         )
 
     def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = self.open_stream(
-            self.messages_url(credentials),
-            credentials,
-            {**self.body(request), "stream": True},
-            headers={**self.headers(credentials), "Accept": "text/event-stream"},
+        response = _accepted_stream(
+            self.open_stream(
+                self.messages_url(credentials),
+                credentials,
+                {**self.body(request), "stream": True},
+                headers={**self.headers(credentials), "Accept": "text/event-stream"},
+            )
         )
         return ChatStream(
             self.chunks(response, credentials),
@@ -191,6 +194,7 @@ class Adapter(ProviderAdapter):
                 return
             elif kind == "error":
                 raise self.stream_error(payload, response, credentials)
+        raise UpstreamError("the stream ended before the answer was complete")
 
     def stream_error(
         self, payload: dict, response: outbound.StreamingResponse, credentials: dict[str, Any]
@@ -261,3 +265,12 @@ def _int(value: Any) -> int:
         return int(value or 0)
     except (TypeError, ValueError):
         return 0
+
+
+def _accepted_stream(response: outbound.StreamingResponse) -> outbound.StreamingResponse:
+    """The stream, unless a 2xx answer is an HTML page (a captive portal, a proxy's login)."""
+    content_type = response.headers.get("content-type", "")
+    if content_type.lower().startswith("text/html"):
+        response.close()
+        raise UpstreamError("unexpected answer (an HTML page, not an event stream)")
+    return response

@@ -14,6 +14,11 @@ gone), 400 OperationNotSupported when the deployment runs another kind of model.
 
 `list_models` returns the resource's base models from /openai/models (chat and embedding
 ones). They are not deployments, which is why the catalog entry does not offer listing.
+
+Chat and embeddings go to `{endpoint}/openai/deployments/{deployment}/...?api-version=` in the
+OpenAI wire format (`openai.py`). A stream may open with a chunk of content-filter notes and no
+`choices`, which the shared parser skips; API versions before 2024-09-01 refuse
+`stream_options`, so their streams report no usage.
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .. import outbound
+from ..calls import ChatRequest, ChatResult, ChatStream, EmbeddingResult
 from ..errors import BadRequest, ModelNotAvailable, ProviderError, QuotaExhausted, scrub
 from .base import DiscoveredModel, ProviderAdapter
+from .openai import chat_body, chat_result, chat_stream, embedding_result, max_tokens_name
 
 DEFAULT_API_VERSION = "2024-10-21"
+# The first API version that accepts `stream_options` (usage at the end of a stream).
+STREAM_USAGE_SINCE = "2024-09-01"
 EMBEDDING_PREFIXES = ("text-embedding", "embed")
 _OPENAI_PATH = re.compile(r"/openai(?=/|$)", re.I)
 
@@ -47,16 +56,24 @@ class Adapter(ProviderAdapter):
     def params(self, credentials: dict[str, Any]) -> dict[str, str]:
         return {"api-version": str(credentials.get("api_version") or DEFAULT_API_VERSION)}
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
+    def deployment_url(self, credentials: dict[str, Any], model: str | None, operation: str) -> str:
+        """The deployment is the credential's `deployment` value, else the model's name."""
         deployment = str(credentials.get("deployment") or model or "").strip()
         if not deployment:
+            raise BadRequest("the deployment name is missing")
+        return (
+            f"{self.base_url(credentials)}/openai/deployments/{quote(deployment, safe='')}"
+            f"/{operation}"
+        )
+
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
+        if not str(credentials.get("deployment") or model or "").strip():
             self._models(credentials)
             return
-        base = f"{self.base_url(credentials)}/openai/deployments/{quote(deployment, safe='')}"
         if _is_embedding(credentials.get("base_model")):
-            url, body = f"{base}/embeddings", {"input": "ping"}
+            url, body = self.deployment_url(credentials, model, "embeddings"), {"input": "ping"}
         else:
-            url = f"{base}/chat/completions"
+            url = self.deployment_url(credentials, model, "chat/completions")
             body = {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
         self.call(
             "POST",
@@ -81,6 +98,46 @@ class Adapter(ProviderAdapter):
                 continue
             models.append(DiscoveredModel(name=str(item["id"]), type=kind))
         return models
+
+    # -- model calls --------------------------------------------------------------------------
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
+        body, headers = self.post(
+            self.deployment_url(credentials, request.model, "chat/completions"),
+            credentials,
+            self._chat_body(credentials, request, stream=False),
+            params=self.params(credentials),
+        )
+        return chat_result(body, headers)
+
+    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
+        response = self.open_stream(
+            self.deployment_url(credentials, request.model, "chat/completions"),
+            credentials,
+            self._chat_body(credentials, request, stream=True),
+            params=self.params(credentials),
+            headers={**self.headers(credentials), "Accept": "text/event-stream"},
+        )
+        return chat_stream(response, model=request.model, secrets=self.secrets(credentials))
+
+    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
+        body, headers = self.post(
+            self.deployment_url(credentials, model, "embeddings"),
+            credentials,
+            {"input": list(inputs)},
+            params=self.params(credentials),
+        )
+        return embedding_result(body, headers, model=model)
+
+    def _chat_body(
+        self, credentials: dict[str, Any], request: ChatRequest, *, stream: bool
+    ) -> dict[str, Any]:
+        version = self.params(credentials)["api-version"]
+        return chat_body(
+            request,
+            stream=stream,
+            include_usage=version >= STREAM_USAGE_SINCE,
+            max_tokens_field=max_tokens_name(str(credentials.get("base_model") or request.model)),
+        )
 
     def _models(self, credentials: dict[str, Any]) -> list[dict]:
         body = self.call(

@@ -4,7 +4,7 @@ and embeddings with `POST /v2/embed` (float vectors, `input_type` search_documen
 
 Usage is what Cohere bills (`billed_units`), or the raw `tokens` when no billed units are given.
 A generation that fails after it started ends with finish_reason ERROR and an `error` text;
-that raises UpstreamError.
+that raises UpstreamError, as does a stream that ends without message-end (cut off).
 
 Errors are `{"id": ..., "message": "..."}`: 401 (no api key supplied, invalid api token,
 expired key), 402 (billing limit reached or no payment method) → QuotaExhausted, 404 (model not
@@ -109,11 +109,13 @@ class Adapter(ProviderAdapter):
         )
 
     def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = self.open_stream(
-            self.chat_url(credentials),
-            credentials,
-            {**self.body(request), "stream": True},
-            headers={**self.headers(credentials), "Accept": "text/event-stream"},
+        response = _accepted_stream(
+            self.open_stream(
+                self.chat_url(credentials),
+                credentials,
+                {**self.body(request), "stream": True},
+                headers={**self.headers(credentials), "Accept": "text/event-stream"},
+            )
         )
         return ChatStream(
             self.chunks(response, credentials),
@@ -196,6 +198,7 @@ class Adapter(ProviderAdapter):
                     usage=_usage(delta.get("usage")),
                 )
                 return
+        raise UpstreamError("the stream ended before the answer was complete")
 
     # -- errors -------------------------------------------------------------------------------
     def classify(
@@ -244,3 +247,12 @@ def _discovered(item: Any) -> DiscoveredModel | None:
             if endpoint in served:
                 return DiscoveredModel(name=str(item["name"]), type=kind)
     return None
+
+
+def _accepted_stream(response: outbound.StreamingResponse) -> outbound.StreamingResponse:
+    """The stream, unless a 2xx answer is an HTML page (a captive portal, a proxy's login)."""
+    content_type = response.headers.get("content-type", "")
+    if content_type.lower().startswith("text/html"):
+        response.close()
+        raise UpstreamError("unexpected answer (an HTML page, not an event stream)")
+    return response

@@ -5,7 +5,9 @@ whole GenerateContentResponse, usage on the last) and embeddings with `:batchEmb
 Chat turns become `contents` with the roles `user` and `model` (consecutive turns of one role
 as one content of several parts), the system prompt `systemInstruction`. Thought parts (when a
 model shows its thinking) are not answer text, but their tokens are billed as output and are
-counted so. Embeddings report no token usage.
+counted so. A stream whose last event has no finish reason was cut off and raises
+UpstreamError; an error object in the stream is classified like an error status. Embeddings
+report no token usage.
 
 The key travels in the header, never in `?key=`, so it cannot land in URLs, logs or
 redirect targets.
@@ -124,12 +126,14 @@ class Adapter(ProviderAdapter):
         )
 
     def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = self.open_stream(
-            self.model_url(credentials, request.model, "streamGenerateContent"),
-            credentials,
-            self.body(request),
-            params={"alt": "sse"},
-            headers={**self.headers(credentials), "Accept": "text/event-stream"},
+        response = _accepted_stream(
+            self.open_stream(
+                self.model_url(credentials, request.model, "streamGenerateContent"),
+                credentials,
+                self.body(request),
+                params={"alt": "sse"},
+                headers={**self.headers(credentials), "Accept": "text/event-stream"},
+            )
         )
         return ChatStream(
             self.chunks(response, credentials),
@@ -184,7 +188,7 @@ class Adapter(ProviderAdapter):
     def chunks(
         self, response: outbound.StreamingResponse, credentials: dict[str, Any]
     ) -> Iterator[ChatChunk]:
-        finish_reason, usage = None, None
+        finished, finish_reason, usage = False, None, None
         for _, data in sse_events(response.lines()):
             try:
                 payload = json.loads(data)
@@ -195,12 +199,14 @@ class Adapter(ProviderAdapter):
             if isinstance(payload.get("error"), dict):  # the stream broke off upstream
                 raise self.stream_error(payload, response, credentials)
             text, reason = _answer(payload)
+            finished = finished or _finished(payload)
             finish_reason = reason or finish_reason
             usage = _usage(payload) or usage  # cumulative: the last one counts
             if text:
                 yield ChatChunk(delta=text)
-        if finish_reason is not None or usage is not None:
-            yield ChatChunk(finish_reason=finish_reason, usage=usage)
+        if not finished:  # the last event carries a finish reason; this stream was cut
+            raise UpstreamError("the stream ended before the answer was complete")
+        yield ChatChunk(finish_reason=finish_reason, usage=usage)
 
     def stream_error(
         self, payload: dict, response: outbound.StreamingResponse, credentials: dict[str, Any]
@@ -272,6 +278,14 @@ def _answer(body: dict) -> tuple[str, str | None]:
     return text, FINISH_REASONS.get(str(reason)) if reason else None
 
 
+def _finished(body: dict) -> bool:
+    candidates = body.get("candidates") or []
+    candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
+    return bool(
+        candidate.get("finishReason") or (body.get("promptFeedback") or {}).get("blockReason")
+    )
+
+
 def _usage(body: dict) -> Usage | None:
     metadata = body.get("usageMetadata")
     if not isinstance(metadata, dict):
@@ -335,3 +349,12 @@ def _retry_delay(error: dict) -> float | None:
         if match:
             return min(float(match.group(1)), MAX_RETRY_AFTER)
     return None
+
+
+def _accepted_stream(response: outbound.StreamingResponse) -> outbound.StreamingResponse:
+    """The stream, unless a 2xx answer is an HTML page (a captive portal, a proxy's login)."""
+    content_type = response.headers.get("content-type", "")
+    if content_type.lower().startswith("text/html"):
+        response.close()
+        raise UpstreamError("unexpected answer (an HTML page, not an event stream)")
+    return response

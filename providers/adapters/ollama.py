@@ -4,14 +4,24 @@ Ollama needs no key; when one is set (an Ollama behind an authenticating proxy) 
 Bearer token. Errors are `{"error": "..."}` (plain text "404 page not found" for unknown paths).
 A custom model is valid only if the server has pulled it: "llama3.2" matches
 "llama3.2:latest", as in Ollama itself; otherwise ModelNotAvailable says to `ollama pull` it.
+
+Chat is `POST /api/chat` (sampling settings under `options`, `num_predict` for max tokens, the
+custom model's context size as `num_ctx`); streamed, it answers NDJSON, one JSON object a line,
+the last with `done: true`, its `done_reason` and the token counts (`prompt_eval_count`,
+`eval_count`); an `{"error": "..."}` line is a fault mid-stream. Embeddings are
+`POST /api/embed` with a list `input`.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
-from ..errors import ModelNotAvailable, UpstreamError
+from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, EmbeddingResult, Usage
+from ..errors import ModelNotAvailable, UpstreamError, scrub
 from .base import DiscoveredModel, ProviderAdapter
+from .openai import StreamReader
 
 EMBEDDING_FAMILIES = {"bert", "nomic-bert"}
 
@@ -45,6 +55,77 @@ class Adapter(ProviderAdapter):
                 models.append(DiscoveredModel(name=name, type=_guess_type(item)))
         return models
 
+    # -- model calls --------------------------------------------------------------------------
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
+        body, headers = self.post(
+            f"{self.base_url(credentials)}/api/chat",
+            credentials,
+            self._chat_body(credentials, request, stream=False),
+        )
+        if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+            raise UpstreamError("unexpected answer (no message)")
+        return ChatResult(
+            content=str(body["message"].get("content") or ""),
+            finish_reason=_finish_reason(body),
+            usage=_usage(body),
+            model=str(body.get("model") or request.model),
+            headers=headers,
+        )
+
+    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
+        response = self.open_stream(
+            f"{self.base_url(credentials)}/api/chat",
+            credentials,
+            self._chat_body(credentials, request, stream=True),
+            headers={**self.headers(credentials), "Accept": "application/x-ndjson"},
+        )
+        reader = StreamReader(response)
+        return ChatStream(
+            _chunks(reader, secrets=self.secrets(credentials)),
+            headers=response.headers,
+            close=reader.close,
+            model=request.model,
+        )
+
+    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
+        body, headers = self.post(
+            f"{self.base_url(credentials)}/api/embed",
+            credentials,
+            {"model": model, "input": list(inputs)},
+        )
+        vectors = body.get("embeddings") if isinstance(body, dict) else None
+        if not isinstance(vectors, list):
+            raise UpstreamError("unexpected answer (no embeddings)")
+        return EmbeddingResult(
+            vectors=[list(vector) for vector in vectors],
+            usage=Usage(prompt_tokens=int(body.get("prompt_eval_count") or 0)),
+            model=str(body.get("model") or model),
+            headers=headers,
+        )
+
+    def _chat_body(
+        self, credentials: dict[str, Any], request: ChatRequest, *, stream: bool
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if request.temperature is not None:
+            options["temperature"] = request.temperature
+        if request.top_p is not None:
+            options["top_p"] = request.top_p
+        if request.max_tokens is not None:
+            options["num_predict"] = request.max_tokens
+        if request.stop:
+            options["stop"] = list(request.stop)
+        if credentials.get("context_size"):
+            options["num_ctx"] = int(credentials["context_size"])
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": stream,
+        }
+        if options:
+            body["options"] = options
+        return body
+
     def _tags(self, credentials: dict[str, Any]) -> list[dict]:
         body = self.call(
             "GET",
@@ -55,6 +136,47 @@ class Adapter(ProviderAdapter):
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no model list); is this an Ollama server?")
         return [item for item in body.get("models") or [] if isinstance(item, dict)]
+
+
+def _chunks(reader: StreamReader, *, secrets: tuple[str, ...] = ()) -> Iterator[ChatChunk]:
+    for line in reader.lines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise UpstreamError("unreadable stream line (not JSON)") from None
+        if not isinstance(item, dict):
+            raise UpstreamError("unreadable stream line (not an object)")
+        if item.get("error"):
+            detail = scrub(str(item["error"]), secrets=secrets)
+            raise UpstreamError(f"the stream failed: {detail}")
+        message = item.get("message") if isinstance(item.get("message"), dict) else {}
+        text = str(message.get("content") or "")
+        if item.get("done"):
+            yield ChatChunk(delta=text, finish_reason=_finish_reason(item), usage=_usage(item))
+            return
+        if text:
+            yield ChatChunk(delta=text)
+    if not reader.closed:
+        raise UpstreamError("the stream ended before the answer was complete")
+
+
+def _finish_reason(body: dict) -> str | None:
+    """Ollama's `done_reason` in OpenAI's words: "stop" and "length" are the same; a model
+    (un)loading answer ("load", "unload") produced no text and has none; servers older than
+    `done_reason` only say `done`."""
+    reason = body.get("done_reason")
+    if reason is None and body.get("done"):
+        return "stop"
+    return reason if reason in ("stop", "length") else None
+
+
+def _usage(body: dict) -> Usage:
+    return Usage(
+        prompt_tokens=int(body.get("prompt_eval_count") or 0),
+        completion_tokens=int(body.get("eval_count") or 0),
+    )
 
 
 def _canonical(name: str) -> str:

@@ -1,12 +1,55 @@
-"""OpenAI and every OpenAI-compatible server: `GET {base_url}/models` with a Bearer key."""
+"""OpenAI and every OpenAI-compatible server: a Bearer key under `{base_url}` for the model list,
+chat (plain and streamed), embeddings, moderation, images, speech to text and text to speech.
+
+The OpenAI wire format lives here once (`chat_body`, `chat_result`, `chat_chunks`,
+`embedding_result`); Azure OpenAI sends the same bodies to its deployment URLs.
+
+Streams are server-sent events: `data: {chunk}` events whose `choices[0].delta.content` carries
+the text, a chunk with `finish_reason`, then (when `stream_options.include_usage` was asked)
+one with empty `choices` and the `usage`, and `data: [DONE]`. A `data: {"error": ...}` event
+instead of a chunk is a fault mid-stream. Image generation waits for the whole picture before
+the first byte, so it reads with a longer timeout than other calls.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .base import DiscoveredModel, ProviderAdapter
+from django.conf import settings
+
+from .. import outbound
+from ..calls import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    ChatStream,
+    EmbeddingResult,
+    ImageResult,
+    ModerationResult,
+    SpeechResult,
+    TranscriptionResult,
+    Usage,
+)
+from ..errors import UpstreamError, scrub
+from .base import DiscoveredModel, ProviderAdapter, sse_events
 
 EMBEDDING_HINTS = ("embed",)
+# Models that refuse `max_tokens` and take `max_completion_tokens` instead.
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+# Only DALL-E takes `response_format`; GPT Image always answers base64 and refuses the field.
+RESPONSE_FORMAT_IMAGE_MODELS = ("dall-e-2", "dall-e-3")
+IMAGE_READ_TIMEOUT = 180.0
+DEFAULT_VOICE = "alloy"
+SPEECH_CONTENT_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
 
 
 class Adapter(ProviderAdapter):
@@ -34,6 +77,300 @@ class Adapter(ProviderAdapter):
             for item in models
             if isinstance(item, dict) and item.get("id")
         ]
+
+    # -- model calls --------------------------------------------------------------------------
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
+        body, headers = self.post(
+            f"{self.base_url(credentials)}/chat/completions",
+            credentials,
+            chat_body(request, max_tokens_field=max_tokens_name(request.model)),
+        )
+        return chat_result(body, headers)
+
+    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
+        response = self.open_stream(
+            f"{self.base_url(credentials)}/chat/completions",
+            credentials,
+            chat_body(request, stream=True, max_tokens_field=max_tokens_name(request.model)),
+            headers={**self.headers(credentials), "Accept": "text/event-stream"},
+        )
+        return chat_stream(response, model=request.model, secrets=self.secrets(credentials))
+
+    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
+        body, headers = self.post(
+            f"{self.base_url(credentials)}/embeddings",
+            credentials,
+            {"model": model, "input": list(inputs)},
+        )
+        return embedding_result(body, headers, model=model)
+
+    def moderate(
+        self, credentials: dict[str, Any], model: str, inputs: list[str]
+    ) -> ModerationResult:
+        body, headers = self.post(
+            f"{self.base_url(credentials)}/moderations",
+            credentials,
+            {"model": model, "input": list(inputs)},
+        )
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list):
+            raise UpstreamError("unexpected answer (no moderation results)")
+        return ModerationResult(
+            results=results, model=str(body.get("model") or model), headers=headers
+        )
+
+    def generate_image(
+        self, credentials: dict[str, Any], model: str, prompt: str, *, n: int = 1, size: str = ""
+    ) -> ImageResult:
+        request: dict[str, Any] = {"model": model, "prompt": prompt, "n": n}
+        if size:
+            request["size"] = size
+        if model.startswith(RESPONSE_FORMAT_IMAGE_MODELS):
+            request["response_format"] = "b64_json"
+        body, headers = self.post(
+            f"{self.base_url(credentials)}/images/generations",
+            credentials,
+            request,
+            timeout=(
+                settings.PROVIDER_CONNECT_TIMEOUT,
+                max(settings.PROVIDER_READ_TIMEOUT, IMAGE_READ_TIMEOUT),
+            ),
+        )
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise UpstreamError("unexpected answer (no images)")
+        images = []
+        for item in data:
+            if isinstance(item, dict) and item.get("b64_json"):
+                images.append({"b64_json": str(item["b64_json"])})
+            elif isinstance(item, dict) and item.get("url"):
+                images.append({"url": str(item["url"])})
+        return ImageResult(images=images, model=model, headers=headers)
+
+    def transcribe(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        audio: bytes,
+        *,
+        filename: str = "audio.mp3",
+        content_type: str = "audio/mpeg",
+        language: str = "",
+    ) -> TranscriptionResult:
+        fields = {"model": model, "response_format": "json"}
+        if language:
+            fields["language"] = language
+        body, headers = self.post(
+            f"{self.base_url(credentials)}/audio/transcriptions",
+            credentials,
+            None,
+            data=fields,
+            files={"file": (filename, audio, content_type)},
+        )
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise UpstreamError("unexpected answer (no transcription text)")
+        return TranscriptionResult(text=body["text"], model=model, headers=headers)
+
+    def speak(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        text: str,
+        *,
+        voice: str = "",
+        audio_format: str = "mp3",
+    ) -> SpeechResult:
+        expected = SPEECH_CONTENT_TYPES.get(audio_format, "application/octet-stream")
+        # The answer is audio, not JSON, so this reads the body itself rather than `post()`.
+        response = outbound.request(
+            "POST",
+            f"{self.base_url(credentials)}/audio/speech",
+            headers={**self.headers(credentials), "Accept": f"{expected}, application/json"},
+            json_body={
+                "model": model,
+                "input": text,
+                "voice": voice or DEFAULT_VOICE,
+                "response_format": audio_format,
+            },
+        )
+        if response.status >= 400:
+            raise self.classify(response, secrets=self.secrets(credentials))
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if not response.content or content_type == "application/json":
+            raise UpstreamError("unexpected answer (no audio)")
+        return SpeechResult(
+            audio=response.content,
+            content_type=content_type or expected,
+            model=model,
+            headers=response.headers,
+        )
+
+
+# -- the OpenAI wire format (shared with Azure OpenAI) -----------------------------------------
+
+
+def max_tokens_name(model: str) -> str:
+    """Reasoning models refuse `max_tokens` ("Use 'max_completion_tokens' instead")."""
+    name = model.lower().rsplit("/", 1)[-1]
+    return "max_completion_tokens" if name.startswith(REASONING_PREFIXES) else "max_tokens"
+
+
+def chat_body(
+    request: ChatRequest,
+    *,
+    stream: bool = False,
+    include_usage: bool = True,
+    max_tokens_field: str = "max_tokens",
+) -> dict[str, Any]:
+    """A chat completion request; a stream asks for its usage in a last chunk unless the server
+    would refuse `stream_options` (older Azure API versions)."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+    }
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.max_tokens is not None:
+        body[max_tokens_field] = request.max_tokens
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if stream:
+        body["stream"] = True
+        if include_usage:
+            body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def chat_result(body: Any, headers: Mapping[str, str]) -> ChatResult:
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not choices or not isinstance(choices[0], dict):
+        raise UpstreamError("unexpected answer (no choices)")
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    return ChatResult(
+        content=str(message.get("content") or ""),
+        finish_reason=choice.get("finish_reason"),
+        usage=usage_of(body.get("usage")) or Usage(),
+        model=str(body.get("model") or ""),
+        headers=headers,
+    )
+
+
+class StreamReader:
+    """An accepted stream's lines until `close()`. Lines that already arrived in the last read
+    are not handed out once it is closed, so a client that went away gets no more chunks.
+
+    A web page answering 200 (a captive portal, a proxy's login) is refused at once, before any
+    chunk, so the call can still fail over."""
+
+    def __init__(self, response: outbound.StreamingResponse):
+        content_type = str(response.headers.get("content-type") or "").split(";")[0].strip()
+        if content_type == "text/html":
+            response.close()
+            raise UpstreamError("unexpected answer (a web page, not a stream)")
+        self.response = response
+        self.closed = False
+
+    def lines(self) -> Iterator[str]:
+        for line in self.response.lines():
+            if self.closed:
+                return
+            yield line
+
+    def close(self) -> None:
+        self.closed = True
+        self.response.close()
+
+
+def chat_stream(
+    response: outbound.StreamingResponse, *, model: str, secrets: tuple[str, ...] = ()
+) -> ChatStream:
+    reader = StreamReader(response)
+    return ChatStream(
+        chat_chunks(reader, secrets=secrets),
+        headers=response.headers,
+        close=reader.close,
+        model=model,
+    )
+
+
+def chat_chunks(reader: StreamReader, *, secrets: tuple[str, ...] = ()) -> Iterator[ChatChunk]:
+    """The chunks of an OpenAI-format event stream. Chunks carrying nothing (the role-only first
+    one, Azure's content-filter notes with empty `choices`) are skipped; a stream that ends
+    before `[DONE]` and without a finish reason was cut off."""
+    finished = False
+    for event, data in sse_events(reader.lines()):
+        if reader.closed:
+            return
+        if data.strip() == "[DONE]":
+            return
+        payload = _event_json(data)
+        if event == "error" or payload.get("error"):
+            raise stream_error(payload.get("error", payload), secrets=secrets)
+        chunk = chat_chunk(payload)
+        if chunk is not None:
+            finished = finished or chunk.finish_reason is not None
+            yield chunk
+    if not finished and not reader.closed:
+        raise UpstreamError("the stream ended before the answer was complete")
+
+
+def chat_chunk(payload: dict[str, Any]) -> ChatChunk | None:
+    choices = payload.get("choices") or []
+    choice = choices[0] if isinstance(choices, list) and choices else {}
+    choice = choice if isinstance(choice, dict) else {}
+    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+    text = str(delta.get("content") or "")
+    finish_reason = choice.get("finish_reason")
+    usage = usage_of(payload.get("usage"))
+    if not text and finish_reason is None and usage is None:
+        return None
+    return ChatChunk(delta=text, finish_reason=finish_reason, usage=usage)
+
+
+def stream_error(error: Any, *, secrets: tuple[str, ...] = ()) -> UpstreamError:
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("type") or error.get("code") or ""
+    detail = scrub(str(error or ""), secrets=secrets)
+    return UpstreamError("the stream failed" + (f": {detail}" if detail else ""))
+
+
+def embedding_result(body: Any, headers: Mapping[str, str], *, model: str) -> EmbeddingResult:
+    """Vectors in the order of the inputs: each item says its `index`, the list order is not
+    promised."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise UpstreamError("unexpected answer (no embeddings)")
+    items = sorted(
+        (item for item in data if isinstance(item, dict)), key=lambda item: item.get("index", 0)
+    )
+    return EmbeddingResult(
+        vectors=[list(item.get("embedding") or []) for item in items],
+        usage=usage_of(body.get("usage")) or Usage(),
+        model=str(body.get("model") or model),
+        headers=headers,
+    )
+
+
+def usage_of(usage: Any) -> Usage | None:
+    if not isinstance(usage, dict):
+        return None
+    return Usage(
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+    )
+
+
+def _event_json(data: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise UpstreamError("unreadable stream event (not JSON)") from None
+    if not isinstance(payload, dict):
+        raise UpstreamError("unreadable stream event (not an object)")
+    return payload
 
 
 def _guess_type(name: str) -> str:

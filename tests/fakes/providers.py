@@ -348,10 +348,395 @@ class OpenAI(FakeProvider):
                         200, {"id": model, "object": "model", "created": created, "owned_by": owner}
                     )
             return self.error("notfound", req)
+        calls = {
+            "/v1/chat/completions": self.chat_completions,
+            "/v1/embeddings": self.embeddings,
+            "/v1/moderations": self.moderations,
+            "/v1/images/generations": self.images,
+            "/v1/audio/transcriptions": self.transcriptions,
+            "/v1/audio/speech": self.speech,
+        }
+        if req.method == "POST" and req.path in calls:
+            return calls[req.path](req)
         return Reply(
             404,
             self.body(f"Invalid URL ({req.method} {req.path})", "invalid_request_error"),
         )
+
+    # -- model calls --------------------------------------------------------------------------
+    # The chat answer is "You said: <last user message>", a token per word (prompt tokens: the
+    # words of every message). A model whose name holds a FAULTS word fails its stream after
+    # two content chunks: "midstream" with an error event, "hangup" by dropping the connection.
+    # Azure and Ollama reuse these helpers with their own envelopes.
+    FAULTS = ("midstream", "hangup")
+    REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+    FINGERPRINT = "fp_f33640a400"
+    TINY_PNG = (  # a 1x1 PNG, base64: what b64_json carries
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    )
+    SPEECH_TYPES = {
+        "mp3": "audio/mpeg",
+        "opus": "audio/opus",
+        "aac": "audio/aac",
+        "flac": "audio/flac",
+        "wav": "audio/wav",
+        "pcm": "audio/pcm",
+    }
+    VIOLENT_WORDS = ("kill", "attack", "stab")
+    MODERATION_CATEGORIES = (
+        "harassment",
+        "harassment/threatening",
+        "hate",
+        "hate/threatening",
+        "illicit",
+        "illicit/violent",
+        "self-harm",
+        "self-harm/intent",
+        "self-harm/instructions",
+        "sexual",
+        "sexual/minors",
+        "violence",
+        "violence/graphic",
+    )
+
+    class Truncated(bytes):
+        """A body that announces more bytes than it holds: the server sends its (too large)
+        Content-Length, these bytes, and closes, which is what a connection broken mid-answer
+        looks like to the client."""
+
+        def __len__(self) -> int:
+            return super().__len__() + 64
+
+    def invalid(self, message: str, param: str | None = None) -> Reply:
+        body = self.body(message, "invalid_request_error")
+        body["error"]["param"] = param
+        return Reply(400, body)
+
+    def chat_completions(self, req):
+        body = req.json()
+        problem = self.invalid_chat(body)
+        if problem:
+            return self.invalid(*problem)
+        model = str(body["model"])
+        if "max_tokens" in body and model.startswith(self.REASONING_PREFIXES):
+            return self.invalid(
+                "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                "'max_completion_tokens' instead.",
+                "max_tokens",
+            )
+        text, finish = self.reply_to(
+            body["messages"],
+            max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
+            stop=body.get("stop"),
+        )
+        prompt_tokens = self.count_words(body["messages"])
+        if not body.get("stream"):
+            return Reply(200, self.completion(model, text, finish, prompt_tokens))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return self.stream(
+            model,
+            text,
+            finish,
+            prompt_tokens,
+            include_usage=include_usage,
+            fault=self.fault_of(model),
+        )
+
+    @classmethod
+    def fault_of(cls, name: str) -> str | None:
+        return next((word for word in cls.FAULTS if word in name), None)
+
+    @staticmethod
+    def invalid_chat(body: Any) -> tuple[str, str | None] | None:
+        """What the API says of a chat request it refuses: (message, param), or None."""
+        if not isinstance(body, dict):
+            return "We could not parse the JSON body of your request.", None
+        for name in ("model", "messages"):
+            if name not in body:
+                return f"Missing required parameter: '{name}'.", name
+        messages = body["messages"]
+        if not isinstance(messages, list) or not messages:
+            return "Invalid 'messages': empty array. Expected an array with minimum length 1.", (
+                "messages"
+            )
+        for index, message in enumerate(messages):
+            role = message.get("role") if isinstance(message, dict) else None
+            if role not in ("system", "developer", "user", "assistant", "tool"):
+                return (
+                    f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', "
+                    "'user', 'function', 'tool', and 'developer'.",
+                    f"messages[{index}].role",
+                )
+        if "stream_options" in body and not body.get("stream"):
+            return (
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                "stream_options",
+            )
+        return None
+
+    @staticmethod
+    def reply_to(messages: list, *, max_tokens: int | None = None, stop: Any = None):
+        """The answer to a conversation and why it ended: cut before a stop sequence ("stop")
+        or after `max_tokens` words ("length")."""
+        last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        text = "You said: " + " ".join(str(last.get("content") or "").split())
+        for sequence in [stop] if isinstance(stop, str) else stop or []:
+            if sequence and sequence in text:
+                return text[: text.index(sequence)].rstrip(), "stop"
+        words = text.split(" ")
+        if max_tokens is not None and len(words) > max_tokens:
+            return " ".join(words[:max_tokens]), "length"
+        return text, "stop"
+
+    @staticmethod
+    def count_words(messages: list) -> int:
+        return sum(len(str(m.get("content") or "").split()) for m in messages)
+
+    @staticmethod
+    def pieces(text: str) -> list[str]:
+        """The text as stream deltas, a word each, joining back to the text exactly."""
+        words = text.split(" ")
+        return [word + " " for word in words[:-1]] + words[-1:]
+
+    @staticmethod
+    def usage(prompt_tokens: int, completion_tokens: int) -> dict:
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        }
+
+    @classmethod
+    def completion(cls, model: str, text: str, finish: str, prompt_tokens: int) -> dict:
+        message = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
+        return {
+            "id": "chatcmpl-" + uuid.uuid4().hex[:29],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            ],
+            "usage": cls.usage(prompt_tokens, len(text.split())),
+            "service_tier": "default",
+            "system_fingerprint": cls.FINGERPRINT,
+        }
+
+    @classmethod
+    def stream(
+        cls,
+        model: str,
+        text: str,
+        finish: str,
+        prompt_tokens: int,
+        *,
+        include_usage: bool,
+        fault: str | None = None,
+        first: tuple[dict, ...] = (),
+        choice_extra: dict | None = None,
+    ) -> Reply:
+        """The completion as server-sent events: a role chunk, a chunk a word, a finish chunk,
+        a usage chunk with empty `choices` when asked for, `[DONE]`; or, with a `fault`, two
+        word chunks and the fault. `first` events go before (Azure's prompt filter notes);
+        `choice_extra` joins every choice (Azure's filter results)."""
+        chunk_id, created = "chatcmpl-" + uuid.uuid4().hex[:29], int(time.time())
+
+        def chunk(choices: list, **extra) -> dict:
+            item = {
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": cls.FINGERPRINT,
+                "choices": choices,
+                **extra,
+            }
+            if include_usage:
+                item.setdefault("usage", None)
+            return item
+
+        def choice(delta: dict, finish_reason: str | None = None) -> dict:
+            return {
+                "index": 0,
+                "delta": delta,
+                "logprobs": None,
+                "finish_reason": finish_reason,
+                **(choice_extra or {}),
+            }
+
+        pieces = cls.pieces(text)[:2] if fault else cls.pieces(text)
+        events = [*first, chunk([choice({"role": "assistant", "content": "", "refusal": None})])]
+        events += [chunk([choice({"content": piece})]) for piece in pieces]
+        if fault == "midstream":
+            events.append(
+                cls.body(
+                    "The server had an error while processing your request. Sorry about that!",
+                    "server_error",
+                )
+            )
+        elif fault is None:
+            events.append(chunk([choice({}, finish)]))
+            if include_usage:
+                events.append(chunk([], usage=cls.usage(prompt_tokens, len(text.split()))))
+        data = "".join(f"data: {json.dumps(event)}\n\n" for event in events)
+        data = (data + ("" if fault else "data: [DONE]\n\n")).encode()
+        body = cls.Truncated(data) if fault == "hangup" else data
+        return Reply(200, body, content_type="text/event-stream; charset=utf-8")
+
+    @staticmethod
+    def vector(text: str) -> list[float]:
+        """A deterministic 8-dimensional embedding of a text."""
+        return [round(b / 127.5 - 1, 4) for b in uuid.uuid5(uuid.NAMESPACE_URL, text).bytes[:8]]
+
+    @classmethod
+    def embedding_list(cls, model: str, inputs: list[str]) -> dict:
+        tokens = sum(len(text.split()) for text in inputs)
+        return {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": index, "embedding": cls.vector(text)}
+                for index, text in enumerate(inputs)
+            ],
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+    @staticmethod
+    def inputs(body: Any) -> list[str] | None:
+        """`input` as a list of texts (one text may be sent bare), None when it is invalid."""
+        value = body.get("input") if isinstance(body, dict) else None
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not value:
+            return None
+        if not all(isinstance(text, str) and text for text in value):
+            return None
+        return value
+
+    def embeddings(self, req):
+        body = req.json()
+        inputs = self.inputs(body)
+        if inputs is None or not body.get("model"):
+            return self.invalid("'$.input' is invalid. Please check the API reference.", "input")
+        reply = self.embedding_list(str(body["model"]), inputs)
+        # Each item says its index and nothing promises the list's order: listed last first,
+        # adapters are seen to place every vector by its index.
+        reply["data"].reverse()
+        return Reply(200, reply)
+
+    def moderations(self, req):
+        body = req.json()
+        inputs = self.inputs(body)
+        if inputs is None:
+            return self.invalid("Missing required parameter: 'input'.", "input")
+        results = []
+        for text in inputs:
+            violent = any(word in text.lower().split() for word in self.VIOLENT_WORDS)
+            flags = {name: violent and name == "violence" for name in self.MODERATION_CATEGORIES}
+            results.append(
+                {
+                    "flagged": violent,
+                    "categories": flags,
+                    "category_scores": {
+                        name: 0.9312 if flag else 0.0001 for name, flag in flags.items()
+                    },
+                    "category_applied_input_types": {
+                        name: ["text"] for name in self.MODERATION_CATEGORIES
+                    },
+                }
+            )
+        model = str(body.get("model") or "omni-moderation-latest")
+        return Reply(
+            200, {"id": "modr-" + uuid.uuid4().hex[:24], "model": model, "results": results}
+        )
+
+    def images(self, req):
+        body = req.json()
+        if not isinstance(body, dict) or not body.get("prompt"):
+            return self.invalid("Missing required parameter: 'prompt'.", "prompt")
+        model, n = str(body.get("model") or "dall-e-2"), body.get("n", 1)
+        if model == "dall-e-3" and n != 1:
+            return self.invalid("You must provide n=1 for this model.", "n")
+        fmt = body.get("response_format")
+        if fmt is not None and not model.startswith("dall-e"):
+            return self.invalid("Unknown parameter: 'response_format'.", "response_format")
+        fmt = fmt or ("url" if model.startswith("dall-e") else "b64_json")
+        data = []
+        for _ in range(n):
+            if fmt == "b64_json":
+                item = {"b64_json": self.TINY_PNG}
+            else:
+                item = {
+                    "url": "https://oaidalleapiprodscus.blob.core.windows.net/private/"
+                    f"img-{uuid.uuid4().hex[:24]}.png?se=2025-01-01T01%3A00%3A00Z"
+                }
+            if model == "dall-e-3":
+                item["revised_prompt"] = body["prompt"]
+            data.append(item)
+        reply: dict[str, Any] = {"created": int(time.time()), "data": data}
+        if model.startswith("gpt-image"):
+            prompt_tokens = len(str(body["prompt"]).split())
+            reply["usage"] = {
+                "input_tokens": prompt_tokens,
+                "output_tokens": 272 * n,
+                "total_tokens": prompt_tokens + 272 * n,
+                "input_tokens_details": {"text_tokens": prompt_tokens, "image_tokens": 0},
+            }
+        return Reply(200, reply)
+
+    @staticmethod
+    def multipart(req) -> tuple[dict[str, str], dict[str, tuple[str, str, bytes]]]:
+        """A multipart/form-data body: its fields, and its files as (filename, type, bytes)."""
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        content_type = req.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return {}, {}
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + req.body
+        )
+        fields, files = {}, {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if part.get_filename() is not None:
+                files[name] = (part.get_filename(), part.get_content_type(), payload)
+            else:
+                fields[name] = payload.decode()
+        return fields, files
+
+    def transcriptions(self, req):
+        """The "transcript" says what arrived: the file's size, type and name, the language."""
+        fields, files = self.multipart(req)
+        if "file" not in files:
+            return self.invalid("Missing required parameter: 'file'.", "file")
+        if not fields.get("model"):
+            return self.invalid("Missing required parameter: 'model'.", "model")
+        filename, content_type, data = files["file"]
+        text = f"{len(data)} bytes of {content_type} from {filename}"
+        if fields.get("language"):
+            text += f" in {fields['language']}"
+        if fields.get("response_format") == "text":
+            return Reply(200, text + "\n", content_type="text/plain; charset=utf-8")
+        return Reply(200, {"text": text})
+
+    def speech(self, req):
+        """The "audio" is an ID3 header followed by the voice and the text it was asked for."""
+        body = req.json()
+        for name in ("model", "input", "voice"):
+            if not isinstance(body, dict) or not body.get(name):
+                return self.invalid(f"Missing required parameter: '{name}'.", name)
+        fmt = body.get("response_format") or "mp3"
+        if fmt not in self.SPEECH_TYPES:
+            return self.invalid(
+                f"Invalid value: '{fmt}'. Supported values are: 'mp3', 'opus', 'aac', 'flac', "
+                "'wav', and 'pcm'.",
+                "response_format",
+            )
+        audio = b"ID3\x04\x00\x00\x00\x00\x00\x00" + f"{body['voice']}:{body['input']}".encode()
+        return Reply(200, audio, content_type=self.SPEECH_TYPES[fmt])
 
 
 class Anthropic(FakeProvider):
@@ -476,7 +861,153 @@ class Anthropic(FakeProvider):
                 if item[0] == name:
                     return Reply(200, self.model(item))
             return Reply(404, self.body("not_found_error", f"model: {name}"))
+        if req.method == "POST" and req.path == "/v1/messages":
+            return self.messages(req)
         return Reply(404, self.body("not_found_error", "Not Found"))
+
+    # -- chat: the answer is "You said: <last user message>", a token per word ----------------
+    def messages(self, req):
+        """POST /v1/messages, whole or streamed. A model whose name holds "midstream" sends
+        two deltas and then an overloaded_error event; "truncated", two deltas and nothing
+        more (no message_stop)."""
+        body = req.json()
+        problem = self.invalid_messages(body)
+        if problem:
+            return Reply(400, self.body("invalid_request_error", problem))
+        model = body["model"]
+        if not model.startswith("claude"):
+            return Reply(404, self.body("not_found_error", f"model: {model}"))
+        text, stop_reason, stop_sequence = self.answer(body)
+        usage = {"input_tokens": self.input_tokens(body), "output_tokens": len(text.split())}
+        message_id = "msg_" + uuid.uuid4().hex[:24]
+        if not body.get("stream"):
+            return Reply(
+                200,
+                {
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": stop_reason,
+                    "stop_sequence": stop_sequence,
+                    "usage": usage,
+                },
+            )
+        start = {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": model,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+        }
+        events = [
+            ("message_start", {"type": "message_start", "message": start}),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}},
+            ),
+            ("ping", {"type": "ping"}),
+        ]
+        pieces = self.pieces(text)
+        broken = "midstream" in model or "truncated" in model
+        if broken:
+            pieces = pieces[:2]
+        for piece in pieces:
+            delta = {"type": "text_delta", "text": piece}
+            events.append(
+                ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            )
+        if "midstream" in model:
+            error = {"type": "overloaded_error", "message": "Overloaded"}
+            events.append(("error", {"type": "error", "error": error}))
+        if broken:  # "truncated": the connection ends without message_stop
+            return self.sse(events)
+        events += [
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        return self.sse(events)
+
+    @staticmethod
+    def invalid_messages(body: Any) -> str | None:
+        """What the Messages API says of a request it refuses (the checks a translation needs)."""
+        if not isinstance(body, dict):
+            return "body: Input should be an object"
+        for name in ("model", "max_tokens", "messages"):
+            if name not in body:
+                return f"{name}: Field required"
+        messages = body["messages"]
+        if not isinstance(messages, list) or not messages:
+            return "messages: at least one message is required"
+        previous = None
+        for index, message in enumerate(messages):
+            role = message.get("role") if isinstance(message, dict) else None
+            if role == "system":
+                return (
+                    'messages: Unexpected role "system". The Messages API accepts a top-level '
+                    '`system` parameter, not "system" as an input message role.'
+                )
+            if role not in ("user", "assistant"):
+                return f"messages.{index}.role: Input should be 'user' or 'assistant'"
+            if role == previous:
+                return (
+                    'messages: roles must alternate between "user" and "assistant", but found '
+                    f'multiple "{role}" roles in a row'
+                )
+            previous = role
+        if messages[0]["role"] != "user":
+            return 'messages: first message must use the "user" role'
+        return None
+
+    @staticmethod
+    def text_of(content: Any) -> str:
+        if isinstance(content, str):
+            return content
+        return "\n\n".join(
+            str(block.get("text") or "")
+            for block in content or []
+            if isinstance(block, dict) and block.get("type") == "text"
+        )
+
+    def answer(self, body: dict) -> tuple[str, str, str | None]:
+        """The answer text, its stop reason and the stop sequence that ended it."""
+        last = next(m for m in reversed(body["messages"]) if m["role"] == "user")
+        text = "You said: " + " ".join(self.text_of(last["content"]).split())
+        for stop in body.get("stop_sequences") or []:
+            if stop in text:
+                return text[: text.index(stop)].rstrip(), "stop_sequence", stop
+        words = text.split(" ")
+        if len(words) > body["max_tokens"]:
+            return " ".join(words[: body["max_tokens"]]), "max_tokens", None
+        return text, "end_turn", None
+
+    def input_tokens(self, body: dict) -> int:
+        system = body.get("system") or ""
+        prompt = [self.text_of(system)] + [self.text_of(m["content"]) for m in body["messages"]]
+        return sum(len(part.split()) for part in prompt)
+
+    @staticmethod
+    def pieces(text: str) -> list[str]:
+        """The text as stream deltas, a word each, joining back to the text exactly."""
+        words = text.split(" ")
+        return [word + " " for word in words[:-1]] + words[-1:]
+
+    @staticmethod
+    def sse(events: list[tuple[str, dict]]) -> Reply:
+        data = "".join(f"event: {name}\ndata: {json.dumps(item)}\n\n" for name, item in events)
+        return Reply(200, data, content_type="text/event-stream; charset=utf-8")
 
 
 class Gemini(FakeProvider):
@@ -668,6 +1199,13 @@ class Gemini(FakeProvider):
             if following is not None:
                 body["nextPageToken"] = str(following)
             return Reply(200, body)
+        if req.method == "POST" and req.path.startswith("/v1beta/models/"):
+            name, _, method = unquote(req.path.removeprefix("/v1beta/models/")).partition(":")
+            if method in ("generateContent", "streamGenerateContent"):
+                return self.generate(req, name, stream=method == "streamGenerateContent")
+            if method == "batchEmbedContents":
+                return self.batch_embed(req, name)
+            return Reply(404, self.body(404, "NOT_FOUND", "Method not found."))
         if req.method == "GET" and req.path.startswith("/v1beta/models/"):
             name = unquote(req.path.removeprefix("/v1beta/models/"))
             for item in self.MODELS:
@@ -675,6 +1213,143 @@ class Gemini(FakeProvider):
                     return Reply(200, self.model(item))
             return Reply(404, self.not_found(f"models/{name}"))
         return Reply(404, self.body(404, "NOT_FOUND", "Method not found."))
+
+    # -- chat: the answer is "You said: <last user text>", a token per word --------------------
+    REQUEST_FIELDS = {
+        "contents",
+        "systemInstruction",
+        "generationConfig",
+        "safetySettings",
+        "tools",
+        "toolConfig",
+        "cachedContent",
+    }
+    CONFIG_FIELDS = {
+        "temperature",
+        "topP",
+        "topK",
+        "maxOutputTokens",
+        "stopSequences",
+        "candidateCount",
+        "responseMimeType",
+        "thinkingConfig",
+    }
+
+    def invalid(self, message: str) -> Reply:
+        return Reply(400, self.body(400, "INVALID_ARGUMENT", message))
+
+    def generate(self, req, name: str, *, stream: bool):
+        """generateContent and streamGenerateContent (?alt=sse: server-sent events, else a
+        JSON array). A model whose name holds "midstream" streams two chunks and then an
+        UNAVAILABLE error; "truncated", two chunks and no finishReason. A last user message
+        saying "dangerous" is blocked (SAFETY)."""
+        if not name.startswith(("gemini", "gemma")):
+            return Reply(404, self.not_found(f"models/{name}"))
+        body = req.json()
+        if not isinstance(body, dict):
+            return self.invalid("Invalid JSON payload received.")
+        unknown = sorted(set(body) - self.REQUEST_FIELDS)
+        if unknown:
+            return self.invalid(
+                f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.'
+            )
+        config = body.get("generationConfig") or {}
+        unknown = sorted(set(config) - self.CONFIG_FIELDS)
+        if unknown:
+            return self.invalid(
+                f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
+                "'generation_config': Cannot find field."
+            )
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            return self.invalid("* GenerateContentRequest.contents: contents is not specified")
+        if any(not isinstance(c, dict) or c.get("role") not in ("user", "model") for c in contents):
+            return self.invalid("Please use a valid role: user, model.")
+        last = next((c for c in reversed(contents) if c["role"] == "user"), None)
+        text = "You said: " + " ".join(self.text_of(last).split()) if last else ""
+        finish = "STOP"
+        for stop in config.get("stopSequences") or []:
+            if stop in text:
+                text = text[: text.index(stop)].rstrip()
+        words = text.split(" ")
+        if config.get("maxOutputTokens") and len(words) > config["maxOutputTokens"]:
+            text, finish = " ".join(words[: config["maxOutputTokens"]]), "MAX_TOKENS"
+        if "dangerous" in self.text_of(last):
+            text, finish = "", "SAFETY"
+        prompt = [self.text_of(body.get("systemInstruction"))]
+        prompt += [self.text_of(content) for content in contents]
+        usage = {
+            "promptTokenCount": sum(len(part.split()) for part in prompt),
+            "candidatesTokenCount": len(text.split()),
+        }
+        usage["totalTokenCount"] = usage["promptTokenCount"] + usage["candidatesTokenCount"]
+        if not stream:
+            return Reply(200, self.response(name, text, finish, usage))
+        words = text.split(" ") if text else []
+        pieces = [word + " " for word in words[:-1]] + words[-1:]
+        chunks = [self.response(name, piece, None, None) for piece in pieces]
+        if "midstream" in name:
+            error = self.body(
+                503, "UNAVAILABLE", "The model is overloaded. Please try again later."
+            )
+            chunks = chunks[:2] + [error]
+        elif "truncated" in name:  # the connection ends before the chunk with finishReason
+            chunks = chunks[:2]
+        elif chunks:
+            chunks[-1] = self.response(name, pieces[-1], finish, usage)
+        else:
+            chunks = [self.response(name, "", finish, usage)]
+        if req.query.get("alt") != "sse":
+            return Reply(200, chunks)
+        data = "".join(f"data: {json.dumps(chunk)}\r\n\r\n" for chunk in chunks)
+        return Reply(200, data, content_type="text/event-stream")
+
+    @staticmethod
+    def text_of(content: Any) -> str:
+        parts = content.get("parts") if isinstance(content, dict) else None
+        return "\n\n".join(
+            str(part.get("text") or "") for part in parts or [] if isinstance(part, dict)
+        )
+
+    @staticmethod
+    def response(name: str, text: str, finish: str | None, usage: dict | None) -> dict:
+        candidate: dict[str, Any] = {"index": 0}
+        if text or finish != "SAFETY":
+            candidate["content"] = {"parts": [{"text": text}], "role": "model"}
+        if finish:
+            candidate["finishReason"] = finish
+        if finish == "SAFETY":
+            candidate["safetyRatings"] = [
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}
+            ]
+        body: dict[str, Any] = {"candidates": [candidate], "modelVersion": name}
+        if usage:
+            body["usageMetadata"] = usage
+        body["responseId"] = uuid.uuid4().hex[:22]
+        return body
+
+    # -- embeddings: a vector of the text's length, its word count and 0.25 ---------------------
+    def batch_embed(self, req, name: str):
+        if not any(item[0] == name and "embedContent" in item[3] for item in self.MODELS):
+            return Reply(404, self.not_found(f"models/{name}"))
+        body = req.json()
+        requests = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(requests, list) or not requests:
+            return self.invalid("* BatchEmbedContentsRequest.requests: requests is not specified")
+        if len(requests) > 100:
+            return self.invalid(
+                "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch"
+            )
+        vectors = []
+        for index, request in enumerate(requests):
+            if not isinstance(request, dict) or request.get("model") != f"models/{name}":
+                return self.invalid(
+                    f"* BatchEmbedContentsRequest.requests[{index}].model: the model must match "
+                    f"the model of the batch (models/{name})"
+                )
+            text = self.text_of(request.get("content"))
+            vectors.append({"values": [float(len(text)), float(len(text.split())), 0.25]})
+        return Reply(200, {"embeddings": vectors})
 
 
 class Cohere(FakeProvider):
@@ -789,7 +1464,154 @@ class Cohere(FakeProvider):
                     "that you have access to the model."
                 ),
             )
+        if req.method == "POST" and req.path == "/v2/chat":
+            return self.chat(req)
+        if req.method == "POST" and req.path == "/v2/embed":
+            return self.embed(req)
         return Reply(404, self.body("Not Found"))
+
+    # -- chat: the answer is "You said: <last user message>", a token per word -----------------
+    CHAT_FIELDS = {
+        "model",
+        "messages",
+        "stream",
+        "temperature",
+        "p",
+        "k",
+        "max_tokens",
+        "stop_sequences",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+        "tools",
+        "documents",
+        "response_format",
+        "safety_mode",
+    }
+    TEMPLATE_TOKENS = 100  # the prompt template Cohere adds (counted in tokens, not billed)
+
+    def invalid(self, message: str) -> Reply:
+        return Reply(400, self.body(f"invalid request: {message}"))
+
+    def chat(self, req):
+        """POST /v2/chat, whole or streamed. A model whose name holds "midstream" streams two
+        deltas and then ends with finish_reason ERROR; "truncated", two deltas and no
+        message-end."""
+        body = req.json()
+        if not isinstance(body, dict):
+            return self.invalid("body must be a JSON object")
+        unknown = sorted(set(body) - self.CHAT_FIELDS)
+        if unknown:
+            return self.invalid(f"unknown field: parameter {unknown[0]} is not a valid field")
+        model = body.get("model")
+        if not model:
+            return self.invalid("model must be specified")
+        if not str(model).startswith(("command", "c4ai")):
+            return Reply(404, self.body(f"model '{model}' not found"))
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self.invalid("messages must contain at least one message")
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict) or message.get("role") not in (
+                "system",
+                "user",
+                "assistant",
+                "tool",
+            ):
+                return self.invalid(
+                    f"messages[{index}].role must be one of system, user, assistant, tool"
+                )
+        last = next((m for m in reversed(messages) if m["role"] == "user"), {})
+        text = "You said: " + " ".join(str(last.get("content") or "").split())
+        finish = "COMPLETE"
+        for stop in body.get("stop_sequences") or []:
+            if stop in text:
+                text, finish = text[: text.index(stop)].rstrip(), "STOP_SEQUENCE"
+        words = text.split(" ")
+        if body.get("max_tokens") and len(words) > body["max_tokens"]:
+            text, finish = " ".join(words[: body["max_tokens"]]), "MAX_TOKENS"
+        billed = {
+            "input_tokens": sum(len(str(m.get("content") or "").split()) for m in messages),
+            "output_tokens": len(text.split()),
+        }
+        usage = {
+            "billed_units": billed,
+            "tokens": {
+                "input_tokens": billed["input_tokens"] + self.TEMPLATE_TOKENS,
+                "output_tokens": billed["output_tokens"] + 2,
+            },
+        }
+        message_id = str(uuid.uuid4())
+        if not body.get("stream"):
+            return Reply(
+                200,
+                {
+                    "id": message_id,
+                    "finish_reason": finish,
+                    "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
+                    "usage": usage,
+                },
+            )
+        start = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": []}
+        events = [
+            ("message-start", {"id": message_id, "delta": {"message": start}}),
+            (
+                "content-start",
+                {"index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}},
+            ),
+        ]
+        words = text.split(" ")
+        pieces = [word + " " for word in words[:-1]] + words[-1:]
+        if "midstream" in model or "truncated" in model:
+            pieces = pieces[:2]
+        for piece in pieces:
+            delta = {"message": {"content": {"text": piece}}}
+            events.append(("content-delta", {"index": 0, "delta": delta}))
+        if "midstream" in model:
+            end = {
+                "finish_reason": "ERROR",
+                "error": "internal server error: the generation was interrupted",
+            }
+            events.append(("message-end", {"id": message_id, "delta": end}))
+        elif "truncated" not in model:  # "truncated": the connection ends without message-end
+            events.append(("content-end", {"index": 0}))
+            end = {"finish_reason": finish, "usage": usage}
+            events.append(("message-end", {"id": message_id, "delta": end}))
+        data = "".join(
+            f"event: {name}\ndata: {json.dumps({'type': name, **item})}\n\n"
+            for name, item in events
+        )
+        return Reply(200, data, content_type="text/event-stream")
+
+    # -- embeddings: a vector of the text's length, its word count and 0.5 ----------------------
+    def embed(self, req):
+        body = req.json()
+        if not isinstance(body, dict):
+            return self.invalid("body must be a JSON object")
+        model = body.get("model")
+        if not any(item[0] == model and "embed" in item[1] for item in self.MODELS):
+            return Reply(404, self.body(f"model '{model}' not found"))
+        texts = body.get("texts")
+        if not isinstance(texts, list) or not texts:
+            return self.invalid("texts must contain at least one text")
+        if len(texts) > 96:
+            return self.invalid("texts cannot be more than 96 elements")
+        if not body.get("input_type"):
+            return self.invalid("valid input_type must be provided with the provided model")
+        floats = [[float(len(text)), float(len(text.split())), 0.5] for text in texts]
+        return Reply(
+            200,
+            {
+                "id": str(uuid.uuid4()),
+                "embeddings": {"float": floats},
+                "texts": texts,
+                "meta": {
+                    "api_version": {"version": "2"},
+                    "billed_units": {"input_tokens": sum(len(t.split()) for t in texts)},
+                },
+                "response_type": "embeddings_by_type",
+            },
+        )
 
 
 class Azure(FakeProvider):
@@ -907,36 +1729,73 @@ class Azure(FakeProvider):
             if operation == "chat/completions":
                 if embedding:
                     return Reply(400, self.unsupported("chatCompletion", base_model))
-                if not isinstance(body, dict) or not body.get("messages"):
-                    return Reply(
-                        400,
-                        {
-                            "error": {
-                                "message": "'messages' is a required property",
-                                "type": "invalid_request_error",
-                                "param": None,
-                                "code": None,
-                            }
-                        },
-                    )
-                return Reply(200, self.chat_completion(base_model))
+                return self.chat_completions(req, deployment, base_model, version, body)
             if operation == "embeddings":
                 if not embedding:
                     return Reply(400, self.unsupported("embeddings", base_model))
-                if not isinstance(body, dict) or not body.get("input"):
+                inputs = OpenAI.inputs(body)
+                if inputs is None:
                     return Reply(400, self.body("BadRequest", "'input' is a required property"))
-                return Reply(
-                    200,
-                    {
-                        "object": "list",
-                        "data": [
-                            {"object": "embedding", "index": 0, "embedding": [0.0023, -0.0093]}
-                        ],
-                        "model": base_model,
-                        "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                    },
-                )
+                return Reply(200, OpenAI.embedding_list(base_model, inputs))
         return Reply(404, self.body("404", "Resource not found"))
+
+    # -- chat: OpenAI's answer and stream (see the OpenAI fake), with Azure's content filter
+    # notes; the deployment's name chooses a FAULTS word ("my-midstream") -------------------
+    SAFE = {
+        name: {"filtered": False, "severity": "safe"}
+        for name in ("hate", "self_harm", "sexual", "violence")
+    }
+    PROMPT_FILTER = {
+        "prompt_index": 0,
+        "content_filter_results": {**SAFE, "jailbreak": {"filtered": False, "detected": False}},
+    }
+    # `stream_options` arrived with 2024-09-01-preview; earlier versions refuse the field.
+    STREAM_USAGE_SINCE = "2024-09-01"
+
+    def chat_completions(self, req, deployment: str, base_model: str, version: str, body: Any):
+        problem = OpenAI.invalid_chat(
+            {"model": deployment, **body} if isinstance(body, dict) else body
+        )
+        if problem:
+            return Reply(400, OpenAI.body(problem[0], "invalid_request_error"))
+        if "stream_options" in body and version < self.STREAM_USAGE_SINCE:
+            return Reply(
+                400,
+                OpenAI.body(
+                    "Unrecognized request argument supplied: stream_options",
+                    "invalid_request_error",
+                ),
+            )
+        model = next((m for m, _ in self.MODELS if m.startswith(base_model + "-")), base_model)
+        text, finish = OpenAI.reply_to(
+            body["messages"],
+            max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
+            stop=body.get("stop"),
+        )
+        prompt_tokens = OpenAI.count_words(body["messages"])
+        if not body.get("stream"):
+            reply = OpenAI.completion(model, text, finish, prompt_tokens)
+            reply["choices"][0]["content_filter_results"] = self.SAFE
+            reply["prompt_filter_results"] = [self.PROMPT_FILTER]
+            return Reply(200, reply)
+        notes = {
+            "choices": [],
+            "created": 0,
+            "id": "",
+            "model": "",
+            "object": "",
+            "prompt_filter_results": [self.PROMPT_FILTER],
+        }
+        return OpenAI.stream(
+            model,
+            text,
+            finish,
+            prompt_tokens,
+            include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+            fault=OpenAI.fault_of(deployment),
+            first=(notes,),
+            choice_extra={"content_filter_results": self.SAFE},
+        )
 
     @staticmethod
     def model(model_id: str, capability: str) -> dict:
@@ -964,24 +1823,6 @@ class Azure(FakeProvider):
             "choose different model and try again. You can learn more about which models can be "
             "used with each operation here: https://go.microsoft.com/fwlink/?linkid=2197993.",
         )
-
-    @staticmethod
-    def chat_completion(model: str) -> dict:
-        return {
-            "id": "chatcmpl-" + uuid.uuid4().hex[:29],
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": f"{model}-2024-08-06",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "length",
-                    "message": {"role": "assistant", "content": "Pong"},
-                }
-            ],
-            "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9},
-            "system_fingerprint": "fp_b705f0c291",
-        }
 
 
 class Ollama(FakeProvider):
@@ -1024,7 +1865,117 @@ class Ollama(FakeProvider):
             return Reply(200, {"models": [self.model(*item) for item in self.MODELS]})
         if req.method == "GET" and req.path == "/api/version":
             return Reply(200, {"version": "0.12.6"})
+        if req.method == "POST" and req.path == "/api/chat":
+            return self.chat(req)
+        if req.method == "POST" and req.path == "/api/embed":
+            return self.embed(req)
         return Reply(404, b"404 page not found", content_type="text/plain")
+
+    # -- model calls: the OpenAI fake's answer ("You said: ..."), in Ollama's shapes; a
+    # FAULTS word in the model's name ("llama3.2-midstream") fails the stream --------------
+    def pulled(self, name: str) -> bool:
+        """Whether the server has the model: "llama3.2" is "llama3.2:latest", and
+        "llama3.2-midstream" is llama3.2 with a fault."""
+        for word in OpenAI.FAULTS:
+            name = name.replace(f"-{word}", "")
+        name = name if ":" in name else f"{name}:latest"
+        return name in {item[0] for item in self.MODELS}
+
+    @staticmethod
+    def not_pulled(model: str) -> Reply:
+        return Reply(404, {"error": f'model "{model}" not found, try pulling it first'})
+
+    def chat(self, req):
+        """POST /api/chat, one JSON answer or (the default) NDJSON lines ending `done: true`."""
+        body = req.json()
+        if not isinstance(body, dict) or not body.get("model"):
+            return Reply(400, {"error": "model is required"})
+        model = str(body["model"])
+        if not self.pulled(model):
+            return self.not_pulled(model)
+        messages = body.get("messages") or []
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant", "tool")
+            for m in messages
+        ):
+            return Reply(400, {"error": "invalid message format"})
+        created_at = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        if not messages:  # Ollama loads the model and says so
+            return Reply(
+                200,
+                {
+                    "model": model,
+                    "created_at": created_at,
+                    "message": {"role": "assistant", "content": ""},
+                    "done_reason": "load",
+                    "done": True,
+                },
+            )
+        options = body.get("options") or {}
+        limit = options.get("num_predict")
+        text, finish = OpenAI.reply_to(
+            messages,
+            max_tokens=limit if isinstance(limit, int) and limit >= 0 else None,
+            stop=options.get("stop"),
+        )
+        final = {
+            "model": model,
+            "created_at": created_at,
+            "message": {"role": "assistant", "content": text},
+            "done_reason": finish,
+            "done": True,
+            "total_duration": 5191566416,
+            "load_duration": 2154458,
+            "prompt_eval_count": OpenAI.count_words(messages),
+            "prompt_eval_duration": 383809000,
+            "eval_count": len(text.split()),
+            "eval_duration": 4799921000,
+        }
+        if not body.get("stream", True):
+            return Reply(200, final)
+        fault = OpenAI.fault_of(model)
+        pieces = OpenAI.pieces(text)[:2] if fault else OpenAI.pieces(text)
+        lines = [
+            {
+                "model": model,
+                "created_at": created_at,
+                "message": {"role": "assistant", "content": piece},
+                "done": False,
+            }
+            for piece in pieces
+        ]
+        if fault == "midstream":
+            lines.append({"error": "an error was encountered while running the model: EOF"})
+        elif fault is None:
+            lines.append({**final, "message": {"role": "assistant", "content": ""}})
+        data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        return Reply(
+            200,
+            OpenAI.Truncated(data) if fault == "hangup" else data,
+            content_type="application/x-ndjson",
+        )
+
+    def embed(self, req):
+        """POST /api/embed: `input` a text or a list of texts, `embeddings` in that order."""
+        body = req.json()
+        if not isinstance(body, dict) or not body.get("model"):
+            return Reply(400, {"error": "model is required"})
+        model = str(body["model"])
+        if not self.pulled(model):
+            return self.not_pulled(model)
+        inputs = OpenAI.inputs(body)
+        if inputs is None:
+            return Reply(400, {"error": "invalid input type"})
+        return Reply(
+            200,
+            {
+                "model": model,
+                "embeddings": [OpenAI.vector(text) for text in inputs],
+                "total_duration": 14143917,
+                "load_duration": 1019500,
+                "prompt_eval_count": sum(len(text.split()) for text in inputs),
+            },
+        )
 
     @staticmethod
     def model(name: str, family: str, size: str, quant: str, nbytes: int) -> dict:
@@ -1117,7 +2068,80 @@ class Stability(FakeProvider):
             )
         if req.method == "GET" and req.path == "/v1/user/balance":
             return Reply(200, {"credits": 12.5})
+        if req.method == "POST" and req.path.startswith("/v2beta/stable-image/generate/"):
+            return self.generate(req, req.path.removeprefix("/v2beta/stable-image/generate/"))
         return Reply(404, self.body("not_found", "The requested resource was not found."))
+
+    # -- images: a real (tiny) PNG; a prompt saying "filtered" comes back CONTENT_FILTERED -------
+    SD3_MODELS = {"sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3-large", "sd3-medium"}
+    ASPECT_RATIOS = {"16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21"}
+
+    @staticmethod
+    def bad(*errors: str) -> Reply:
+        return Reply(400, {"errors": list(errors), "id": uuid.uuid4().hex, "name": "bad_request"})
+
+    def generate(self, req, endpoint: str):
+        import base64
+
+        if endpoint not in ("core", "ultra", "sd3"):
+            return Reply(404, self.body("not_found", "The requested resource was not found."))
+        accept = req.headers.get("accept", "")
+        if accept not in ("application/json", "image/*"):
+            return self.bad("accept: must be either image/* or application/json")
+        form = self.form(req)
+        if form is None:
+            return self.bad("content-type: must be multipart/form-data")
+        if not form.get("prompt", "").strip():
+            return self.bad("prompt: cannot be empty")
+        if form.get("output_format", "png") not in ("png", "jpeg", "webp"):
+            return self.bad("output_format: must be one of png, jpeg, webp")
+        if form.get("aspect_ratio", "1:1") not in self.ASPECT_RATIOS:
+            return self.bad("aspect_ratio: must be one of " + ", ".join(sorted(self.ASPECT_RATIOS)))
+        if endpoint == "sd3" and form.get("model", "sd3.5-large") not in self.SD3_MODELS:
+            return self.bad("model: must be one of " + ", ".join(sorted(self.SD3_MODELS)))
+        finish = "CONTENT_FILTERED" if "filtered" in form["prompt"] else "SUCCESS"
+        seed = len(req.server.requests_to("/stability/")) * 1000 + 7
+        image = self.png()
+        if accept == "image/*":
+            headers = {"finish-reason": finish, "seed": str(seed)}
+            return Reply(200, image, headers=headers, content_type="image/png")
+        encoded = base64.b64encode(image).decode()
+        return Reply(200, {"image": encoded, "finish_reason": finish, "seed": seed})
+
+    @staticmethod
+    def form(req) -> dict[str, str] | None:
+        """A multipart/form-data body's fields, or None when the body is not one."""
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        content_type = req.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return None
+        head = f"Content-Type: {content_type}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + req.body)
+        fields = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            fields[str(name)] = (part.get_payload(decode=True) or b"").decode()
+        return fields
+
+    @staticmethod
+    def png(width: int = 2, height: int = 2) -> bytes:
+        """A valid PNG of grey pixels."""
+        import zlib
+
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+        header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+        rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b"")
+        )
 
 
 class ElevenLabs(FakeProvider):
@@ -1200,7 +2224,64 @@ class ElevenLabs(FakeProvider):
                     "first_name": "Ada",
                 },
             )
+        if req.method == "POST" and req.path.startswith("/v1/text-to-speech/"):
+            return self.speech(req, unquote(req.path.removeprefix("/v1/text-to-speech/")))
         return Reply(404, {"detail": "Not Found"})
+
+    # -- speech: MP3 frames, one per ten characters ---------------------------------------------
+    VOICES = {"21m00Tcm4TlvDq8ikWAM": "Rachel", "JBFqnCBsd6RMkjVDRZzb": "George"}
+    TTS_MODELS = {
+        "eleven_multilingual_v2",
+        "eleven_flash_v2_5",
+        "eleven_turbo_v2_5",
+        "eleven_v3",
+        "eleven_monolingual_v1",
+    }
+    AUDIO_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "pcm": "audio/pcm"}
+    MP3_FRAME = b"\xff\xfb\x90\x64" + b"\x00" * 413  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
+
+    def speech(self, req, voice_id: str):
+        if voice_id not in self.VOICES:
+            return Reply(
+                400,
+                self.body(
+                    "voice_not_found", f"A voice with the voice_id {voice_id} was not found."
+                ),
+            )
+        output_format = req.query.get("output_format", "mp3_44100_128")
+        content_type = self.AUDIO_TYPES.get(output_format.split("_")[0])
+        if content_type is None:
+            return Reply(
+                422,
+                {
+                    "detail": [
+                        {
+                            "loc": ["query", "output_format"],
+                            "msg": f"Invalid output format {output_format!r}",
+                            "type": "value_error",
+                        }
+                    ]
+                },
+            )
+        body = req.json()
+        text = body.get("text") if isinstance(body, dict) else None
+        if not text:
+            return Reply(
+                422,
+                {"detail": [{"loc": ["body", "text"], "msg": "Field required", "type": "missing"}]},
+            )
+        model_id = body.get("model_id", "eleven_multilingual_v2")
+        if model_id not in self.TTS_MODELS:
+            return Reply(
+                400, self.body("model_not_found", f"A model with model ID {model_id} not found.")
+            )
+        frames = max(1, len(text) // 10)
+        if content_type == "audio/mpeg":
+            audio = b"ID3\x04\x00\x00\x00\x00\x00\x00" + self.MP3_FRAME * frames
+        else:
+            audio = b"\x00\x01" * 200 * frames
+        headers = {"x-character-count": str(len(text)), "request-id": uuid.uuid4().hex}
+        return Reply(200, audio, headers=headers, content_type=content_type)
 
 
 PROVIDERS: dict[str, FakeProvider] = {
