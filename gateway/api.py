@@ -282,6 +282,7 @@ class StreamedChat:
     credential: Credential
     stream: ChatStream
     _finish: Callable[[Usage | None, str], None]
+    _finished: bool = False
 
     def chunks(self) -> Iterator[ChatChunk]:
         outcome = "success"
@@ -294,7 +295,16 @@ class StreamedChat:
             outcome = "client_disconnected"
             raise
         finally:
-            self.stream.close()
+            self._end(outcome)
+
+    def close(self) -> None:
+        """The caller stopped early (a client went away): stop reading from the provider."""
+        self._end("client_disconnected")
+
+    def _end(self, outcome: str) -> None:
+        self.stream.close()
+        if not self._finished:
+            self._finished = True
             self._finish(self.stream.usage, outcome)
 
 

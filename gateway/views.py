@@ -319,7 +319,7 @@ class _SSEBody:
 
     def close(self) -> None:
         self._events.close()
-        self._streamed.stream.close()
+        self._streamed.close()
 
 
 def _sse(

@@ -51,6 +51,17 @@ def workspace(db):
 
 
 @pytest.fixture
+def pro_plan(db):
+    """The paid plan (created by a migration; recreated here because transactional tests
+    flush every table, migration data included)."""
+    from workspaces.models import Plan
+    from workspaces.plans import ensure_default_plans
+
+    ensure_default_plans(Plan)
+    return Plan.objects.get(slug="pro")
+
+
+@pytest.fixture
 def members(workspace):
     """One membership per role in `workspace`, keyed by role value."""
     return {

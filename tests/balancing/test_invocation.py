@@ -21,7 +21,6 @@ from providers.adapters import get_adapter
 from providers.errors import AuthenticationFailed, RateLimited
 from providers.registry import get_provider
 from tests.factories import CredentialFactory
-from workspaces.models import Plan
 
 GPT = ModelRef("openai", "gpt-4o", "llm")
 
@@ -47,9 +46,9 @@ def routing(request, settings):
 
 
 @pytest.fixture
-def pool(workspace, members, fake_providers, routing):
+def pool(workspace, members, fake_providers, routing, pro_plan):
     """A pro workspace whose gpt-4o pool is [Default Config (key-a), key-b, key-b, key-c]."""
-    workspace.plan = Plan.objects.get(slug="pro")
+    workspace.plan = pro_plan
     workspace.save()
     owner = members["owner"].user
     keys = {}

@@ -22,15 +22,15 @@ from credentials.services import credential_delete, credential_set_default
 from providers.models import CustomModel
 from tests.factories import CredentialFactory
 from workspaces.exceptions import ApplicationError, NotAllowed
-from workspaces.models import AuditEntry, Plan
+from workspaces.models import AuditEntry
 
 GPT = ModelRef("openai", "gpt-4o", "llm")
 HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def paid(workspace):
-    workspace.plan = Plan.objects.get(slug="pro")
+def paid(workspace, pro_plan):
+    workspace.plan = pro_plan
     workspace.save()
     return workspace
 

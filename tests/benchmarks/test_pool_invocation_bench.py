@@ -27,7 +27,6 @@ from balancing.invocation import invoke
 from balancing.runtime import get_router
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from tests.factories import CredentialFactory
-from workspaces.models import Plan
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]
 
@@ -108,7 +107,9 @@ def ms(nanoseconds: float) -> str:
 
 
 @pytest.mark.parametrize("backend", ["local", "redis"])
-def test_pool_invocation_overhead(request, settings, workspace, members, upstream_url, backend):
+def test_pool_invocation_overhead(
+    request, settings, workspace, members, upstream_url, backend, pro_plan
+):
     settings.REDIS_URL = request.getfixturevalue("redis_url") if backend == "redis" else ""
     # The test Redis database is shared with any other test run on this machine, and their
     # `redis_url` fixtures flush it; a flush restarts the pool's rotation, so strict fairness
@@ -116,7 +117,7 @@ def test_pool_invocation_overhead(request, settings, workspace, members, upstrea
     marker = f"bench:pool-invocation:{os.getpid()}"
     scratch = redis.Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
 
-    workspace.plan = Plan.objects.get(slug="pro")
+    workspace.plan = pro_plan
     workspace.save(update_fields=["plan"])
     owner = members["owner"].user
     credentials = [

@@ -1,19 +1,10 @@
 from django.db import migrations
 
-PLANS = [
-    ("free", "Free", False, 0),
-    ("pro", "Pro", True, 10),
-    ("enterprise", "Enterprise", True, 20),
-]
+from workspaces.plans import ensure_default_plans
 
 
 def create_plans(apps, schema_editor):
-    Plan = apps.get_model("workspaces", "Plan")
-    for slug, name, load_balancing, position in PLANS:
-        Plan.objects.get_or_create(
-            slug=slug,
-            defaults={"name": name, "load_balancing": load_balancing, "position": position},
-        )
+    ensure_default_plans(apps.get_model("workspaces", "Plan"))
 
 
 class Migration(migrations.Migration):

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from workspaces.models import Membership, Plan, Role, User, Workspace
+from workspaces.plans import ensure_default_plans
 
 DEMO_SLUG = "demo"
 DEMO_USERS = [
@@ -33,6 +34,7 @@ class Command(BaseCommand):
             slug=DEMO_SLUG, defaults={"name": "Demo"}
         )
         # The demo is on a paid plan so a new user can try load balancing at once.
+        ensure_default_plans(Plan)
         paid = Plan.objects.filter(load_balancing=True).order_by("position").first()
         if paid is not None and not workspace.load_balancing_allowed:
             workspace.plan = paid

@@ -1,0 +1,262 @@
+"""Benchmark: the gateway served by gunicorn as in production (config/gunicorn.py, PostgreSQL,
+Redis), against an OpenAI-compatible upstream on loopback, with three credentials in a pool,
+compared in the same run with calling the upstream directly:
+
+- sequential chat requests: p50 overhead over direct (target ≤ 1.5 ms);
+- throughput with 8 concurrent clients (target ≥ half of the direct upstream's);
+- resident memory of the web workers over 10,000 requests (target growth < 10 MB).
+
+The upstream answers after UPSTREAM_DELAY_MS, standing in for a provider's time to first byte
+(a real model takes hundreds of ms); 0 would measure two Python HTTP servers racing for the
+same two cores rather than the gateway. Prints figures; asserts only that calls succeeded.
+
+Run: make bench (needs PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+pytestmark = pytest.mark.benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
+PG = "postgres://postgres@127.0.0.1:5432"
+DB_NAME = "console_gateway_bench"
+REDIS = "redis://127.0.0.1:6379/13"
+UPSTREAM_DELAY_MS = 20
+WORKERS = 2
+SEQUENTIAL = 1_000
+CONCURRENCY = 8
+THROUGHPUT_SECONDS = 8
+MEMORY_REQUESTS = 10_000
+BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}
+
+SETUP = """
+import json
+from workspaces.models import Plan, Workspace, User, Membership
+from credentials.models import Credential
+from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
+from gateway.services import api_key_create
+owner = User.objects.create_user(email="owner@bench.test", password="x-bench-password")
+ws = Workspace.objects.create(name="Bench", slug="bench", plan=Plan.objects.get(slug="pro"))
+Membership.objects.create(workspace=ws, user=owner, role="owner")
+ref = ModelRef("openai", "gpt-4o-mini", "llm")
+for i in range(3):
+    c = Credential.objects.create(
+        workspace=ws, provider="openai", name=f"key-{i}", is_default=i == 0,
+        secret_data=json.dumps({"api_key": f"sk-bench-{i}"}), masks={},
+        config={"base_url": "%(upstream)s/v1"},
+    )
+    if i:
+        pool_entry_add(workspace=ws, ref=ref, credential=c, acting_user=owner)
+pool_set_enabled(workspace=ws, ref=ref, enabled=True, acting_user=owner)
+print(api_key_create(workspace=ws, name="bench", acting_user=owner).secret)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """(upstream URL, gateway URL, API key, worker pids); everything stopped afterwards."""
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    upstream_port, gateway_port = free_port(), free_port()
+    upstream_url = f"http://127.0.0.1:{upstream_port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{PG}/{DB_NAME}",
+        "REDIS_URL": REDIS,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PROVIDER_URL_ALLOWLIST": f"127.0.0.1:{upstream_port}",
+        "VAR_DIR": str(tmp_path_factory.mktemp("var")),
+        "WEB_CONCURRENCY": str(WORKERS),
+        "GUNICORN_THREADS": "16",
+        "GUNICORN_BIND": f"127.0.0.1:{gateway_port}",
+        "LOG_LEVEL": "WARNING",
+    }
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    key = (
+        subprocess.run(
+            [python, "manage.py", "shell", "-c", SETUP % {"upstream": upstream_url}],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    upstream = subprocess.Popen(
+        [python, "tests/benchmarks/upstream.py", str(upstream_port), str(UPSTREAM_DELAY_MS)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+    gunicorn = subprocess.Popen(
+        [python, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        assert upstream.stdout.readline().strip() == b"ready"
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        wait_until_up(f"{gateway_url}/healthz", gunicorn)
+        workers = [
+            int(pid)
+            for pid in subprocess.run(
+                ["pgrep", "-P", str(gunicorn.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        yield upstream_url, gateway_url, key, workers
+    finally:
+        for process in (gunicorn, upstream):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def direct_call(session: requests.Session, upstream: str) -> None:
+    response = session.post(
+        f"{upstream}/v1/chat/completions",
+        json={**BODY, "model": "gpt-4o-mini"},
+        headers={"Authorization": "Bearer sk-bench-0"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+
+
+def gateway_call(session: requests.Session, gateway: str, key: str) -> None:
+    response = session.post(
+        f"{gateway}/v1/chat/completions",
+        json=BODY,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "Hello from the upstream."
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def throughput(call, seconds: float) -> float:
+    done = [0] * CONCURRENCY
+    stop = time.monotonic() + seconds
+
+    def client(i: int) -> None:
+        session = requests.Session()
+        while time.monotonic() < stop:
+            call(session)
+            done[i] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CONCURRENCY)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / (time.monotonic() - started)
+
+
+def test_gateway_overhead_throughput_and_memory(stack):
+    upstream, gateway, key, workers = stack
+    session = requests.Session()
+    for _ in range(200):  # warm-up: connections, route caches, JIT-free but cache-warm
+        direct_call(session, upstream)
+        gateway_call(session, gateway, key)
+
+    direct, through = [], []
+    for i in range(SEQUENTIAL):
+        order = [(direct, lambda: direct_call(session, upstream))] + [
+            (through, lambda: gateway_call(session, gateway, key))
+        ]
+        for sink, call in order if i % 2 else reversed(order):
+            started = time.perf_counter()
+            call()
+            sink.append((time.perf_counter() - started) * 1000)
+    overhead = statistics.median(through) - statistics.median(direct)
+    print(
+        f"\n[benchmark] gateway sequential chat ({UPSTREAM_DELAY_MS} ms upstream, 3-credential "
+        f"pool, {WORKERS} gthread workers): direct p50 {statistics.median(direct):.2f} ms, "
+        f"gateway p50 {statistics.median(through):.2f} ms, overhead p50 {overhead:.2f} ms "
+        f"(target ≤ 1.5 ms); p99 direct {percentile(direct, 0.99):.2f} ms, gateway "
+        f"{percentile(through, 0.99):.2f} ms"
+    )
+
+    direct_rate = throughput(lambda s: direct_call(s, upstream), THROUGHPUT_SECONDS)
+    gateway_rate = throughput(lambda s: gateway_call(s, gateway, key), THROUGHPUT_SECONDS)
+    print(
+        f"[benchmark] throughput with {CONCURRENCY} clients: direct {direct_rate:.0f} req/s, "
+        f"gateway {gateway_rate:.0f} req/s = {gateway_rate / direct_rate:.0%} of direct "
+        "(target ≥ 50%)"
+    )
+
+    before = {pid: rss_kib(pid) for pid in workers}
+    done = [0]
+
+    def hammer(_: int) -> None:
+        own = requests.Session()
+        while True:
+            with lock:
+                if done[0] >= MEMORY_REQUESTS:
+                    return
+                done[0] += 1
+            gateway_call(own, gateway, key)
+
+    lock = threading.Lock()
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(CONCURRENCY)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after = {pid: rss_kib(pid) for pid in workers}
+    growth = max((after[pid] - before[pid]) / 1024 for pid in workers)
+    print(
+        f"[benchmark] worker memory over {MEMORY_REQUESTS:,} requests: "
+        + ", ".join(f"{before[p] / 1024:.1f} → {after[p] / 1024:.1f} MB" for p in workers)
+        + f"; largest growth {growth:.1f} MB (target < 10 MB)"
+    )
+    assert done[0] == MEMORY_REQUESTS

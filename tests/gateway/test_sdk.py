@@ -1,0 +1,206 @@
+"""The official openai Python SDK, unchanged, against the gateway on a live server: chat
+(whole and streamed), embeddings and moderations served by the fake providers behind it, errors
+as the SDK's own exceptions, failover inside a pool, and one usage record per call."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+
+from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
+from gateway.models import UsageRecord
+from tests.factories import CredentialFactory
+
+
+@pytest.fixture
+def sdk(live_server, api_key, openai_key):
+    return openai.OpenAI(
+        api_key=api_key.secret, base_url=f"{live_server.url}/v1", max_retries=0, timeout=10
+    )
+
+
+def test_chat_completion(sdk):
+    completion = sdk.chat.completions.create(
+        model="openai/gpt-4o-mini",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hello there"},
+            {"role": "assistant", "content": "Hi."},
+            {"role": "user", "content": "How are you?"},
+        ],
+        temperature=0.2,
+        max_tokens=50,
+    )
+    assert completion.choices[0].message.content == "You said: How are you?"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.model == "openai/gpt-4o-mini"
+    assert completion.usage.completion_tokens == 5
+    assert completion.usage.total_tokens == (
+        completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
+    record = UsageRecord.objects.get()
+    assert (record.provider, record.model, record.endpoint) == ("openai", "gpt-4o-mini", "chat")
+    assert record.credential_name == "prod-key" and record.outcome == "success"
+    assert record.completion_tokens == 5 and record.api_key.name == "app"
+
+
+def test_a_bare_model_name_works_when_unambiguous(sdk):
+    completion = sdk.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "ping"}]
+    )
+    assert completion.choices[0].message.content == "You said: ping"
+
+
+def test_streamed_chat_completion(sdk):
+    stream = sdk.chat.completions.create(
+        model="openai/gpt-4o-mini",
+        messages=[{"role": "user", "content": "Tell me a long story"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "You said: Tell me a long story"
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.completion_tokens == 7
+    record = UsageRecord.objects.get()
+    assert record.stream and record.completion_tokens == 7 and record.outcome == "success"
+
+
+def test_embeddings_in_both_encodings(sdk):
+    result = sdk.embeddings.create(
+        model="openai/text-embedding-3-small", input=["first", "second", "third"]
+    )
+    assert [item.index for item in result.data] == [0, 1, 2]
+    vectors = [item.embedding for item in result.data]
+    assert len({len(v) for v in vectors}) == 1 and vectors[0] != vectors[1]
+    as_floats = sdk.embeddings.create(
+        model="openai/text-embedding-3-small", input="first", encoding_format="float"
+    )
+    assert as_floats.data[0].embedding == pytest.approx(vectors[0], rel=1e-6)
+    assert result.usage.prompt_tokens > 0
+
+
+def test_moderations(sdk):
+    result = sdk.moderations.create(
+        model="openai/omni-moderation-latest", input=["a kind word", "I will kill them"]
+    )
+    assert [r.flagged for r in result.results] == [False, True]
+
+
+def test_errors_arrive_as_the_sdks_exceptions(sdk, live_server):
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk.chat.completions.create(
+            model="openai/gpt-9", messages=[{"role": "user", "content": "x"}]
+        )
+    assert caught.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "x"}], temperature=9
+        )
+    assert caught.value.param == "temperature"
+    wrong = openai.OpenAI(api_key="mck_wrong", base_url=f"{live_server.url}/v1", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        wrong.models.list()
+
+
+def test_models_lists_what_the_workspace_can_use(sdk):
+    ids = [model.id for model in sdk.models.list()]
+    assert "openai/gpt-4o-mini" in ids and "openai/text-embedding-3-small" in ids
+    assert not any(i.startswith("anthropic/") for i in ids)  # no credential there
+
+
+def test_a_pool_fails_over_and_a_fully_rate_limited_pool_answers_429(
+    sdk, workspace, members, openai_key, fake_providers, pro_plan
+):
+    workspace.plan = pro_plan
+    workspace.save()
+    limited = CredentialFactory(
+        workspace=workspace,
+        name="limited",
+        secret_data=json.dumps({"api_key": "sk-ratelimited-1"}),
+        config={"base_url": fake_providers.base_url("openai")},
+    )
+    owner = members["owner"].user
+    ref = ModelRef("openai", "gpt-4o-mini", "llm")
+    pool_entry_add(workspace=workspace, ref=ref, credential=limited, acting_user=owner)
+    pool_set_enabled(workspace=workspace, ref=ref, enabled=True, acting_user=owner)
+    messages = [{"role": "user", "content": "hi"}]
+    for _ in range(3):  # Default Config (prod-key), then limited → fails over to prod-key
+        completion = sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=messages)
+        assert completion.choices[0].message.content == "You said: hi"
+    served_by = list(UsageRecord.objects.order_by("pk").values_list("credential_name", flat=True))
+    assert served_by == ["prod-key", "prod-key", "prod-key"]
+
+    from credentials.models import Credential
+
+    Credential.objects.filter(pk=openai_key.pk).update(
+        secret_data=json.dumps({"api_key": "sk-ratelimited-2"})
+    )
+    from balancing.invocation import forget_routes
+
+    forget_routes()
+    with pytest.raises(openai.RateLimitError) as caught:
+        sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=messages)
+    response = caught.value.response
+    assert int(response.headers["retry-after"]) >= 1
+    assert "“prod-key”" in caught.value.message and "cooling down" in caught.value.message
+
+
+def test_an_error_mid_stream_ends_the_stream_with_an_error_event(sdk, workspace, fake_providers):
+    from providers.models import CustomModel
+
+    CustomModel.objects.create(
+        workspace=workspace, provider="openai", name="midstream-1", type="llm"
+    )
+    CredentialFactory(
+        workspace=workspace,
+        model_name="midstream-1",
+        model_type="llm",
+        is_default=True,
+        secret_data=json.dumps({"api_key": "sk-test-valid-2"}),
+        config={"base_url": fake_providers.base_url("openai")},
+    )
+    stream = sdk.chat.completions.create(
+        model="openai/midstream-1", messages=[{"role": "user", "content": "go on"}], stream=True
+    )
+    received = []
+    with pytest.raises(openai.APIError):
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "")
+    assert "".join(received)  # the first deltas arrived before the failure
+    assert UsageRecord.objects.get().outcome == "upstream_error"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_leaving_mid_stream_stops_the_upstream_read(bearer, openai_key):
+    """Drives the WSGI application as a server does: read the first event, then close the
+    response, as gunicorn does when the client has gone away."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
+
+    body = {
+        "model": "openai/gpt-4o-mini",
+        "messages": [{"role": "user", "content": "a long answer please"}],
+        "stream": True,
+    }
+    environ = (
+        RequestFactory()
+        .post(
+            "/v1/chat/completions",
+            json.dumps(body),
+            content_type="application/json",
+            headers=bearer,
+        )
+        .environ
+    )
+    statuses = []
+    app_iter = WSGIHandler()(environ, lambda status, headers: statuses.append(status))
+    events = iter(app_iter)
+    assert statuses == ["200 OK"] and next(events).startswith(b"data: ")
+    app_iter.close()
+    record = UsageRecord.objects.get()
+    assert record.outcome == "client_disconnected" and record.stream
