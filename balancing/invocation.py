@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from django.conf import settings
 from django.utils import timezone
 
+from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential, CredentialStatus
 from providers.errors import AuthenticationFailed, ProviderError, QuotaExhausted
 from workspaces.models import Workspace
@@ -101,15 +102,18 @@ def route_for(*, workspace: Workspace, ref: ModelRef) -> Route:
 
 def _build_route(*, workspace: Workspace, ref: ModelRef) -> Route:
     scope = {"model_name": ref.name, "model_type": ref.type} if ref.custom else {}
-    credentials = {
-        str(c.pk): c
-        for c in Credential.objects.filter(
-            workspace=workspace,
-            provider=ref.provider,
-            model_name=scope.get("model_name", ""),
-            model_type=scope.get("model_type", ""),
-        )
-    }
+    try:
+        credentials = {
+            str(c.pk): c
+            for c in Credential.objects.filter(
+                workspace=workspace,
+                provider=ref.provider,
+                model_name=scope.get("model_name", ""),
+                model_type=scope.get("model_type", ""),
+            )
+        }
+    except SecretDecryptionError:
+        raise SecretUnreadable(f"a credential of {ref.provider}/{ref.name}") from None
     default = next((c for c in credentials.values() if c.is_default), None)
     pool = None
     if workspace.load_balancing_allowed:

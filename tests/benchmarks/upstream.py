@@ -29,6 +29,7 @@ BODY = json.dumps(
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
     delay = 0.0
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming

@@ -153,3 +153,18 @@ def test_wrong_methods_and_unknown_paths_answer_json(client, bearer):
     assert response.status_code == 405 and error_of(response)["message"].startswith("Use POST")
     response = client.get("/v1/completions", headers=bearer)
     assert response.status_code == 404 and error_of(response)["code"] == "unknown_url"
+
+
+def test_a_secret_that_does_not_decrypt_is_a_clean_502(client, bearer, openai_key):
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # as if FIELD_ENCRYPTION_KEY had lost its old key
+        cursor.execute(
+            "UPDATE credentials_credential SET secret_data = %s WHERE id = %s",
+            ["gAAAAABnot-a-token-for-this-key", openai_key.pk],
+        )
+    response = post(
+        client, "/v1/chat/completions", {"model": "openai/gpt-4o", "messages": HELLO}, bearer
+    )
+    assert response.status_code == 502
+    assert "cannot be decrypted" in error_of(response)["message"]
