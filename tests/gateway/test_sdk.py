@@ -16,9 +16,13 @@ from tests.factories import CredentialFactory
 
 @pytest.fixture
 def sdk(live_server, api_key, openai_key):
-    return openai.OpenAI(
+    client = openai.OpenAI(
         api_key=api_key.secret, base_url=f"{live_server.url}/v1", max_retries=0, timeout=10
     )
+    yield client
+    # Its kept-alive connection holds a live-server thread, and with it a database session
+    # that would keep the test database from being dropped.
+    client.close()
 
 
 def test_chat_completion(sdk):
@@ -102,8 +106,12 @@ def test_errors_arrive_as_the_sdks_exceptions(sdk, live_server):
             model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "x"}], temperature=9
         )
     assert caught.value.param == "temperature"
-    wrong = openai.OpenAI(api_key="mck_wrong", base_url=f"{live_server.url}/v1", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with (
+        openai.OpenAI(
+            api_key="mck_wrong", base_url=f"{live_server.url}/v1", max_retries=0
+        ) as wrong,
+        pytest.raises(openai.AuthenticationError),
+    ):
         wrong.models.list()
 
 
