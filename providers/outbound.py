@@ -231,7 +231,9 @@ def request(
 
 class StreamingResponse:
     """An accepted (2xx) streamed answer: `lines()` yields its lines as they arrive, within
-    the read timeout between reads, the stream's overall deadline and the size cap."""
+    the read timeout between reads, the stream's overall deadline and the size cap. Once
+    `close()`d it yields nothing more, not even lines already read (a client that went away
+    gets no more chunks)."""
 
     def __init__(self, response: requests.Response, *, deadline: float, max_bytes: int):
         self._response = response
@@ -239,6 +241,7 @@ class StreamingResponse:
         self.headers = response.headers
         self._deadline = deadline
         self._max_bytes = max_bytes
+        self.closed = False
 
     def lines(self) -> Iterator[str]:
         raw = self._response.raw
@@ -256,15 +259,18 @@ class StreamingResponse:
                 buffer += chunk
                 *complete, buffer = buffer.split(b"\n")
                 for line in complete:
+                    if self.closed:
+                        return
                     yield line.rstrip(b"\r").decode("utf-8", errors="replace")
         except ReadTimeoutError:
             raise Timeout("the stream stopped arriving") from None
         except (Urllib3Error, OSError):
             raise UpstreamError("the connection broke during the stream") from None
-        if buffer:
+        if buffer and not self.closed:
             yield buffer.rstrip(b"\r").decode("utf-8", errors="replace")
 
     def close(self) -> None:
+        self.closed = True
         self._response.close()
 
 

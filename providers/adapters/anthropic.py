@@ -29,7 +29,7 @@ from requests.structures import CaseInsensitiveDict
 from .. import outbound
 from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, Message, Usage
 from ..errors import BadRequest, ProviderError, QuotaExhausted, UpstreamError, scrub
-from .base import DiscoveredModel, ProviderAdapter, sse_events
+from .base import DiscoveredModel, ProviderAdapter, sse_events, token_count
 
 API_VERSION = "2023-06-01"
 PAGE_LIMIT = 1000  # the API's maximum page size
@@ -120,19 +120,19 @@ class Adapter(ProviderAdapter):
                 if isinstance(block, dict) and block.get("type") == "text"
             ),
             finish_reason=FINISH_REASONS.get(str(body.get("stop_reason"))),
-            usage=Usage(_int(usage.get("input_tokens")), _int(usage.get("output_tokens"))),
+            usage=Usage(
+                token_count(usage.get("input_tokens")), token_count(usage.get("output_tokens"))
+            ),
             model=str(body.get("model") or request.model),
             headers=headers,
         )
 
     def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = _accepted_stream(
-            self.open_stream(
-                self.messages_url(credentials),
-                credentials,
-                {**self.body(request), "stream": True},
-                headers={**self.headers(credentials), "Accept": "text/event-stream"},
-            )
+        response = self.open_stream(
+            self.messages_url(credentials),
+            credentials,
+            {**self.body(request), "stream": True},
+            headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
         return ChatStream(
             self.chunks(response, credentials),
@@ -177,7 +177,7 @@ class Adapter(ProviderAdapter):
             kind = payload.get("type") or event
             if kind == "message_start":
                 usage = (payload.get("message") or {}).get("usage") or {}
-                input_tokens = _int(usage.get("input_tokens"))
+                input_tokens = token_count(usage.get("input_tokens"))
             elif kind == "content_block_delta":
                 delta = payload.get("delta") or {}
                 if delta.get("type") == "text_delta" and delta.get("text"):
@@ -185,10 +185,10 @@ class Adapter(ProviderAdapter):
             elif kind == "message_delta":
                 delta, usage = payload.get("delta") or {}, payload.get("usage") or {}
                 # Newer answers repeat the (cumulative) input tokens here.
-                input_tokens = _int(usage.get("input_tokens")) or input_tokens
+                input_tokens = token_count(usage.get("input_tokens")) or input_tokens
                 yield ChatChunk(
                     finish_reason=FINISH_REASONS.get(str(delta.get("stop_reason"))),
-                    usage=Usage(input_tokens, _int(usage.get("output_tokens"))),
+                    usage=Usage(input_tokens, token_count(usage.get("output_tokens"))),
                 )
             elif kind == "message_stop":
                 return
@@ -258,19 +258,3 @@ def _merged(turns: tuple[Message, ...]) -> list[dict[str, Any]]:
         }
         for role, texts in runs
     ]
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _accepted_stream(response: outbound.StreamingResponse) -> outbound.StreamingResponse:
-    """The stream, unless a 2xx answer is an HTML page (a captive portal, a proxy's login)."""
-    content_type = response.headers.get("content-type", "")
-    if content_type.lower().startswith("text/html"):
-        response.close()
-        raise UpstreamError("unexpected answer (an HTML page, not an event stream)")
-    return response

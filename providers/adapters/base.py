@@ -135,7 +135,9 @@ class ProviderAdapter:
     def open_stream(
         self, url: str, credentials: dict[str, Any], body: Any, **kwargs
     ) -> outbound.StreamingResponse:
-        """POST a streamed request; an error status raises the classified error at once."""
+        """POST a streamed request; an error status raises the classified error at once, and
+        so does a web page answering 200 (a captive portal, a proxy's login), before any chunk,
+        so the call can still fail over."""
         response = outbound.stream(
             "POST",
             url,
@@ -145,6 +147,10 @@ class ProviderAdapter:
         )
         if isinstance(response, outbound.ProviderResponse):
             raise self.classify(response, secrets=self.secrets(credentials))
+        content_type = str(response.headers.get("content-type") or "").split(";")[0].strip()
+        if content_type.lower() == "text/html":
+            response.close()
+            raise UpstreamError("unexpected answer (a web page, not a stream)")
         return response
 
     def paged_models(
@@ -292,6 +298,14 @@ def _bounded(seconds: float) -> float | None:
     if math.isnan(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def token_count(value: Any) -> int:
+    """A count from a provider's usage block; missing or unreadable counts are 0."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def plain_text(text: str, *, limit: int = 200) -> str:

@@ -36,7 +36,7 @@ from ..errors import (
     UpstreamError,
     scrub,
 )
-from .base import DiscoveredModel, ProviderAdapter, sse_events
+from .base import DiscoveredModel, ProviderAdapter, sse_events, token_count
 
 PAGE_SIZE = 1000
 MAX_PAGES = 20
@@ -109,13 +109,11 @@ class Adapter(ProviderAdapter):
         )
 
     def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = _accepted_stream(
-            self.open_stream(
-                self.chat_url(credentials),
-                credentials,
-                {**self.body(request), "stream": True},
-                headers={**self.headers(credentials), "Accept": "text/event-stream"},
-            )
+        response = self.open_stream(
+            self.chat_url(credentials),
+            credentials,
+            {**self.body(request), "stream": True},
+            headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
         return ChatStream(
             self.chunks(response, credentials),
@@ -227,15 +225,10 @@ def _usage(usage: Any) -> Usage:
         return Usage()
     for counts in (usage.get("billed_units"), usage.get("tokens")):
         if isinstance(counts, dict) and (counts.get("input_tokens") or counts.get("output_tokens")):
-            return Usage(_int(counts.get("input_tokens")), _int(counts.get("output_tokens")))
+            return Usage(
+                token_count(counts.get("input_tokens")), token_count(counts.get("output_tokens"))
+            )
     return Usage()
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _discovered(item: Any) -> DiscoveredModel | None:
@@ -247,12 +240,3 @@ def _discovered(item: Any) -> DiscoveredModel | None:
             if endpoint in served:
                 return DiscoveredModel(name=str(item["name"]), type=kind)
     return None
-
-
-def _accepted_stream(response: outbound.StreamingResponse) -> outbound.StreamingResponse:
-    """The stream, unless a 2xx answer is an HTML page (a captive portal, a proxy's login)."""
-    content_type = response.headers.get("content-type", "")
-    if content_type.lower().startswith("text/html"):
-        response.close()
-        raise UpstreamError("unexpected answer (an HTML page, not an event stream)")
-    return response

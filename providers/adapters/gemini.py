@@ -46,7 +46,14 @@ from ..errors import (
     UpstreamError,
     scrub,
 )
-from .base import MAX_RETRY_AFTER, DiscoveredModel, ProviderAdapter, retry_after, sse_events
+from .base import (
+    MAX_RETRY_AFTER,
+    DiscoveredModel,
+    ProviderAdapter,
+    retry_after,
+    sse_events,
+    token_count,
+)
 
 PAGE_SIZE = 1000  # the API's maximum page size
 MAX_PAGES = 20
@@ -126,14 +133,12 @@ class Adapter(ProviderAdapter):
         )
 
     def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = _accepted_stream(
-            self.open_stream(
-                self.model_url(credentials, request.model, "streamGenerateContent"),
-                credentials,
-                self.body(request),
-                params={"alt": "sse"},
-                headers={**self.headers(credentials), "Accept": "text/event-stream"},
-            )
+        response = self.open_stream(
+            self.model_url(credentials, request.model, "streamGenerateContent"),
+            credentials,
+            self.body(request),
+            params={"alt": "sse"},
+            headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
         return ChatStream(
             self.chunks(response, credentials),
@@ -291,16 +296,10 @@ def _usage(body: dict) -> Usage | None:
     if not isinstance(metadata, dict):
         return None
     return Usage(
-        _int(metadata.get("promptTokenCount")),
-        _int(metadata.get("candidatesTokenCount")) + _int(metadata.get("thoughtsTokenCount")),
+        token_count(metadata.get("promptTokenCount")),
+        token_count(metadata.get("candidatesTokenCount"))
+        + token_count(metadata.get("thoughtsTokenCount")),
     )
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _discovered(item: Any) -> DiscoveredModel | None:
@@ -349,12 +348,3 @@ def _retry_delay(error: dict) -> float | None:
         if match:
             return min(float(match.group(1)), MAX_RETRY_AFTER)
     return None
-
-
-def _accepted_stream(response: outbound.StreamingResponse) -> outbound.StreamingResponse:
-    """The stream, unless a 2xx answer is an HTML page (a captive portal, a proxy's login)."""
-    content_type = response.headers.get("content-type", "")
-    if content_type.lower().startswith("text/html"):
-        response.close()
-        raise UpstreamError("unexpected answer (an HTML page, not an event stream)")
-    return response

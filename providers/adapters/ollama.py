@@ -18,10 +18,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from .. import outbound
 from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, EmbeddingResult, Usage
 from ..errors import ModelNotAvailable, UpstreamError, scrub
 from .base import DiscoveredModel, ProviderAdapter
-from .openai import StreamReader
 
 EMBEDDING_FAMILIES = {"bert", "nomic-bert"}
 
@@ -79,11 +79,10 @@ class Adapter(ProviderAdapter):
             self._chat_body(credentials, request, stream=True),
             headers={**self.headers(credentials), "Accept": "application/x-ndjson"},
         )
-        reader = StreamReader(response)
         return ChatStream(
-            _chunks(reader, secrets=self.secrets(credentials)),
+            _chunks(response, secrets=self.secrets(credentials)),
             headers=response.headers,
-            close=reader.close,
+            close=response.close,
             model=request.model,
         )
 
@@ -138,8 +137,10 @@ class Adapter(ProviderAdapter):
         return [item for item in body.get("models") or [] if isinstance(item, dict)]
 
 
-def _chunks(reader: StreamReader, *, secrets: tuple[str, ...] = ()) -> Iterator[ChatChunk]:
-    for line in reader.lines():
+def _chunks(
+    response: outbound.StreamingResponse, *, secrets: tuple[str, ...] = ()
+) -> Iterator[ChatChunk]:
+    for line in response.lines():
         if not line.strip():
             continue
         try:
@@ -158,7 +159,7 @@ def _chunks(reader: StreamReader, *, secrets: tuple[str, ...] = ()) -> Iterator[
             return
         if text:
             yield ChatChunk(delta=text)
-    if not reader.closed:
+    if not response.closed:
         raise UpstreamError("the stream ended before the answer was complete")
 
 

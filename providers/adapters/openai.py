@@ -258,51 +258,26 @@ def chat_result(body: Any, headers: Mapping[str, str]) -> ChatResult:
     )
 
 
-class StreamReader:
-    """An accepted stream's lines until `close()`. Lines that already arrived in the last read
-    are not handed out once it is closed, so a client that went away gets no more chunks.
-
-    A web page answering 200 (a captive portal, a proxy's login) is refused at once, before any
-    chunk, so the call can still fail over."""
-
-    def __init__(self, response: outbound.StreamingResponse):
-        content_type = str(response.headers.get("content-type") or "").split(";")[0].strip()
-        if content_type == "text/html":
-            response.close()
-            raise UpstreamError("unexpected answer (a web page, not a stream)")
-        self.response = response
-        self.closed = False
-
-    def lines(self) -> Iterator[str]:
-        for line in self.response.lines():
-            if self.closed:
-                return
-            yield line
-
-    def close(self) -> None:
-        self.closed = True
-        self.response.close()
-
-
 def chat_stream(
     response: outbound.StreamingResponse, *, model: str, secrets: tuple[str, ...] = ()
 ) -> ChatStream:
-    reader = StreamReader(response)
     return ChatStream(
-        chat_chunks(reader, secrets=secrets),
+        chat_chunks(response, secrets=secrets),
         headers=response.headers,
-        close=reader.close,
+        close=response.close,
         model=model,
     )
 
 
-def chat_chunks(reader: StreamReader, *, secrets: tuple[str, ...] = ()) -> Iterator[ChatChunk]:
+def chat_chunks(
+    response: outbound.StreamingResponse, *, secrets: tuple[str, ...] = ()
+) -> Iterator[ChatChunk]:
     """The chunks of an OpenAI-format event stream. Chunks carrying nothing (the role-only first
     one, Azure's content-filter notes with empty `choices`) are skipped; a stream that ends
     before `[DONE]` and without a finish reason was cut off."""
     finished = False
-    for event, data in sse_events(reader.lines()):
-        if reader.closed:
+    for event, data in sse_events(response.lines()):
+        if response.closed:
             return
         if data.strip() == "[DONE]":
             return
@@ -313,7 +288,7 @@ def chat_chunks(reader: StreamReader, *, secrets: tuple[str, ...] = ()) -> Itera
         if chunk is not None:
             finished = finished or chunk.finish_reason is not None
             yield chunk
-    if not finished and not reader.closed:
+    if not finished and not response.closed:
         raise UpstreamError("the stream ended before the answer was complete")
 
 
