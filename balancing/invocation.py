@@ -101,15 +101,11 @@ def route_for(*, workspace: Workspace, ref: ModelRef) -> Route:
 
 
 def _build_route(*, workspace: Workspace, ref: ModelRef) -> Route:
-    scope = {"model_name": ref.name, "model_type": ref.type} if ref.custom else {}
     try:
         credentials = {
             str(c.pk): c
             for c in Credential.objects.filter(
-                workspace=workspace,
-                provider=ref.provider,
-                model_name=scope.get("model_name", ""),
-                model_type=scope.get("model_type", ""),
+                workspace=workspace, provider=ref.provider, **ref.credential_scope
             )
         }
     except SecretDecryptionError:

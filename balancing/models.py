@@ -52,13 +52,6 @@ class Pool(models.Model):
         kind = "c" if self.custom else "p"
         return f"ws:{self.workspace_id}:{self.provider}:{kind}:{self.model_type}:{self.model_name}"
 
-    @property
-    def credential_scope(self) -> dict[str, str]:
-        """The credentials this pool may hold: the provider's, or the custom model's own."""
-        if self.custom:
-            return {"model_name": self.model_name, "model_type": self.model_type}
-        return {"model_name": "", "model_type": ""}
-
 
 class PoolEntry(models.Model):
     pool = models.ForeignKey(Pool, on_delete=models.CASCADE, related_name="entries")

@@ -93,10 +93,7 @@ def _pool_lookup(workspace: Workspace, ref: ModelRef) -> dict:
 def _scope_credentials(workspace: Workspace, ref: ModelRef) -> list[Credential]:
     return list(
         Credential.objects.filter(
-            workspace=workspace,
-            provider=ref.provider,
-            model_name=ref.name if ref.custom else "",
-            model_type=ref.type if ref.custom else "",
+            workspace=workspace, provider=ref.provider, **ref.credential_scope
         )
         .defer("secret_data")
         .order_by("created_at", "pk")

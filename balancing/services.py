@@ -45,6 +45,13 @@ class ModelRef:
     custom: bool = False
 
     @property
+    def credential_scope(self) -> dict[str, str]:
+        """The credentials that may serve it: the provider's, or the custom model's own."""
+        if self.custom:
+            return {"model_name": self.name, "model_type": self.type}
+        return {"model_name": "", "model_type": ""}
+
+    @property
     def query(self) -> str:
         from urllib.parse import urlencode
 
@@ -149,13 +156,12 @@ def pool_entry_add(
 
 
 def _check_scope(credential: Credential, *, workspace: Workspace, ref: ModelRef) -> None:
-    scope_name = ref.name if ref.custom else ""
-    scope_type = ref.type if ref.custom else ""
+    scope = ref.credential_scope
     if (
         credential.workspace_id != workspace.pk
         or credential.provider != ref.provider
-        or credential.model_name != scope_name
-        or credential.model_type != scope_type
+        or credential.model_name != scope["model_name"]
+        or credential.model_type != scope["model_type"]
     ):
         raise ApplicationError(
             "That credential cannot serve this model: pick one of "
