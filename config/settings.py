@@ -255,3 +255,8 @@ PROVIDER_STREAM_TIMEOUT = float(os.environ.get("PROVIDER_STREAM_TIMEOUT", "300")
 # embeddings or moderation request may carry.
 GATEWAY_MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(2**20)))
 GATEWAY_MAX_INPUTS = int(os.environ.get("GATEWAY_MAX_INPUTS", "2048"))
+# Usage records are written in batches by a background thread every this many seconds
+# (gateway/usage.py); 0 writes each one during the call. At most USAGE_MAX_PENDING wait in
+# memory while the database is down.
+USAGE_WRITE_INTERVAL = float(os.environ.get("USAGE_WRITE_INTERVAL", "0.5"))
+USAGE_MAX_PENDING = int(os.environ.get("USAGE_MAX_PENDING", "50000"))

@@ -46,6 +46,7 @@ from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
 from .models import ApiKey, UsageRecord
+from .usage import record_usage
 
 logger = logging.getLogger(__name__)
 
@@ -201,14 +202,14 @@ def _record(
 ) -> None:
     usage = usage or Usage()
     try:
-        UsageRecord.objects.create(
-            workspace=workspace,
-            api_key=caller.api_key,
+        record = UsageRecord(
+            workspace_id=workspace.pk,
+            api_key_id=caller.api_key.pk if caller.api_key else None,
             user_id=caller.user_id,
             provider=handle.provider.key,
             model=handle.name,
             model_type=handle.type,
-            credential=credential,
+            credential_id=credential.pk if credential else None,
             credential_name=credential.name if credential else "",
             endpoint=endpoint,
             stream=stream,
@@ -217,6 +218,7 @@ def _record(
             latency_ms=round((time.perf_counter() - started) * 1000),
             outcome=outcome,
         )
+        record_usage(record)
     except Exception:  # metering must never turn a served call into an error
         logger.exception("could not record usage of %s", handle.id)
 

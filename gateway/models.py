@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from workspaces.models import Workspace
 
@@ -63,7 +64,8 @@ class UsageRecord(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=40, default="success")
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The time of the call (records are written in batches a moment later: gateway/usage.py).
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]

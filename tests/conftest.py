@@ -32,6 +32,15 @@ def fast_password_hashing():
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def usage_written_during_calls():
+    """A test sees a call's usage record as soon as the call returns; the batched background
+    writer production uses has its own tests (tests/gateway/test_usage.py)."""
+    from django.conf import settings
+
+    settings.USAGE_WRITE_INTERVAL = 0
+
+
 @pytest.fixture(autouse=True)
 def fresh_routing_state():
     """Each test starts with no cooldowns, counts or cached routes of an earlier test (ids
