@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from django.conf import settings
 from django.utils import timezone
+from urllib3 import HTTPHeaderDict
 
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential, CredentialStatus
@@ -247,7 +248,7 @@ def rate_limit_status(headers: Mapping[str, str]) -> tuple[int | None, float | N
     `remaining` is the lowest of the request and token budgets the headers report (None when
     they report none); the reset is the one of the exhausted budget, or Retry-After.
     """
-    if hasattr(headers, "lower_items"):  # requests' CaseInsensitiveDict: no copy needed
+    if isinstance(headers, HTTPHeaderDict):  # case-insensitive already: no copy needed
         lowered = headers
     else:
         lowered = {str(k).lower(): str(v) for k, v in headers.items()}

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -107,17 +108,19 @@ def gateway_view(methods: tuple[str, ...]):
                 response = error_response(405, f"Use {' or '.join(methods)} on this endpoint.")
                 response["Allow"] = ", ".join(methods)
                 return response
-            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-            api_key = api_key_authenticate(token.strip()) if scheme.lower() == "bearer" else None
-            if api_key is None:
-                return error_response(
-                    401,
-                    "Incorrect or revoked API key. Create one in Settings → API keys and send "
-                    "it as `Authorization: Bearer <key>`.",
-                    code="invalid_api_key",
-                )
-            request.api_key = api_key
             try:
+                scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+                api_key = (
+                    api_key_authenticate(token.strip()) if scheme.lower() == "bearer" else None
+                )
+                if api_key is None:
+                    return error_response(
+                        401,
+                        "Incorrect or revoked API key. Create one in Settings → API keys and "
+                        "send it as `Authorization: Bearer <key>`.",
+                        code="invalid_api_key",
+                    )
+                request.api_key = api_key
                 return view(request, *args, **kwargs)
             except InvalidRequest as exc:
                 return error_response(400, exc.message, param=exc.param)
@@ -138,6 +141,15 @@ def gateway_view(methods: tuple[str, ...]):
                 )
             except ProviderError as exc:
                 return _provider_error_response(exc)
+            except DatabaseError:
+                logger.exception("gateway: database unavailable on %s", request.path)
+                return error_response(
+                    503,
+                    "The service cannot reach its database. Retry shortly.",
+                    type_="api_error",
+                    code="service_unavailable",
+                    retry_after=5,
+                )
             except Exception:
                 logger.exception("gateway: unexpected error on %s", request.path)
                 return error_response(500, "Internal error.", type_="api_error")
@@ -424,6 +436,11 @@ def moderations(request: HttpRequest) -> JsonResponse:
             "results": served.value.results,
         }
     )
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """The lean /v1/ handler's last resort (gateway/root_urls.py): JSON, never a page."""
+    return error_response(500, "Internal error.", type_="api_error")
 
 
 @public_view

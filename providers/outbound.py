@@ -11,23 +11,32 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
-import requests
 from django.conf import settings
-from requests.adapters import HTTPAdapter
+from urllib3 import HTTPHeaderDict, HTTPResponse, PoolManager
+from urllib3 import Timeout as Urllib3Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import NameResolutionError, ProtocolError, ReadTimeoutError
+from urllib3.filepost import encode_multipart_formdata
 
-from .errors import BadRequest, Timeout, Unreachable, UnsafeURL, UpstreamError
+from .errors import BadRequest, ProviderError, Timeout, Unreachable, UnsafeURL, UpstreamError
 
 # Cloud metadata endpoints that are not covered by "not global" everywhere.
 METADATA_NETWORKS = [
@@ -121,29 +130,22 @@ class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = GuardedHTTPSConnection
 
 
-class GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": GuardedHTTPConnectionPool,
-            "https": GuardedHTTPSConnectionPool,
-        }
-
-
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    """One pooled session per thread (requests sessions are not thread-safe)."""
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = requests.Session()
-        session.trust_env = False  # an environment proxy would bypass the address check
-        adapter = GuardedAdapter(pool_connections=16, pool_maxsize=32, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        _local.session = session
-    return session
+# One connection pool per provider host for the whole process, shared by every thread
+# (urllib3's pools are thread-safe): a call reuses the connection the last call left warm.
+# Sized for a gunicorn worker's threads all calling the same provider at once.
+_pools = PoolManager(num_pools=64, maxsize=64, block=False, retries=False)
+_pools.pool_classes_by_scheme = {
+    "http": GuardedHTTPConnectionPool,
+    "https": GuardedHTTPSConnectionPool,
+}
+DEFAULT_HEADERS = {
+    "User-Agent": "model-console",
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+}
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HEADER_VALUE = re.compile(r"^(?:\S[^\r\n]*)?$")
 
 
 def check_url(url: str) -> None:
@@ -166,7 +168,7 @@ def check_url(url: str) -> None:
 @dataclass
 class ProviderResponse:
     status: int
-    headers: requests.structures.CaseInsensitiveDict
+    headers: HTTPHeaderDict
     content: bytes
     url: str
     elapsed: float = 0.0
@@ -218,10 +220,9 @@ def request(
         files=files,
         timeout=(connect_timeout, read_timeout),
     )
-    with response:
-        content = _read_capped(response, max_bytes=max_bytes, deadline=deadline)
+    content = _read_capped(response, max_bytes=max_bytes, deadline=deadline)
     return ProviderResponse(
-        status=response.status_code,
+        status=response.status,
         headers=response.headers,
         content=content,
         url=url,
@@ -235,16 +236,17 @@ class StreamingResponse:
     `close()`d it yields nothing more, not even lines already read (a client that went away
     gets no more chunks)."""
 
-    def __init__(self, response: requests.Response, *, deadline: float, max_bytes: int):
+    def __init__(self, response: HTTPResponse, *, deadline: float, max_bytes: int):
         self._response = response
-        self.status = response.status_code
+        self.status = response.status
         self.headers = response.headers
         self._deadline = deadline
         self._max_bytes = max_bytes
+        self._complete = False  # read to its end: the connection can serve another call
         self.closed = False
 
     def lines(self) -> Iterator[str]:
-        raw = self._response.raw
+        raw = self._response
         buffer, total = b"", 0
         try:
             while True:
@@ -266,12 +268,19 @@ class StreamingResponse:
             raise Timeout("the stream stopped arriving") from None
         except (Urllib3Error, OSError):
             raise UpstreamError("the connection broke during the stream") from None
+        self._complete = True
         if buffer and not self.closed:
             yield buffer.rstrip(b"\r").decode("utf-8", errors="replace")
 
     def close(self) -> None:
+        """Stop reading: the connection is closed, so the provider stops sending."""
+        if self.closed:
+            return
         self.closed = True
-        self._response.close()
+        if self._complete:
+            self._response.release_conn()
+        else:
+            _discard(self._response)
 
 
 def stream(
@@ -301,13 +310,12 @@ def stream(
         json_body=json_body,
         timeout=(connect_timeout, read_timeout),
     )
-    if response.status_code >= 300:
-        with response:
-            content = _read_capped(
-                response, max_bytes=max_bytes, deadline=time.monotonic() + read_timeout
-            )
+    if response.status >= 300:
+        content = _read_capped(
+            response, max_bytes=max_bytes, deadline=time.monotonic() + read_timeout
+        )
         return ProviderResponse(
-            status=response.status_code,
+            status=response.status,
             headers=response.headers,
             content=content,
             url=url,
@@ -330,63 +338,54 @@ def _open(
     timeout: tuple[float, float],
     data: Any = None,
     files: Any = None,
-) -> tuple[requests.Response, str]:
+) -> tuple[HTTPResponse, str]:
     """Send the request, following same-host redirects; returns the unread response."""
     connect_timeout, read_timeout = timeout
+    body, all_headers = _encode(headers, json_body=json_body, data=data, files=files)
+    if params:
+        query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+        url = f"{url}{'&' if urlsplit(url).query else '?'}{query}" if query else url
     for _ in range(MAX_REDIRECTS + 1):
         check_url(url)
         try:
-            response = _session().request(
+            response = _pools.request(
                 method,
                 url,
-                headers=headers,
-                params=params,
-                json=json_body,
-                data=data,
-                files=files,
-                timeout=(connect_timeout, read_timeout),
-                allow_redirects=False,
-                stream=True,
+                body=body,
+                headers=all_headers,
+                timeout=Urllib3Timeout(connect=connect_timeout, read=read_timeout),
+                redirect=False,
+                preload_content=False,
+                decode_content=True,
             )
         except UnsafeAddress as exc:
             raise UnsafeURL(f"{exc.host} is a private or reserved address") from None
-        except requests.exceptions.ConnectTimeout:
-            raise Timeout(f"no connection within {connect_timeout:g} s") from None
-        except requests.exceptions.ReadTimeout:
-            raise Timeout(f"no answer within {read_timeout:g} s") from None
-        except requests.exceptions.SSLError:
-            raise Unreachable("the TLS handshake failed (certificate or protocol)") from None
-        except requests.exceptions.ConnectionError as exc:
-            unsafe = _caused_by(exc, UnsafeAddress)
-            if unsafe is not None:
-                raise UnsafeURL(f"{unsafe.host} is a private or reserved address") from None
-            if _caused_by(exc, NameResolutionError):
-                raise Unreachable(f"cannot resolve {urlsplit(url).hostname}") from None
-            if _caused_by(exc, ProtocolError):  # connected, then the server hung up
-                raise UpstreamError("the connection closed before an answer arrived") from None
+        except NameResolutionError:
+            raise Unreachable(f"cannot resolve {urlsplit(url).hostname}") from None
+        except NewConnectionError:  # (a subclass of ConnectTimeoutError)
             raise Unreachable(f"cannot connect to {urlsplit(url).netloc}") from None
-        except (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.InvalidSchema,
-            requests.exceptions.MissingSchema,
-        ):
+        except ConnectTimeoutError:
+            raise Timeout(f"no connection within {connect_timeout:g} s") from None
+        except ReadTimeoutError:
+            raise Timeout(f"no answer within {read_timeout:g} s") from None
+        except SSLError:
+            raise Unreachable("the TLS handshake failed (certificate or protocol)") from None
+        except ProtocolError:  # connected, then the server hung up
+            raise UpstreamError("the connection closed before an answer arrived") from None
+        except LocationParseError:
             raise BadRequest("invalid URL") from None
-        except requests.exceptions.InvalidHeader:
-            # The exception's text quotes the header value, which may be the key: never shown.
-            raise BadRequest(
-                "a credential holds characters a request cannot carry (spaces, line breaks)"
-            ) from None
         except UnicodeError:
             raise BadRequest(
                 "a credential or the URL holds characters a request cannot carry"
             ) from None
-        except requests.exceptions.RequestException as exc:
+        except (Urllib3Error, OSError) as exc:
             raise Unreachable(type(exc).__name__) from None
 
-        if not response.is_redirect:
+        location = response.headers.get("Location")
+        if response.status not in REDIRECT_STATUSES or not location:
             return response, url
-        response.close()
-        target = urljoin(url, response.headers.get("Location", ""))
+        _discard(response)
+        target = urljoin(url, location)
         if urlsplit(target).netloc != urlsplit(url).netloc:
             raise UpstreamError(
                 f"redirected to another host ({urlsplit(target).netloc}); "
@@ -396,17 +395,59 @@ def _open(
     raise UpstreamError("too many redirects")
 
 
-def _read_capped(response: requests.Response, *, max_bytes: int, deadline: float) -> bytes:
+def _encode(
+    headers: dict[str, str] | None, *, json_body: Any, data: Any, files: Any
+) -> tuple[bytes | None, dict[str, str]]:
+    """The body and the headers to send: JSON, a form, or multipart (files, with `data` as
+    plain fields). Header values are checked first: a credential with a line break or a
+    leading space must not reach the wire, and the message never quotes it."""
+    all_headers = {**DEFAULT_HEADERS, **(headers or {})}
+    for name, value in all_headers.items():
+        if (
+            not isinstance(value, str)
+            or not _HEADER_NAME.match(name)
+            or not _HEADER_VALUE.match(value)
+        ):
+            raise BadRequest(
+                "a credential holds characters a request cannot carry (spaces, line breaks)"
+            )
+    if files:
+        fields: list[tuple[str, Any]] = list((data or {}).items())
+        for name, part in files.items():
+            filename = part[0] if isinstance(part, tuple) else None
+            fields.append((name, part[1] if filename is None else part))
+        body, content_type = encode_multipart_formdata(fields)
+        all_headers["Content-Type"] = content_type
+        return body, all_headers
+    if data is not None:
+        all_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        return urlencode(data, doseq=True).encode(), all_headers
+    if json_body is not None:
+        all_headers.setdefault("Content-Type", "application/json")
+        try:
+            return json.dumps(json_body, allow_nan=False).encode(), all_headers
+        except ValueError as exc:
+            raise BadRequest(f"the request cannot be sent as JSON ({exc})") from None
+    return None, all_headers
+
+
+def _discard(response: HTTPResponse) -> None:
+    """Close an unfinished response: its connection cannot carry another request."""
+    response.close()
+    response.release_conn()
+
+
+def _read_capped(response: HTTPResponse, *, max_bytes: int, deadline: float) -> bytes:
     """The body, refused past `max_bytes` (counted after decompression) or past `deadline`.
 
     `read1` returns whatever has arrived (at most one socket read), so a server trickling a
-    byte at a time meets the deadline check after every read; `iter_content` would block
-    until a whole chunk arrived, each byte resetting the read timeout."""
-    raw = response.raw
+    byte at a time meets the deadline check after every read; reading fixed-size chunks would
+    block until a whole chunk arrived, each byte resetting the read timeout. A body read to
+    its end gives its connection back to the pool; any other outcome closes it."""
     chunks, total = [], 0
     try:
         while True:
-            chunk = raw.read1(READ_CHUNK, decode_content=True)
+            chunk = response.read1(READ_CHUNK, decode_content=True)
             if not chunk:
                 break
             total += len(chunk)
@@ -416,25 +457,13 @@ def _read_capped(response: requests.Response, *, max_bytes: int, deadline: float
                 raise Timeout("the answer took too long to arrive")
             chunks.append(chunk)
     except ReadTimeoutError:
+        _discard(response)
         raise Timeout("the answer stopped arriving") from None
     except (Urllib3Error, OSError):
+        _discard(response)
         raise UpstreamError("the connection broke while reading the answer") from None
+    except ProviderError:
+        _discard(response)
+        raise
+    response.release_conn()
     return b"".join(chunks)
-
-
-def _caused_by(exc: BaseException, kind: type) -> BaseException | None:
-    """Find `kind` in an exception's chain: requests wraps urllib3's MaxRetryError, whose
-    `reason` holds the original error."""
-    pending: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, kind):
-            return current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        linked += [arg for arg in current.args if isinstance(arg, BaseException)]
-        pending.extend(item for item in linked if isinstance(item, BaseException))
-    return None

@@ -24,8 +24,6 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from requests.structures import CaseInsensitiveDict
-
 from .. import outbound
 from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, Message, Usage
 from ..errors import BadRequest, ProviderError, QuotaExhausted, UpstreamError, scrub
@@ -202,7 +200,7 @@ class Adapter(ProviderAdapter):
         error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
         answer = outbound.ProviderResponse(
             status=ERROR_STATUS.get(str(error.get("type")), 500),
-            headers=CaseInsensitiveDict(response.headers),
+            headers=response.headers,
             content=json.dumps(payload).encode(),
             url="",
         )

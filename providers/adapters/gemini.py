@@ -33,8 +33,6 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from requests.structures import CaseInsensitiveDict
-
 from .. import outbound
 from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, EmbeddingResult, Usage
 from ..errors import (
@@ -223,7 +221,7 @@ class Adapter(ProviderAdapter):
             status = 500
         answer = outbound.ProviderResponse(
             status=status if 400 <= status < 600 else 500,
-            headers=CaseInsensitiveDict(response.headers),
+            headers=response.headers,
             content=json.dumps(payload).encode(),
             url="",
         )

@@ -36,6 +36,7 @@ DB_NAME = "console_gateway_bench"
 REDIS = "redis://127.0.0.1:6379/13"
 UPSTREAM_DELAY_MS = 20
 WORKERS = 2
+THREADS = 16
 SEQUENTIAL = 1_000
 CONCURRENCY = 8
 THROUGHPUT_SECONDS = 8
@@ -101,7 +102,7 @@ def stack(tmp_path_factory):
         "PROVIDER_URL_ALLOWLIST": f"127.0.0.1:{upstream_port}",
         "VAR_DIR": str(tmp_path_factory.mktemp("var")),
         "WEB_CONCURRENCY": str(WORKERS),
-        "GUNICORN_THREADS": "16",
+        "GUNICORN_THREADS": str(THREADS),
         "GUNICORN_BIND": f"127.0.0.1:{gateway_port}",
         "LOG_LEVEL": "WARNING",
     }

@@ -8,12 +8,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -22,6 +20,7 @@ from gateway import api, usage
 from gateway.models import UsageRecord
 from providers.calls import Message
 from tests.factories import WorkspaceFactory
+from tests.faults import database_refusing_connections, in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [Message("user", "Hello there")]
@@ -35,22 +34,6 @@ def batched(settings, transactional_db):
     usage.reset_writer()
     yield usage.writer()
     usage.reset_writer()
-
-
-def in_thread(function):
-    """Run `function` in a thread of its own (its own database connection, closed after)."""
-    result = []
-
-    def run():
-        try:
-            result.append(function())
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    return result[0] if result else None
 
 
 def test_a_call_returns_before_its_record_is_written_and_keeps_its_time(batched, openai_key):
@@ -110,18 +93,9 @@ def test_a_deleted_workspace_drops_only_its_own_records(batched, workspace):
 
 def test_records_wait_while_the_database_refuses_connections(batched, postgres, openai_key):
     api.chat(openai_key.workspace, "openai/gpt-4o-mini", HELLO)
-    db = connection.settings_dict
-    admin = psycopg.connect(
-        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres"
-    )
-    admin.autocommit = True
-    try:
-        admin.execute(f'ALTER DATABASE "{db["NAME"]}" WITH ALLOW_CONNECTIONS false')
+    with database_refusing_connections():
         assert in_thread(usage.flush_usage) == 0  # a new connection is refused
         assert batched.pending() == 1
-    finally:
-        admin.execute(f'ALTER DATABASE "{db["NAME"]}" WITH ALLOW_CONNECTIONS true')
-        admin.close()
     assert in_thread(usage.flush_usage) == 1
     assert UsageRecord.objects.get().credential_name == "prod-key"
 

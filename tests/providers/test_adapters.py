@@ -8,7 +8,7 @@ import json
 import socket
 
 import pytest
-from requests.structures import CaseInsensitiveDict
+from urllib3 import HTTPHeaderDict
 
 from providers import outbound
 from providers.adapters import ProviderAdapter, get_adapter
@@ -533,7 +533,7 @@ def response(status: int, body=b"", **headers) -> ProviderResponse:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     return ProviderResponse(
         status=status,
-        headers=CaseInsensitiveDict({k.replace("_", "-"): v for k, v in headers.items()}),
+        headers=HTTPHeaderDict({k.replace("_", "-"): v for k, v in headers.items()}),
         content=content,
         url="https://api.example.com/v1/models",
     )
