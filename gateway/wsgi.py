@@ -39,7 +39,12 @@ class LeanGatewayMixin:
 
     def get_response(self, request):
         request.urlconf = URLCONF
-        return super().get_response(request)
+        response = super().get_response(request)
+        if not response.streaming and not response.has_header("Content-Length"):
+            # (CommonMiddleware's job on the pages) without it the server must send the body
+            # chunked: more writes, and more for the client to parse.
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
 
 
 class GatewayHandler(LeanGatewayMixin, WSGIHandler):

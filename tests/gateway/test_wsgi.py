@@ -58,6 +58,7 @@ def test_a_chat_completion_is_served_by_the_lean_handler(bearer, openai_key):
     assert answer["status"] == 200
     assert json.loads(answer["body"])["choices"][0]["message"]["content"] == "You said: Hi there"
     assert answer["headers"]["X-Content-Type-Options"] == "nosniff"
+    assert answer["headers"]["Content-Length"] == str(len(answer["body"]))  # not chunked
     assert "Set-Cookie" not in answer["headers"]
     assert "Cookie" not in answer["headers"].get("Vary", "")
 
