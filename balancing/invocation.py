@@ -86,15 +86,16 @@ def forget_routes() -> None:
         callback()
 
 
-def route_for(*, workspace: Workspace, ref: ModelRef) -> Route:
-    key = (workspace.pk, ref.provider, ref.name, ref.type, ref.custom)
+def route_for(*, workspace: Workspace, ref: ModelRef, source: str = "custom") -> Route:
+    key = (workspace.pk, ref.provider, ref.name, ref.type, ref.custom, source)
     ttl = settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS
     now = time.monotonic()
     if ttl > 0:
         cached = _cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-    route = _build_route(workspace=workspace, ref=ref)
+    build = _system_route if source == "system" else _build_route
+    route = build(workspace=workspace, ref=ref)
     if ttl > 0:
         with _cache_lock:
             _cache[key] = (now + ttl, route)
@@ -141,9 +142,29 @@ def _build_route(*, workspace: Workspace, ref: ModelRef) -> Route:
     return Route(pool.key, tuple(ids), credentials, default, frozenset(failing), names)
 
 
-def invoke(*, workspace: Workspace, ref: ModelRef, call: Callable[[Credential], T]) -> Served[T]:
-    """Serve one call to the model with `call(credential)`; see the module docstring."""
-    route = route_for(workspace=workspace, ref=ref)
+def _system_route(*, workspace: Workspace, ref: ModelRef) -> Route:
+    """The operator's working credentials of the provider, rotated and failed over like a
+    pool shared by every workspace (their quotas are charged by the caller)."""
+    from system.selectors import system_offer
+
+    offer = system_offer(ref.provider)
+    credentials = {f"system-{c.pk}": c for c in (offer.credentials if offer else ())}
+    names = {key: f"“{c.name}” (system)" for key, c in credentials.items()}
+    return Route(
+        f"system:{ref.provider}", tuple(credentials), credentials, None, frozenset(), names
+    )
+
+
+def invoke(
+    *,
+    workspace: Workspace,
+    ref: ModelRef,
+    call: Callable[[Credential], T],
+    source: str = "custom",
+) -> Served[T]:
+    """Serve one call to the model with `call(credential)`; see the module docstring.
+    `source="system"` serves it with the operator's credentials (system providers)."""
+    route = route_for(workspace=workspace, ref=ref, source=source)
     if route.pool_key is None:
         credential = route.default
         if credential is None:
@@ -160,36 +181,46 @@ def invoke(*, workspace: Workspace, ref: ModelRef, call: Callable[[Credential], 
     entry_id, value = get_router().invoke(
         route.pool_key,
         route.entry_ids,
-        lambda entry: _attempt(call, route.credentials[entry], pool_key=route.pool_key),
+        lambda entry: _attempt(
+            call, route.credentials[entry], pool_key=route.pool_key, entry=entry
+        ),
         names=route.names,
     )
     return Served(value, route.credentials[entry_id], route.pool_key)
 
 
-def _attempt(call: Callable[[Credential], T], credential: Credential, *, pool_key: str | None):
+def _attempt(
+    call: Callable[[Credential], T],
+    credential: Credential,
+    *,
+    pool_key: str | None,
+    entry: str | None = None,
+):
+    entry = entry or str(credential.pk)
     try:
         value = call(credential)
     except ProviderError as error:
         if pool_key:
-            get_stats().record(pool_key, str(credential.pk), ok=False)
+            get_stats().record(pool_key, entry, ok=False)
         if isinstance(error, (AuthenticationFailed, QuotaExhausted)):
             credential_mark_failing(credential=credential, error=error)
         raise
     if pool_key:
-        get_stats().record(pool_key, str(credential.pk), ok=True)
+        get_stats().record(pool_key, entry, ok=True)
         headers = getattr(value, "headers", None)
         if headers:
             remaining, reset = rate_limit_status(headers)
             if remaining == 0:
                 get_router().note_rate_limit(
-                    pool_key, str(credential.pk), remaining=remaining, reset_seconds=reset
+                    pool_key, entry, remaining=remaining, reset_seconds=reset
                 )
     return value
 
 
 def credential_mark_failing(*, credential: Credential, error: ProviderError) -> None:
     """A call proved the credential unusable: it shows as failing until it validates again."""
-    Credential.objects.filter(pk=credential.pk).update(
+    model = type(credential)  # a workspace Credential, or an operator's SystemCredential
+    model.objects.filter(pk=credential.pk).update(
         status=CredentialStatus.FAILING,
         last_error_code=error.code,
         last_error_message=error.message[:400],

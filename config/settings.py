@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "credentials",
     "balancing",
     "gateway",
+    "system",
 ]
 
 MIDDLEWARE = [
@@ -168,10 +169,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
+# How often system providers ask their provider for its model list (seconds).
+SYSTEM_MODELS_REFRESH_SECONDS = float(os.environ.get("SYSTEM_MODELS_REFRESH_SECONDS", "21600"))
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-validations": {
         "task": "credentials.sweep_pending_validations",
         "schedule": 300.0,
+    },
+    "refresh-system-models": {
+        "task": "system.refresh_models",
+        "schedule": SYSTEM_MODELS_REFRESH_SECONDS,
     },
 }
 

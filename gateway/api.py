@@ -37,11 +37,12 @@ from providers.calls import (
     ModerationResult,
     Usage,
 )
-from providers.errors import ProviderError
+from providers.errors import ProviderError, QuotaExceeded
 from providers.models import CustomModel
 from providers.registry import catalog, get_provider
 from providers.schema import ProviderSpec
 from providers.selectors import ModelUnavailable, model_for_use, provider_models
+from system.quotas import quota_reserve
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
@@ -69,6 +70,7 @@ class ModelHandle:
     name: str
     type: str
     custom: bool
+    source: str = "custom"  # "system": the operator's credentials, charged to the quota
 
     @property
     def id(self) -> str:
@@ -161,7 +163,7 @@ def _usable(workspace: Workspace, provider: ProviderSpec, name: str, model_type:
                 f"No {model_type} model {provider.key}/{name} in this workspace."
             ) from None
         raise
-    return ModelHandle(provider, row.name, row.type, row.custom is not None)
+    return ModelHandle(provider, row.name, row.type, row.custom is not None, row.source)
 
 
 def usable_models(workspace: Workspace, model_type: str | None = None) -> list[ModelHandle]:
@@ -173,7 +175,9 @@ def usable_models(workspace: Workspace, model_type: str | None = None) -> list[M
         models = provider_models(workspace=workspace, provider=provider)
         for row in [*models.predefined, *models.custom]:
             if row.status.usable and (not model_type or row.type == model_type):
-                handles.append(ModelHandle(provider, row.name, row.type, row.custom is not None))
+                handles.append(
+                    ModelHandle(provider, row.name, row.type, row.custom is not None, row.source)
+                )
     return handles
 
 
@@ -209,8 +213,9 @@ def _record(
             provider=handle.provider.key,
             model=handle.name,
             model_type=handle.type,
-            credential_id=credential.pk if credential else None,
-            credential_name=credential.name if credential else "",
+            credential_id=credential.pk if isinstance(credential, Credential) else None,
+            credential_name=_credential_name(credential),
+            source=handle.source,
             endpoint=endpoint,
             stream=stream,
             prompt_tokens=usage.prompt_tokens,
@@ -223,6 +228,69 @@ def _record(
         logger.exception("could not record usage of %s", handle.id)
 
 
+def _credential_name(credential) -> str:
+    if credential is None:
+        return ""
+    if isinstance(credential, Credential):
+        return credential.name
+    return f"System: {credential.name}"
+
+
+class _Metered:
+    """A call's source and its quota charge: system calls reserve before the call (or fall
+    back to the workspace's own credentials when the quota is used up and it has some), are
+    settled with the tokens after it, and refunded when it fails."""
+
+    def __init__(self, workspace: Workspace, handle: ModelHandle):
+        self.source = handle.source
+        self.reservation = None
+        if handle.source != "system":
+            return
+        try:
+            self.reservation = quota_reserve(workspace, handle.provider.key, handle.name)
+        except QuotaExceeded:
+            route = invocation.route_for(workspace=workspace, ref=handle.ref)
+            if route.default is None and route.pool_key is None:
+                raise
+            self.source = "custom"  # preferred system, no quota left: the workspace's own
+
+    def handle(self, handle: ModelHandle) -> ModelHandle:
+        if self.source == handle.source:
+            return handle
+        return ModelHandle(handle.provider, handle.name, handle.type, handle.custom, self.source)
+
+    def settle(self, usage: Usage | None) -> None:
+        if self.reservation is not None:
+            self.reservation.settle(usage)
+
+    def refund(self) -> None:
+        if self.reservation is not None:
+            self.reservation.refund()
+
+
+def _invoke_metered(
+    workspace: Workspace,
+    handle: ModelHandle,
+    *,
+    call: Callable[[Credential], T],
+    failed: Callable[[ModelHandle, ProviderError], None],
+) -> tuple[ModelHandle, _Metered, Served[T]]:
+    """Charge the quota (system models), invoke, refund on failure; `failed` records it."""
+    metered = None
+    try:
+        metered = _Metered(workspace, handle)
+        handle = metered.handle(handle)
+        served = invocation.invoke(
+            workspace=workspace, ref=handle.ref, call=call, source=handle.source
+        )
+    except ProviderError as error:
+        if metered is not None:
+            metered.refund()
+        failed(handle, error)
+        raise
+    return handle, metered, served
+
+
 def _call(
     workspace: Workspace,
     handle: ModelHandle,
@@ -233,13 +301,15 @@ def _call(
     usage_of: Callable[[T], Usage] | None = None,
 ) -> Served[T]:
     started = time.perf_counter()
-    try:
-        served = invocation.invoke(workspace=workspace, ref=handle.ref, call=call)
-    except ProviderError as error:
+
+    def failed(handle: ModelHandle, error: ProviderError) -> None:
         _record(
             workspace, handle, endpoint=endpoint, caller=caller, started=started, outcome=error.code
         )
-        raise
+
+    handle, metered, served = _invoke_metered(workspace, handle, call=call, failed=failed)
+    usage = usage_of(served.value) if usage_of else None
+    metered.settle(usage)
     _record(
         workspace,
         handle,
@@ -247,7 +317,7 @@ def _call(
         caller=caller,
         started=started,
         credential=served.credential,
-        usage=usage_of(served.value) if usage_of else None,
+        usage=usage,
     )
     return served
 
@@ -327,13 +397,8 @@ def chat_stream(
     request = ChatRequest(handle.name, tuple(messages), temperature, top_p, max_tokens, tuple(stop))
     adapter = get_adapter(handle.provider)
     started = time.perf_counter()
-    try:
-        served = invocation.invoke(
-            workspace=workspace,
-            ref=handle.ref,
-            call=lambda credential: adapter.chat_stream(credential.values(), request),
-        )
-    except ProviderError as error:
+
+    def failed(handle: ModelHandle, error: ProviderError) -> None:
         _record(
             workspace,
             handle,
@@ -343,9 +408,19 @@ def chat_stream(
             outcome=error.code,
             stream=True,
         )
-        raise
+
+    handle, metered, served = _invoke_metered(
+        workspace,
+        handle,
+        call=lambda credential: adapter.chat_stream(credential.values(), request),
+        failed=failed,
+    )
 
     def finish(usage: Usage | None, outcome: str) -> None:
+        if outcome == "success" or usage is not None:
+            metered.settle(usage)
+        else:
+            metered.refund()
         _record(
             workspace,
             handle,

@@ -64,6 +64,8 @@ class UsageRecord(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=40, default="success")
+    # "system": served by the operator's credentials and charged to the plan's quota.
+    source = models.CharField(max_length=10, default="custom")
     # The time of the call (records are written in batches a moment later: gateway/usage.py).
     created_at = models.DateTimeField(default=timezone.now)
 

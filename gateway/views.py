@@ -36,6 +36,7 @@ from providers.errors import (
     ModelNotAvailable,
     NotSupported,
     ProviderError,
+    QuotaExceeded,
     QuotaExhausted,
     RateLimited,
     Timeout,
@@ -81,6 +82,14 @@ def _provider_error_response(error: ProviderError) -> JsonResponse:
             return error_response(503, message, type_="api_error", code=error.code)
         return error_response(
             429, message, type_="rate_limit_error", code=error.code, retry_after=retry or 1
+        )
+    if isinstance(error, QuotaExceeded):
+        return error_response(
+            429,
+            message,
+            type_="insufficient_quota",
+            code=error.code,
+            retry_after=error.retry_after,
         )
     if isinstance(error, QuotaExhausted):
         return error_response(429, message, type_="insufficient_quota", code=error.code)

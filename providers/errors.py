@@ -60,6 +60,23 @@ class QuotaExhausted(ProviderError):
     hint = "The account has no credit or quota left. Check billing with the provider."
 
 
+class QuotaExceeded(ProviderError):
+    """The workspace's plan quota for a system provider is used up (not the provider's own
+    billing: that is QuotaExhausted). The message is the whole sentence users see."""
+
+    code = "quota_exceeded"
+    title = "Quota exceeded"
+    hint = "Add your own credential for this provider, or ask the site operator for a bigger plan."
+
+    def __init__(self, detail: str = "", *, retry_after: float | None = None, hint=None):
+        self.retry_after = retry_after  # until the quota's period starts again; None: never
+        super().__init__(detail, hint=hint)
+
+    @property
+    def message(self) -> str:
+        return self.detail or self.title
+
+
 class ModelNotAvailable(ProviderError):
     code = "model_not_available"
     title = "Model not available"

@@ -10,6 +10,8 @@ from django.shortcuts import get_object_or_404
 from balancing.selectors import PoolFlag, pool_flags, pool_warning_counts
 from credentials.models import Credential
 from credentials.selectors import ProviderCredentialSummary, provider_credential_summaries
+from system.quotas import quota_states
+from system.selectors import SystemState, preferences, system_offer, system_state
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
@@ -24,14 +26,18 @@ class ProviderRow:
     provider: ProviderSpec
     credentials: ProviderCredentialSummary
     pools_stopped: int = 0  # models whose load balancing stopped on its own
+    system: SystemState | None = None  # offered by the operator: the choice and the quota
 
     @property
     def configured(self) -> bool:
-        return self.credentials.configured
+        return self.credentials.configured or self.system is not None
 
     @property
     def status(self) -> str:
-        """The badge's machine word: not-configured, failing, no-default or active."""
+        """The badge's machine word: not-configured, failing, no-default, active, system or
+        quota-exceeded."""
+        if self.system is not None and self.system.in_use:
+            return "quota-exceeded" if self.system.quota.exceeded else "system"
         if not self.credentials.configured:
             return "not-configured"
         if self.credentials.failing:
@@ -47,6 +53,8 @@ class ProviderRow:
             "failing": f"{self.credentials.failing} failing",
             "no-default": "No default",
             "active": "Active",
+            "system": "Active (system)",
+            "quota-exceeded": "Quota exceeded",
         }[self.status]
 
     @property
@@ -65,6 +73,9 @@ def provider_overview(
     query = query.strip().lower()
     summaries = provider_credential_summaries(workspace=workspace)
     stopped = pool_warning_counts(workspace=workspace)
+    offered = [p.key for p in catalog() if system_offer(p.key) is not None]
+    quotas = quota_states(workspace, offered) if offered else {}
+    chosen = preferences(workspace) if offered else {}
     rows = []
     for provider in catalog():
         if model_type and model_type not in provider.model_types:
@@ -72,9 +83,21 @@ def provider_overview(
         if query and not _matches(provider, query):
             continue
         summary = summaries.get(provider.key, ProviderCredentialSummary())
+        system = None
+        if provider.key in quotas:
+            system = system_state(
+                workspace,
+                provider.key,
+                has_custom=bool(summary.default_name),
+                preference=chosen.get(provider.key, ""),
+                quota=quotas[provider.key],
+            )
         rows.append(
             ProviderRow(
-                provider=provider, credentials=summary, pools_stopped=stopped.get(provider.key, 0)
+                provider=provider,
+                credentials=summary,
+                pools_stopped=stopped.get(provider.key, 0),
+                system=system,
             )
         )
     return sorted(rows, key=lambda row: not row.configured)
@@ -104,6 +127,7 @@ class ModelRow:
     credentials: tuple[Credential, ...] = ()
     load_balancing: bool = False  # its pool is on: calls rotate over several credentials
     pool_warning: str = ""  # its load balancing stopped on its own: why
+    source: str = "custom"  # "system": the operator's credentials serve it, within the quota
 
     @property
     def pool_query(self) -> str:
@@ -134,6 +158,7 @@ class ProviderModels:
     predefined: list[ModelRow]
     custom: list[ModelRow]
     removed: list[RemovedModel]
+    system: SystemState | None = None  # the operator offers this provider: quota and choice
 
 
 def _default_status(credentials) -> str | None:
@@ -209,8 +234,15 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
 
     flags = pool_flags(workspace=workspace, provider=provider.key)
     provider_credentials = by_scope.get(("", ""), [])
+    system = system_state(
+        workspace, provider.key, has_custom=_default_status(provider_credentials) is not None
+    )
     predefined = []
     for m in provider.models:
+        enabled = (m.name, m.type) not in disabled
+        if system is not None and system.in_use and system.offer.offers(m.name):
+            predefined.append(_system_row(m.name, m.type, m.label, enabled, system, m))
+            continue
         flag = flags.get((m.name, m.type, False))
         predefined.append(
             ModelRow(
@@ -218,15 +250,21 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
                 type=m.type,
                 label=m.label,
                 predefined=m,
-                enabled=(m.name, m.type) not in disabled,
+                enabled=enabled,
                 status=model_status(
-                    enabled=(m.name, m.type) not in disabled,
+                    enabled=enabled,
                     default_credential_status=_credential_status(provider_credentials, flag),
                 ),
                 load_balancing=bool(flag and flag.active),
                 pool_warning=flag.warning if flag else "",
             )
         )
+    if system is not None and system.in_use:
+        # Models the operator's refresh found that the catalog does not list yet.
+        predefined += [
+            _system_row(name, model_type, name, (name, model_type) not in disabled, system)
+            for name, model_type in system.offer.extra_models()
+        ]
     custom = [
         _custom_model_row(
             model,
@@ -242,7 +280,25 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
         for (name, model_type), scope in sorted(by_scope.items())
         if name and (name, model_type) not in present
     ]
-    return ProviderModels(predefined=predefined, custom=custom, removed=removed)
+    return ProviderModels(predefined=predefined, custom=custom, removed=removed, system=system)
+
+
+def _system_row(
+    name: str, model_type: str, label: str, enabled: bool, system: SystemState, spec=None
+) -> ModelRow:
+    return ModelRow(
+        name=name,
+        type=model_type,
+        label=label,
+        predefined=spec,
+        enabled=enabled,
+        status=model_status(
+            enabled=enabled,
+            default_credential_status="active",
+            quota_exceeded=system.quota.exceeded,
+        ),
+        source="system",
+    )
 
 
 def custom_model_get_or_404(*, workspace: Workspace, provider: str, pk) -> CustomModel:

@@ -74,6 +74,7 @@ def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
         "groups": groups,
         "custom_models": models.custom,
         "removed_models": models.removed,
+        "system": models.system,
         "model_type": model_type,
         "model_count": len(provider.models),
     }

@@ -33,6 +33,7 @@ def icon(name: str, extra_class: str = "", label: str = "") -> SafeString:
 
 _DOT_BY_STATUS = {
     "active": "status-green",
+    "system": "status-green",
     "failing": "status-red",
     "validating": "status-blue status-dot-animated",
     "cooling-down": "status-orange",

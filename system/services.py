@@ -1,0 +1,89 @@
+"""Writes of the system side: a workspace's preferred source per provider, and refreshing a
+system provider's model list from the provider."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from balancing.invocation import forget_routes
+from providers.adapters import get_adapter
+from providers.errors import ProviderError
+from providers.registry import get_provider
+from workspaces.exceptions import ApplicationError
+from workspaces.models import User, Workspace
+from workspaces.services import audit_record, require_manager
+
+from .models import Preferred, ProviderPreference, SystemProvider
+
+logger = logging.getLogger(__name__)
+
+
+def provider_preference_set(
+    *, workspace: Workspace, provider: str, preferred: str, acting_user: User
+) -> None:
+    """Prefer the system's or the workspace's own credentials for `provider`; "" goes back
+    to the default (custom once the workspace has a credential, else system)."""
+    require_manager(workspace=workspace, user=acting_user)
+    spec = get_provider(provider)
+    if spec is None:
+        raise ApplicationError("Unknown provider.")
+    if preferred not in ("", *Preferred.values):
+        raise ApplicationError("Choose system, custom or the default.", field="preferred")
+    with transaction.atomic():
+        if preferred:
+            ProviderPreference.objects.update_or_create(
+                workspace=workspace, provider=provider, defaults={"preferred": preferred}
+            )
+        else:
+            ProviderPreference.objects.filter(workspace=workspace, provider=provider).delete()
+        audit_record(
+            workspace=workspace,
+            actor=acting_user,
+            action="provider.preference",
+            object_type="provider",
+            object_id=provider,
+            object_repr=spec.label,
+            details={"preferred": preferred or "default"},
+        )
+    forget_routes()
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    ok: bool
+    message: str
+
+
+def system_models_refresh(system: SystemProvider) -> RefreshOutcome:
+    """Ask the provider which models the operator's first working credential reaches, so new
+    models reach workspaces without a release (the catalog's models stay the fallback)."""
+    spec = get_provider(system.provider)
+    credential = system.credentials.filter(enabled=True, status="active").first()
+    if spec is None or credential is None:
+        message = "no working credential to ask the provider with"
+        SystemProvider.objects.filter(pk=system.pk).update(refresh_error=message)
+        return RefreshOutcome(False, message)
+    try:
+        found = get_adapter(spec).list_models(credential.values())
+    except ProviderError as error:
+        SystemProvider.objects.filter(pk=system.pk).update(refresh_error=error.message[:400])
+        logger.warning("system model refresh of %s failed: %s", system.provider, error.code)
+        return RefreshOutcome(False, error.message)
+    discovered = [{"name": m.name, "type": m.type} for m in found]
+    SystemProvider.objects.filter(pk=system.pk).update(
+        discovered_models=discovered, models_refreshed_at=timezone.now(), refresh_error=""
+    )
+    system.refresh_from_db()
+    forget_routes()
+    return RefreshOutcome(True, f"{len(discovered)} models found")
+
+
+def system_models_refresh_all() -> dict[str, RefreshOutcome]:
+    return {
+        system.provider: system_models_refresh(system)
+        for system in SystemProvider.objects.filter(enabled=True)
+    }
