@@ -278,3 +278,13 @@ def test_the_reservation_is_one_conditional_update(workspace, quota, django_asse
     with django_assert_num_queries(3):  # plan quota, credits skipped, the UPDATE
         quota_reserve(workspace, "openai", "gpt-4o-mini")
     assert json.dumps(quota_state(workspace, "openai").used) == "2"
+
+
+def test_streamed_calls_are_charged_their_tokens_when_they_end(workspace, system_openai, quota):
+    quota(100, unit="tokens")
+    streamed = api.chat_stream(workspace, "openai/gpt-4o-mini", HELLO)
+    text = "".join(chunk.delta for chunk in streamed.chunks())
+    assert text == "You said: Hello there"
+    assert streamed.credential.name == "operator-main"
+    assert quota_state(workspace, "openai").used == streamed.stream.usage.total_tokens
+    assert UsageRecord.objects.get().source == "system"
