@@ -14,6 +14,8 @@ from django.db import models
 
 from workspaces.models import Workspace
 
+from .schema import MODEL_TYPES
+
 
 class CustomModel(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
@@ -97,3 +99,35 @@ class ModelRefresh(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (RefreshStatus.SUCCEEDED, RefreshStatus.FAILED)
+
+
+class DefaultModel(models.Model):
+    """The model a workspace uses for one model type when a page or call names none
+    (Settings → Default models). `custom` keeps a custom model apart from a predefined one of
+    the same name."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    model_type = models.CharField(max_length=30)
+    provider = models.CharField(max_length=50)
+    model_name = models.CharField(max_length=200)
+    custom = models.BooleanField(default=False)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model_type"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "model_type"], name="default_model_unique_type"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(model_type__in=list(MODEL_TYPES)),
+                name="default_model_known_type",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = " (custom)" if self.custom else ""
+        return f"{self.model_type}: {self.provider}/{self.model_name}{kind}"

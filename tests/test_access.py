@@ -66,6 +66,7 @@ EXPECTED = {
     "model-toggle": "admin",
     "model-refresh": "admin",
     "model-refresh-detail": "admin",
+    "provider-preference": "admin",
     "pool-detail": "member",  # read-only for members; every change below needs admin
     "pool-state": "admin",
     "pool-switch": "admin",
@@ -75,6 +76,12 @@ EXPECTED = {
     "api-key-list": "member",
     "api-key-create": "member",  # every member creates their own keys
     "api-key-revoke": "member",  # their own; another's key needs admin (POST_NEEDS)
+    "default-models": "member",  # reading; choosing them (POST) needs admin, see POST_NEEDS
+    "model-field-search": "member",
+    "playground": "member",
+    "playground-run": "member",
+    "usage": "admin",
+    "usage-csv": "admin",
     # The gateway authenticates API keys, not sessions (tests/gateway/ covers them).
     "gateway-models": "public",
     "gateway-chat": "public",
@@ -85,7 +92,11 @@ EXPECTED = {
 
 # Views whose GET is a page for every role but whose POST changes something; their POST needs
 # the role named here (checked inside the view, after the decorator's baseline).
-POST_NEEDS = {"workspace-update": "admin", "api-key-revoke": "admin"}
+POST_NEEDS = {
+    "workspace-update": "admin",
+    "api-key-revoke": "admin",
+    "default-models": "admin",
+}
 
 RANK = {role.value: role.rank for role in Role}
 

@@ -1,6 +1,7 @@
 /* The console's own behaviour on top of htmx and Tabler (Bootstrap 5): the shared modal,
    toasts raised by the server (HX-Trigger "toast"), schema fields shown only under a
-   condition (data-show-on), and copy buttons. Everything else is htmx attributes. */
+   condition (data-show-on), copy buttons, the model field's keyboard help and the Playground's
+   streamed answer. Everything else is htmx attributes. */
 (function () {
   "use strict";
   const ui = window.tabler;
@@ -100,5 +101,132 @@
     source.select();
     (navigator.clipboard ? navigator.clipboard.writeText(source.value) : Promise.reject())
       .then(() => toast("Copied.", "success"), () => document.execCommand("copy"));
+  });
+
+  // --- Model field: keyboard help and the selected row's highlight -----------------------------
+  document.body.addEventListener("keydown", (event) => {
+    const search = event.target.closest("[data-model-search]");
+    if (!search) return;
+    if (event.key === "Enter") event.preventDefault(); // filtering, not submitting the form
+    if (event.key === "ArrowDown") {
+      const list = document.getElementById(search.getAttribute("aria-controls"));
+      const target = list && (list.querySelector("input:checked:not(:disabled)") || list.querySelector("input:not(:disabled)"));
+      if (target) { event.preventDefault(); target.focus(); }
+    }
+  });
+  document.body.addEventListener("change", (event) => {
+    const list = event.target.closest("[data-model-options]");
+    if (!list || event.target.type !== "radio") return;
+    list.querySelectorAll("label.active").forEach((label) => label.classList.remove("active"));
+    const label = event.target.closest("label");
+    if (label) label.classList.add("active");
+  });
+
+  // --- Playground: the answer streams in (fetch + ReadableStream over server-sent events) ---------
+  let playgroundRun = null; // the AbortController of the run in flight
+  function playgroundParts(form) {
+    const byId = (id) => document.getElementById(id);
+    return {
+      answer: byId("playground-answer"), error: byId("playground-error"), meta: byId("playground-meta"),
+      state: byId("playground-state"), run: form.querySelector("[data-playground-run]"),
+      stop: form.querySelector("[data-playground-stop]"), spinner: form.querySelector("[data-playground-spinner]"),
+    };
+  }
+  function playgroundError(parts, failure) {
+    parts.error.querySelector("[data-error=message]").textContent = failure.message || failure.title || "The run failed.";
+    parts.error.querySelector("[data-error=hint]").textContent = failure.hint || "";
+    parts.error.hidden = false;
+  }
+  function playgroundEvent(parts, raw) {
+    let name = "message", data = "";
+    raw.split("\n").forEach((line) => {
+      if (line.startsWith("event: ")) name = line.slice(7);
+      else if (line.startsWith("data: ")) data += line.slice(6);
+    });
+    if (!data) return;
+    const payload = JSON.parse(data);
+    if (name === "delta") parts.answer.append(document.createTextNode(payload.text));
+    else if (name === "error") playgroundError(parts, payload);
+    else if (name === "done") {
+      ["model", "tokens", "latency", "credential"].forEach((key) => {
+        parts.meta.querySelector(`[data-meta=${key}]`).textContent = payload[key] === null ? "" : payload[key];
+      });
+      parts.meta.hidden = false;
+      parts.state.textContent = "Done.";
+    }
+  }
+  async function runPlayground(form) {
+    const parts = playgroundParts(form);
+    if (playgroundRun) playgroundRun.abort();
+    const controller = new AbortController();
+    playgroundRun = controller;
+    parts.answer.textContent = "";
+    parts.error.hidden = true;
+    parts.meta.hidden = true;
+    parts.answer.setAttribute("aria-busy", "true");
+    parts.run.disabled = true;
+    parts.spinner.hidden = false;
+    parts.stop.hidden = false;
+    parts.state.textContent = "Running…";
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { "Accept": "text/event-stream", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
+        credentials: "same-origin",
+        signal: controller.signal,
+      });
+      if (!response.ok || !response.body) {
+        let payload = null;
+        try { payload = await response.json(); } catch (ignored) { payload = null; }
+        const failure = (payload && payload.error) || { message: `The server answered ${response.status}.`, hint: "Try again; if it persists, reload the page." };
+        playgroundError(parts, failure);
+        parts.state.textContent = "Not run.";
+        return;
+      }
+      parts.state.textContent = "Streaming…";
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          playgroundEvent(parts, buffer.slice(0, cut));
+          buffer = buffer.slice(cut + 2);
+        }
+      }
+    } catch (error) {
+      if (error.name === "AbortError") parts.state.textContent = "Stopped.";
+      else {
+        playgroundError(parts, { message: "The connection was lost before the answer ended.", hint: "Check your connection and run again." });
+        parts.state.textContent = "";
+      }
+    } finally {
+      if (playgroundRun === controller) playgroundRun = null;
+      parts.answer.setAttribute("aria-busy", "false");
+      parts.run.disabled = false;
+      parts.spinner.hidden = true;
+      parts.stop.hidden = true;
+    }
+  }
+  document.body.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-playground]");
+    // Without fetch streaming the form posts normally and the page returns with the answer.
+    if (!form || !window.ReadableStream || !window.TextDecoder || !window.AbortController) return;
+    event.preventDefault();
+    runPlayground(form);
+  });
+  document.body.addEventListener("click", (event) => {
+    if (event.target.closest("[data-playground-stop]") && playgroundRun) playgroundRun.abort();
+  });
+  document.body.addEventListener("keydown", (event) => {
+    const form = event.target.closest("form[data-playground]");
+    if (form && event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.tagName === "TEXTAREA") {
+      event.preventDefault();
+      form.requestSubmit();
+    }
   });
 })();

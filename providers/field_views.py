@@ -1,0 +1,41 @@
+"""The model field's search endpoint: the widget's list, filtered by the words typed in its
+search box (HTMX; the full list works without it)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from workspaces.access import workspace_view
+
+from .fields import SAFE_NAME, TEMPLATE, picker_context
+from .model_options import model_options
+from .schema import MODEL_TYPES
+
+
+@require_GET
+@workspace_view()
+def model_field_search(request: HttpRequest) -> HttpResponse:
+    """`field`, `id`, `type`, `label`, `required` describe the widget; `<field>-q` holds the
+    search words; the current choice comes under the field's name (or `initial`) and stays
+    listed whatever the search."""
+    name = request.GET.get("field") or "model"
+    dom_id = request.GET.get("id") or f"id_{name}"
+    model_type = request.GET.get("type") or None
+    if not SAFE_NAME.match(name) or not SAFE_NAME.match(dom_id):
+        return HttpResponseBadRequest("Bad field name or id.")
+    if model_type is not None and model_type not in MODEL_TYPES:
+        return HttpResponseBadRequest("Unknown model type.")
+    value = (request.GET.get(name) or request.GET.get("initial") or "")[:300]
+    context = picker_context(
+        options=model_options(workspace=request.workspace, model_type=model_type),
+        name=name,
+        value=value,
+        dom_id=dom_id,
+        model_type=model_type,
+        label=request.GET.get("label", "")[:100],
+        query=request.GET.get(f"{name}-q", "")[:100],
+        required=request.GET.get("required") == "1",
+    )
+    return render(request, f"{TEMPLATE}#model-options", {**context, "searched": True})
