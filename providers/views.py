@@ -69,7 +69,9 @@ def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
     context = {
         **credential_context,
         "row": selectors.ProviderRow(
-            provider=provider, credentials=summarize(credential_context["credentials"])
+            provider=provider,
+            credentials=summarize(credential_context["credentials"]),
+            system=models.system,
         ),
         "groups": groups,
         "custom_models": models.custom,
