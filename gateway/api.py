@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+CUSTOM_SUFFIX = "#custom"  # keeps a custom model apart from a predefined one of its name
+
+
 class UnknownModel(ApplicationError):
     """No model of that id and type in the workspace (404 on the gateway)."""
 
@@ -74,7 +77,10 @@ class ModelHandle:
 
     @property
     def id(self) -> str:
-        return f"{self.provider.key}/{self.name}"
+        clashes = self.custom and any(
+            m.name == self.name and m.type == self.type for m in self.provider.models
+        )
+        return f"{self.provider.key}/{self.name}{CUSTOM_SUFFIX if clashes else ''}"
 
     @property
     def ref(self) -> ModelRef:
@@ -124,6 +130,9 @@ def _resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandl
         raise UnknownModel("Name a model, as provider/model.")
     provider_key, slash, name = model_id.partition("/")
     provider = get_provider(provider_key) if slash else None
+    if provider is not None and name.endswith(CUSTOM_SUFFIX):
+        # A custom model sharing a predefined model's name and type: "openai/gpt-4o#custom".
+        return _usable(workspace, provider, name.removesuffix(CUSTOM_SUFFIX), model_type, True)
     if provider is not None:
         return _usable(workspace, provider, name, model_type)
     # A bare name (or one whose first segment is not a provider: custom names hold slashes).
@@ -152,10 +161,16 @@ def _resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandl
     raise UnknownModel(f"No {model_type} model named {model_id} in this workspace.")
 
 
-def _usable(workspace: Workspace, provider: ProviderSpec, name: str, model_type: str):
+def _usable(
+    workspace: Workspace,
+    provider: ProviderSpec,
+    name: str,
+    model_type: str,
+    custom: bool | None = None,
+):
     try:
         row = model_for_use(
-            workspace=workspace, provider=provider, name=name, model_type=model_type
+            workspace=workspace, provider=provider, name=name, model_type=model_type, custom=custom
         )
     except ModelUnavailable as exc:
         if "is not a" in exc.message:

@@ -277,18 +277,6 @@ def playground_run(request: HttpRequest) -> HttpResponse:
         )
         return _refused(request, form, failure, streaming, fields=form.errors.get_json_data())
     option = form.fields["model"].option(form.cleaned_data["model"])
-    if option.id != option.gateway_id:
-        # gateway.api resolves provider/name to the predefined model first: calling it would
-        # answer from another model than the one chosen.
-        failure = Failure(
-            400,
-            "Ambiguous model",
-            f"{option.gateway_id} names the predefined model in calls, so the custom model of "
-            "the same name cannot be reached from here.",
-            "Add the custom model under another name in Model Providers.",
-            "model_ambiguous",
-        )
-        return _refused(request, form, failure, streaming)
     messages = []
     if form.cleaned_data["system"].strip():
         messages.append(Message("system", form.cleaned_data["system"]))

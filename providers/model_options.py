@@ -51,8 +51,8 @@ class ModelOption:
 
     @property
     def gateway_id(self) -> str:
-        """The id `gateway.api` resolves (it has no `#custom`)."""
-        return f"{self.provider.key}/{self.name}"
+        """The id `gateway.api` resolves: the same, `#custom` included."""
+        return self.id
 
     @property
     def name(self) -> str:

@@ -315,7 +315,12 @@ class ModelUnavailable(ApplicationError):
 
 
 def model_for_use(
-    *, workspace: Workspace, provider: ProviderSpec, name: str, model_type: str
+    *,
+    workspace: Workspace,
+    provider: ProviderSpec,
+    name: str,
+    model_type: str,
+    custom: bool | None = None,
 ) -> ModelRow:
     """The model a call would use, or ModelUnavailable: unknown, disabled, no usable credential.
 
@@ -327,7 +332,9 @@ def model_for_use(
         (
             r
             for r in [*models.predefined, *models.custom]
-            if r.name == name and r.type == model_type
+            if r.name == name
+            and r.type == model_type
+            and (custom is None or (r.custom is not None) == custom)
         ),
         None,
     )

@@ -168,3 +168,30 @@ def test_a_secret_that_does_not_decrypt_is_a_clean_502(client, bearer, openai_ke
     )
     assert response.status_code == 502
     assert "cannot be decrypted" in error_of(response)["message"]
+
+
+def test_a_custom_model_named_like_a_predefined_one_is_reached_with_its_suffix(
+    client, bearer, workspace, openai_key, fake_providers
+):
+    from providers.models import CustomModel
+
+    CustomModel.objects.create(workspace=workspace, provider="openai", name="gpt-4o", type="llm")
+    CredentialFactory(
+        workspace=workspace,
+        name="tuned-key",
+        model_name="gpt-4o",
+        model_type="llm",
+        is_default=True,
+        secret_data=json.dumps({"api_key": "sk-test-valid-tuned"}),
+        config={"base_url": fake_providers.base_url("openai")},
+    )
+    listed = [m["id"] for m in client.get("/v1/models", headers=bearer).json()["data"]]
+    assert {"openai/gpt-4o", "openai/gpt-4o#custom"} <= set(listed)
+    for model, key in (
+        ("openai/gpt-4o", "sk-test-valid-1"),
+        ("openai/gpt-4o#custom", "sk-test-valid-tuned"),
+    ):
+        response = post(client, "/v1/chat/completions", {"model": model, "messages": HELLO}, bearer)
+        assert response.status_code == 200
+        assert response.json()["model"] == model
+        assert fake_providers.requests[-1].headers["authorization"] == f"Bearer {key}"

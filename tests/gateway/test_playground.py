@@ -183,19 +183,29 @@ def test_an_unknown_or_disabled_model_is_refused_with_the_message(
     assert chat_requests(fake_providers) == []  # nothing reached the provider
 
 
-def test_a_custom_model_sharing_a_predefined_name_is_not_silently_swapped(
+def test_a_custom_model_sharing_a_predefined_name_is_called_not_swapped(
     client_for, workspace, openai_key, fake_providers
 ):
     CustomModel.objects.create(workspace=workspace, provider="openai", name="gpt-4o", type="llm")
-    CredentialFactory(workspace=workspace, model_name="gpt-4o", model_type="llm", is_default=True)
+    CredentialFactory(
+        workspace=workspace,
+        name="tuned-key",
+        model_name="gpt-4o",
+        model_type="llm",
+        is_default=True,
+        secret_data=json.dumps({"api_key": "sk-test-valid-tuned"}),
+        config={"base_url": fake_providers.base_url("openai")},
+    )
 
     response = client_for("member").post(
         RUN, {"model": "openai/gpt-4o#custom", "prompt": "Hi"}, headers=STREAM
     )
 
-    assert response.status_code == 400
-    assert "custom model of the same name cannot be reached" in response.json()["error"]["message"]
-    assert chat_requests(fake_providers) == []
+    parsed = events(response)
+    assert answer_of(parsed) == "You said: Hi"
+    assert parsed[-1][1]["credential"] == "tuned-key"  # the custom model's own credential
+    calls = [r for r in fake_providers.requests if r.path.endswith("/chat/completions")]
+    assert calls[-1].headers["authorization"] == "Bearer sk-test-valid-tuned"
 
 
 def test_an_empty_prompt_is_refused(client_for, openai_key):

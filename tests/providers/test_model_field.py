@@ -216,7 +216,7 @@ def test_custom_models_are_listed_and_kept_apart_from_a_predefined_model_of_the_
     form = make({"model": "openai/gpt-4o#custom"})
     assert form.is_valid(), form.errors
     picked = form.fields["model"].option(form.cleaned_data["model"])
-    assert picked.custom and picked.name == "gpt-4o" and picked.gateway_id == "openai/gpt-4o"
+    assert picked.custom and picked.name == "gpt-4o" and picked.gateway_id == "openai/gpt-4o#custom"
     assert not make({"model": "openai/gpt-4o"}).fields["model"].option("openai/gpt-4o").custom
 
 
