@@ -1,8 +1,12 @@
-"""`GET /healthz`: whether the database and Redis answer, and which mode the app runs in."""
+"""`GET /healthz`: whether the database, Redis and the Celery broker answer, how many workers
+answered a ping, and which mode the app runs in. 200 while the app can serve (the database
+answers), 503 when it cannot; Redis, broker or worker faults degrade it without taking it down."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from django.conf import settings
 from django.db import connection
@@ -36,6 +40,49 @@ def _redis_state() -> str:
         return "unreachable"
 
 
+def _broker_state() -> str:
+    if settings.EMBEDDED_MODE:
+        return "in-process"
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as connection_:
+            connection_.ensure_connection(max_retries=1, interval_start=0, timeout=1)
+        return "ok"
+    except Exception:  # kombu raises a different class per transport
+        return "unreachable"
+
+
+_workers_seen: tuple[float, list[str]] | None = None
+_workers_lock = threading.Lock()
+
+
+def _workers(broker: str) -> int | str:
+    """How many Celery workers answered a ping (cached for HEALTH_WORKER_CACHE_SECONDS, so
+    frequent probes do not each wait for the ping's timeout)."""
+    global _workers_seen
+    if settings.EMBEDDED_MODE:
+        return "in-process"
+    if broker != "ok":
+        return 0
+    ttl = settings.HEALTH_WORKER_CACHE_SECONDS
+    now = time.monotonic()
+    cached = _workers_seen
+    if cached is not None and ttl > 0 and now - cached[0] < ttl:
+        return len(cached[1])
+    from config.celery import app
+
+    try:
+        replies = app.control.ping(timeout=1.0) or []
+    except Exception:
+        logger.warning("healthz: worker ping failed", exc_info=True)
+        replies = []
+    names = sorted(name for reply in replies for name in reply)
+    with _workers_lock:
+        _workers_seen = (now, names)
+    return len(names)
+
+
 def _routing_mode() -> str:
     """Load balancing state: "shared" (Redis) or "local" (embedded, or Redis is down)."""
     from balancing.runtime import get_router
@@ -50,10 +97,13 @@ def _routing_mode() -> str:
 @public_view
 def healthz(request: HttpRequest) -> JsonResponse:
     database_ok = _database_ok()
+    broker = _broker_state()
     body = {
         "status": "ok" if database_ok else "degraded",
         "database": "ok" if database_ok else "unreachable",
         "redis": _redis_state(),
+        "broker": broker,
+        "workers": _workers(broker),
         "mode": "embedded" if settings.EMBEDDED_MODE else "redis",
         "routing": _routing_mode(),
     }

@@ -73,9 +73,20 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or (
 )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = PRODUCTION
-CSRF_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Behind a TLS-terminating proxy (the documented production set-up), trust its
+# X-Forwarded-Proto so Django knows the request was HTTPS.
+if env_bool("BEHIND_TLS_PROXY", PRODUCTION):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000" if PRODUCTION else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
 
 # --- Applications ------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -88,6 +99,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_bootstrap5",
+    "axes",
     "workspaces",
     "providers",
     "credentials",
@@ -106,7 +118,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "workspaces.middleware.CurrentWorkspaceMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with 429
 ]
+if PRODUCTION:  # static files from the web processes; `make run` uses runserver's own
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -154,7 +169,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # process memory, so the app needs nothing but Python.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED_MODE = not REDIS_URL
+# Shared counters (the validation rate limit) live in Redis when there is one, so every web
+# process counts together; embedded mode has one process and keeps them in memory.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
+# /healthz pings Celery workers at most this often (seconds); probes in between reuse the count.
+HEALTH_WORKER_CACHE_SECONDS = float(os.environ.get("HEALTH_WORKER_CACHE_SECONDS", "10"))
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED_MODE
@@ -171,7 +201,15 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
 # How often system providers ask their provider for its model list (seconds).
 SYSTEM_MODELS_REFRESH_SECONDS = float(os.environ.get("SYSTEM_MODELS_REFRESH_SECONDS", "21600"))
+# Scheduled re-validation of every stored credential (credentials/revalidation.py): how often
+# (seconds), and at most how many provider checks per minute per workspace.
+CREDENTIAL_REVALIDATION_SECONDS = float(os.environ.get("CREDENTIAL_REVALIDATION_SECONDS", "86400"))
+CREDENTIAL_REVALIDATION_RATE = int(os.environ.get("CREDENTIAL_REVALIDATION_RATE", "30"))
 CELERY_BEAT_SCHEDULE = {
+    "revalidate-credentials": {
+        "task": "credentials.revalidate_all",
+        "schedule": CREDENTIAL_REVALIDATION_SECONDS,
+    },
     "sweep-pending-validations": {
         "task": "credentials.sweep_pending_validations",
         "schedule": 300.0,
@@ -184,6 +222,22 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Authentication ----------------------------------------------------------------------------
 AUTH_USER_MODEL = "workspaces.User"
+AUTHENTICATION_BACKENDS = [
+    "workspaces.backends.LoginLockout",  # django-axes: refuses locked-out accounts and addresses
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins: after AXES_FAILURE_LIMIT failures an account, and separately an IP address,
+# is locked out for AXES_COOLOFF_MINUTES (django-axes, counted in the database so every web
+# process shares them). A successful login resets the account's count.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_MINUTES", "15")) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", "1" if PRODUCTION else "0"))
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -205,6 +259,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+# Production serves static files from the web processes (whitenoise) with hashed names and
+# compressed copies: run `manage.py collectstatic` at deploy time.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 # --- Forms -------------------------------------------------------------------------------------
 BOOTSTRAP5 = {
@@ -228,14 +292,30 @@ PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "20"))
 # user it timed out, and how long typed secrets of a failed attempt are kept for a resubmit.
 CREDENTIAL_VALIDATION_TIMEOUT = float(os.environ.get("CREDENTIAL_VALIDATION_TIMEOUT", "30"))
 CREDENTIAL_RETRY_WINDOW = int(os.environ.get("CREDENTIAL_RETRY_WINDOW", "600"))
+# Validation submissions (add, edit, Check now, Check all) a workspace may make per minute, so
+# nobody can use the server to probe keys at speed.
+CREDENTIAL_VALIDATIONS_PER_MINUTE = int(os.environ.get("CREDENTIAL_VALIDATIONS_PER_MINUTE", "20"))
 PROVIDER_MAX_RESPONSE_BYTES = int(os.environ.get("PROVIDER_MAX_RESPONSE_BYTES", str(8 * 2**20)))
 
 # --- Logging -----------------------------------------------------------------------------------
+# JSON lines in production (LOG_FORMAT=json|plain); every record passes a filter that masks
+# anything shaped like a key or bearer token, in case a library logs one.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"no_secrets": {"()": "config.logs.RedactSecrets"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logs.JsonLines"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT if LOG_FORMAT in ("json", "plain") else "plain",
+            "filters": ["no_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 

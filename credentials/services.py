@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -248,6 +250,7 @@ def _validation_request(
             workspace, provider.key, add_to_pool, model_name=model_name, model_type=model_type
         )
     config, secrets = _split_values(schema, cleaned)
+    _require_validation_budget(workspace)
     pending = PendingValidation.objects.create(
         workspace=workspace,
         provider=provider.key,
@@ -293,6 +296,7 @@ def validation_check_request(*, credential: Credential, acting_user: User) -> Pe
     """Re-validate a stored credential ("Check now")."""
     with transaction.atomic():
         require_manager(workspace=credential.workspace, user=acting_user)
+        _require_validation_budget(credential.workspace)
         pending = _check_request(credential=credential, acting_user=acting_user)
     return _enqueue_after_commit(pending)
 
@@ -303,11 +307,34 @@ def validation_check_all(
     """ "Check all": one check per credential of the provider (provider scope)."""
     with transaction.atomic():
         require_manager(workspace=workspace, user=acting_user)
-        credentials = Credential.objects.filter(
-            workspace=workspace, provider=provider_key, model_name=""
+        credentials = list(
+            Credential.objects.filter(workspace=workspace, provider=provider_key, model_name="")
         )
+        _require_validation_budget(workspace, len(credentials))
         pendings = [_check_request(credential=c, acting_user=acting_user) for c in credentials]
     return [_enqueue_after_commit(p) for p in pendings]
+
+
+def _require_validation_budget(workspace: Workspace, count: int = 1) -> None:
+    """At most CREDENTIAL_VALIDATIONS_PER_MINUTE submissions per workspace and minute (a
+    counter per minute in the shared cache), so nobody can use the server to probe keys at
+    speed. If the counter cannot be reached the submission goes ahead (and is logged): the
+    limit guards against abuse, it must not take validation down with Redis."""
+    limit = settings.CREDENTIAL_VALIDATIONS_PER_MINUTE
+    if limit <= 0 or count <= 0:
+        return
+    key = f"validations:{workspace.pk}:{int(time.time() // 60)}"
+    try:
+        cache.add(key, 0, timeout=120)
+        used = cache.incr(key, count)
+    except Exception:  # any cache fault: fail open, visibly
+        logger.warning("validation rate limit unavailable (cache unreachable)", exc_info=True)
+        return
+    if used > limit:
+        raise ApplicationError(
+            f"Too many validations for this workspace in the last minute (at most {limit}). "
+            "Wait a minute, then try again."
+        )
 
 
 def _check_request(*, credential: Credential, acting_user: User) -> PendingValidation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import revalidation, services
 
 
 @shared_task(
@@ -26,3 +26,36 @@ def validate_credential(pending_id: str) -> None:
 )
 def sweep_pending_validations() -> None:
     services.pending_validations_sweep()
+
+
+@shared_task(
+    name="credentials.revalidate_all",
+    ignore_result=True,
+    soft_time_limit=300,
+    time_limit=330,
+)
+def revalidate_all() -> None:
+    """Scheduled by beat: queue a spaced check of every credential (credentials/revalidation.py)."""
+    revalidation.revalidation_enqueue_all()
+
+
+@shared_task(
+    name="credentials.revalidate_credential",
+    acks_late=True,
+    soft_time_limit=45,
+    time_limit=60,
+    ignore_result=True,
+)
+def revalidate_credential(credential_id: int) -> None:
+    revalidation.credential_revalidate(credential_id=credential_id)
+
+
+@shared_task(
+    name="credentials.revalidate_system_credential",
+    acks_late=True,
+    soft_time_limit=45,
+    time_limit=60,
+    ignore_result=True,
+)
+def revalidate_system_credential(system_credential_id: int) -> None:
+    revalidation.system_credential_revalidate(system_credential_id=system_credential_id)

@@ -42,6 +42,15 @@ def usage_written_during_calls():
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache():
+    """Rate-limit counters of an earlier test (same workspace ids) must not carry over."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def fresh_routing_state():
     """Each test starts with no cooldowns, counts or cached routes of an earlier test (ids
     are reused after a rollback, so stale state could otherwise match a new pool)."""

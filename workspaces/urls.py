@@ -23,6 +23,7 @@ urlpatterns = [
             auth_views.PasswordResetConfirmView.as_view(
                 template_name="registration/invitation_accept.html",
                 post_reset_login=True,
+                post_reset_login_backend="django.contrib.auth.backends.ModelBackend",
                 success_url=reverse_lazy("home"),
             )
         ),
