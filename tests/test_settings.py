@@ -107,3 +107,30 @@ def test_redis_url_switches_off_embedded_mode(tmp_path):
         REDIS_URL="redis://127.0.0.1:6379/3",
     )
     assert result.stdout.split() == ["False", "redis://127.0.0.1:6379/3"]
+
+
+PRODUCTION_ENV = {
+    "ENVIRONMENT": "production",
+    "SECRET_KEY": "k" * 10 + "-production-secret-key-with-enough-length-and-variety-0123456789",
+    "ALLOWED_HOSTS": "console.example.com",
+    "REDIS_URL": "redis://127.0.0.1:6379/13",
+}
+
+
+def test_the_documented_production_environment_passes_check_deploy(tmp_path):
+    """The README's production environment: `check --deploy` has nothing to say (CI also runs
+    it), and collectstatic builds the hashed, compressed files whitenoise serves."""
+    env = {
+        **PRODUCTION_ENV,
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+    check = manage("check", "--deploy", "--fail-level", "WARNING", var_dir=tmp_path, **env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "no issues" in check.stdout
+    collected = manage("collectstatic", "--noinput", "-v0", var_dir=tmp_path, **env)
+    assert collected.returncode == 0, collected.stderr
+    manifest = (tmp_path / "static" / "staticfiles.json").read_text()
+    assert "css/app." in manifest
+    assert list((tmp_path / "static" / "css").glob("app.*.css.gz"))  # compressed copies

@@ -14,3 +14,12 @@ class LoginLockout(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def lockout_username(request, credentials) -> str | None:
+    """The account django-axes counts failures against: the email as typed on the sign-in
+    form, case-folded, so "Admin@x" and "admin@x" share one count."""
+    value = (credentials or {}).get("username")
+    if value is None and request is not None:
+        value = request.POST.get("username")
+    return str(value).strip().lower() if value else None
