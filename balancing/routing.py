@@ -430,7 +430,9 @@ class Router:
         redis-py retries a failed command ten times by default; here it does not retry, the
         router's own fallback does the recovering.
         """
-        client = redis.Redis.from_url(
+        from config.redis_urls import redis_client
+
+        client = redis_client(
             url,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_connect_timeout,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 
-import redis
 from django.conf import settings
+
+from config.redis_urls import redis_client
 
 from .routing import Router
 from .stats import PoolStats, register_exit_flush
@@ -54,7 +55,7 @@ def get_stats() -> PoolStats:
             if _stats is None:
                 client = None
                 if settings.REDIS_URL:
-                    client = redis.Redis.from_url(
+                    client = redis_client(
                         settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
                     )
                 _stats = PoolStats(client)

@@ -33,8 +33,10 @@ def _redis_state() -> str:
         return "not configured"
     import redis
 
+    from config.redis_urls import redis_client
+
     try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+        redis_client(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
         return "ok"
     except redis.RedisError:
         return "unreachable"

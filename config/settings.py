@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.redis_urls import celery_broker, parse_sentinel
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -171,6 +173,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED_MODE = not REDIS_URL
 # Shared counters (the validation rate limit) live in Redis when there is one, so every web
 # process counts together; embedded mode has one process and keeps them in memory.
+# (Django's Redis cache cannot follow Sentinel: with a sentinel:// URL the counters are kept
+# per process, so the validation limit applies per web process.)
 CACHES = {
     "default": (
         {
@@ -178,15 +182,18 @@ CACHES = {
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
-        if REDIS_URL
+        if REDIS_URL and parse_sentinel(REDIS_URL) is None
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
 
 # /healthz pings Celery workers at most this often (seconds); probes in between reuse the count.
 HEALTH_WORKER_CACHE_SECONDS = float(os.environ.get("HEALTH_WORKER_CACHE_SECONDS", "10"))
-CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
-CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
+# A Sentinel REDIS_URL becomes kombu's form plus the service name (config/redis_urls.py).
+_BROKER, _SENTINEL_OPTIONS = celery_broker(REDIS_URL) if REDIS_URL else ("memory://localhost/", {})
+CELERY_BROKER_URL = _BROKER
+CELERY_RESULT_BACKEND = _BROKER if REDIS_URL else "cache+memory://"
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = dict(_SENTINEL_OPTIONS)
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED_MODE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -195,7 +202,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    **_SENTINEL_OPTIONS,
+}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
