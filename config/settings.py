@@ -205,6 +205,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
+    # How long a task taken by a worker that died (acks late) waits before another worker gets
+    # it again; longer than any countdown the re-validation schedule uses.
+    "visibility_timeout": float(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
     **_SENTINEL_OPTIONS,
 }
 CELERY_RESULT_EXPIRES = 3600
@@ -330,6 +333,8 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes says every successful sign-in at INFO; failures and lockouts stay (WARNING).
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Load balancing (DESIGN.md section 7). A paid-plan feature unless enabled for every plan

@@ -1,0 +1,230 @@
+"""Faults under load, with real parts: Redis stopped while the gateway serves a steady load,
+and a Celery worker killed while it validates a credential."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+from django.urls import reverse
+
+from balancing.runtime import get_router
+from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
+from credentials.models import Credential, PendingValidation, ValidationStatus
+from gateway.services import api_key_create
+from tests.conftest import celery_configured, require_service
+from tests.factories import CredentialFactory
+
+ROOT = Path(__file__).resolve().parents[1]
+LOAD_SECONDS = 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_stopped_during_gateway_load_fails_no_request(
+    live_server, settings, private_redis, workspace, members, pro_plan, fake_providers
+):
+    settings.REDIS_URL = private_redis.url
+    settings.EMBEDDED_MODE = False
+    settings.HEALTH_WORKER_CACHE_SECONDS = 3600
+    get_router().retry_seconds = 1  # notice Redis's return within a second
+    workspace.plan = pro_plan
+    workspace.save()
+    owner = members["owner"].user
+    ref = ModelRef("openai", "gpt-4o-mini", "llm")
+    for index in range(2):
+        credential = CredentialFactory(
+            workspace=workspace,
+            name=f"key-{index}",
+            is_default=index == 0,
+            secret_data=json.dumps({"api_key": f"sk-test-valid-{index}"}),
+            config={"base_url": fake_providers.base_url("openai")},
+        )
+        pool_entry_add(workspace=workspace, ref=ref, credential=credential, acting_user=owner)
+    pool_set_enabled(workspace=workspace, ref=ref, enabled=True, acting_user=owner)
+    key = api_key_create(workspace=workspace, name="load", acting_user=owner).secret
+
+    statuses: list[int] = []
+    routing: list[tuple[float, str]] = []
+    stop = time.monotonic() + LOAD_SECONDS
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "ping"}]}
+
+    def client() -> None:
+        session = requests.Session()
+        while time.monotonic() < stop:
+            response = session.post(
+                f"{live_server.url}/v1/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=10,
+            )
+            statuses.append(response.status_code)
+
+    def watch() -> None:
+        while time.monotonic() < stop:
+            health = requests.get(f"{live_server.url}/healthz", timeout=10).json()
+            routing.append((stop - time.monotonic(), health["routing"]))
+            time.sleep(0.5)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    threads.append(threading.Thread(target=watch))
+    for thread in threads:
+        thread.start()
+    time.sleep(LOAD_SECONDS / 3)
+    private_redis.kill()
+    time.sleep(LOAD_SECONDS / 3)
+    private_redis.start()
+    for thread in threads:
+        thread.join(timeout=LOAD_SECONDS + 30)
+
+    assert len(statuses) > 100
+    assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+    modes = [mode for _, mode in routing]
+    assert modes[0] == "shared"
+    assert "local" in modes  # went local while Redis was down…
+    assert modes[-1] == "shared"  # …and came back with it
+    first_local = modes.index("local")
+    assert "shared" in modes[first_local:]
+
+
+# -- a worker killed mid-validation ------------------------------------------------------------
+
+
+def start_worker(broker: str, log_path: Path, fake_port: int) -> subprocess.Popen:
+    from django.conf import settings
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        database_url = (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": broker,
+        "PROVIDER_URL_ALLOWLIST": f"127.0.0.1:{fake_port}",
+        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "VAR_DIR": str(settings.VAR_DIR),
+        "CELERY_VISIBILITY_TIMEOUT": "3",  # redeliver a dead worker's task within seconds
+    }
+    log = open(log_path, "ab")  # noqa: SIM115 - the worker writes to it until it is killed
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"fault-{os.getpid()}-{time.monotonic_ns()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_validation_times_out_and_saves_nothing_later(
+    settings, workspace, client_for, fake_providers, fake_provider_server, tmp_path
+):
+    import redis
+
+    base = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+    broker = base.rsplit("/", 1)[0] + "/12"
+    try:
+        redis.Redis.from_url(broker, socket_connect_timeout=1).flushdb()
+    except redis.RedisError:
+        require_service(f"Redis is not reachable at {broker}")
+    settings.CREDENTIAL_VALIDATION_TIMEOUT = 4
+    fake_provider_server.hang_seconds = 6  # longer than the page waits
+    log_path = tmp_path / "worker.log"
+    worker = start_worker(broker, log_path, fake_provider_server.port)
+    try:
+        with celery_configured(broker_url=broker, result_backend=broker, task_always_eager=False):
+            from config.celery import app
+
+            wait_for(lambda: app.control.ping(timeout=0.5), 60, "the worker to start")
+            admin = client_for("admin")
+            admin.post(
+                reverse("credential-create", args=["openai"]),
+                {
+                    "name": "Hanging",
+                    "api_key": "hang",
+                    "base_url": fake_providers.base_url("openai"),
+                },
+            )
+            pending = PendingValidation.objects.get()
+            wait_for(
+                lambda: PendingValidation.objects.filter(
+                    pk=pending.pk, status=ValidationStatus.RUNNING
+                ).exists(),
+                20,
+                "the worker to start validating",
+            )
+            worker.kill()  # SIGKILL mid-validation: no chance to report anything
+            worker.wait(timeout=10)
+
+            detail = reverse("validation-detail", args=[pending.pk])
+            page = wait_for(
+                lambda: (
+                    (r := admin.get(detail, headers={"HX-Request": "true"})).status_code == 286
+                    and r
+                ),
+                20,
+                "the page to say how the validation ended",
+            )
+            assert "timed out" in page.content.decode().lower()
+            assert not Credential.objects.exists()
+
+            # A new worker gets the dead worker's task again (acks late) and saves nothing.
+            fake_provider_server.hang_seconds = 0.1
+            restarted = start_worker(broker, log_path, fake_provider_server.port)
+            try:
+                wait_for(
+                    lambda: (
+                        log_path.read_text().count("validate_credential") >= 2
+                        and "succeeded" in log_path.read_text().split("validate_credential")[-1]
+                    ),
+                    40,
+                    "the redelivered task to run",
+                )
+            finally:
+                restarted.kill()
+                restarted.wait(timeout=10)
+            assert not Credential.objects.exists()
+            pending.refresh_from_db()
+            assert pending.status == ValidationStatus.EXPIRED
+            assert pending.secret_payload is None
+    finally:
+        if worker.poll() is None:
+            worker.kill()
