@@ -228,3 +228,57 @@ def test_a_worker_killed_mid_validation_times_out_and_saves_nothing_later(
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+# -- PostgreSQL restarting -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_restart_gives_clean_errors_and_the_app_recovers_by_itself(
+    live_server, postgres, workspace, members, openai_key_for_faults
+):
+    """Every open connection of the app is cut and new ones are refused for a while, as while
+    PostgreSQL restarts; the gateway and health answer clean JSON errors, pages the designed
+    error page, and once the database is back everything works again without a restart."""
+    from tests.faults import database_refusing_connections
+
+    owner = members["owner"].user
+    key = api_key_create(workspace=workspace, name="restart", acting_user=owner).secret
+    auth = {"Authorization": f"Bearer {key}"}
+    session = requests.Session()
+    assert session.get(f"{live_server.url}/v1/models", headers=auth, timeout=10).ok
+
+    with database_refusing_connections():
+        with connection.cursor() as cursor:  # the restart: every other connection is cut
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        models = session.get(f"{live_server.url}/v1/models", headers=auth, timeout=10)
+        health = session.get(f"{live_server.url}/healthz", timeout=10)
+        page = session.get(f"{live_server.url}/login/", timeout=10)
+    assert models.status_code == 503
+    assert models.json()["error"]["code"] == "service_unavailable"
+    assert health.status_code == 503 and health.json()["database"] == "unreachable"
+    assert page.status_code in (200, 500)  # the login page needs no database…
+    if page.status_code == 500:  # …and if it did, the designed page, not a traceback
+        assert "Traceback" not in page.text
+
+    for _ in range(20):  # back: the next requests reconnect on their own
+        recovered = session.get(f"{live_server.url}/v1/models", headers=auth, timeout=10)
+        if recovered.ok:
+            break
+        time.sleep(0.2)
+    assert recovered.status_code == 200
+    assert session.get(f"{live_server.url}/healthz", timeout=10).status_code == 200
+
+
+@pytest.fixture
+def openai_key_for_faults(workspace, fake_providers):
+    return CredentialFactory(
+        workspace=workspace,
+        name="prod-key",
+        is_default=True,
+        secret_data=json.dumps({"api_key": "sk-test-valid-1"}),
+        config={"base_url": fake_providers.base_url("openai")},
+    )
