@@ -282,3 +282,59 @@ def openai_key_for_faults(workspace, fake_providers):
         secret_data=json.dumps({"api_key": "sk-test-valid-1"}),
         config={"base_url": fake_providers.base_url("openai")},
     )
+
+
+# -- upstream faults ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def faulty_pool(workspace, members, pro_plan, fake_providers, short_provider_timeouts):
+    """A pool of a faulty credential (its base URL's scenario) and a good one."""
+
+    def make(scenario: str):
+        workspace.plan = pro_plan
+        workspace.save()
+        owner = members["owner"].user
+        ref = ModelRef("openai", "gpt-4o-mini", "llm")
+        urls = [fake_providers.base_url("openai", scenario), fake_providers.base_url("openai")]
+        for index, url in enumerate(urls):
+            credential = CredentialFactory(
+                workspace=workspace,
+                name=f"{'faulty' if index == 0 else 'good'}-key",
+                is_default=index == 0,
+                secret_data=json.dumps({"api_key": f"sk-test-valid-{index}"}),
+                config={"base_url": url},
+            )
+            pool_entry_add(workspace=workspace, ref=ref, credential=credential, acting_user=owner)
+        pool_set_enabled(workspace=workspace, ref=ref, enabled=True, acting_user=owner)
+        return api_key_create(workspace=workspace, name="faults", acting_user=owner).secret
+
+    return make
+
+
+def app_threads() -> int:
+    """Threads of the app (the fake providers' own request threads do not count)."""
+    return sum(1 for t in threading.enumerate() if "process_request_thread" not in (t.name or ""))
+
+
+@pytest.mark.parametrize("scenario", ["hang", "reset", "error500", "malformed", "slow"])
+def test_upstream_faults_fail_over_in_bounded_time_without_leaking_threads(
+    client, faulty_pool, scenario, fake_providers
+):
+    key = faulty_pool(scenario)
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
+    threads_before = app_threads()
+    for _ in range(6):
+        started = time.monotonic()
+        response = client.post(
+            "/v1/chat/completions",
+            body,
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert response.status_code == 200, response.content
+        assert response.json()["choices"][0]["message"]["content"] == "You said: Hi"
+        assert time.monotonic() - started < 5  # a hang costs at most the 1 s read timeout
+    assert app_threads() <= threads_before  # nothing of ours left running
+    tried = [r.path for r in fake_providers.requests if r.path.endswith("/chat/completions")]
+    assert any(f"/s/{scenario}/" in path for path in tried), tried  # the faulty one was tried
