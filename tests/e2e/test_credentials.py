@@ -1,0 +1,150 @@
+"""Credentials in the browser: add (a wrong key first), default, delete; custom models."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PROVIDER = "/settings/model-providers/openai/"
+
+
+def add_credential(page: Page, e2e, name: str, key: str, *, opener=None) -> None:
+    """Opens Add credential, fills the form and saves (the outcome is the caller's to check)."""
+    (opener or page.get_by_role("link", name="Add credential").first).click()
+    modal = page.locator("#modal")
+    expect(modal.get_by_role("heading", name="Add credential")).to_be_visible()
+    modal.get_by_label("Name", exact=True).fill(name)
+    modal.get_by_label("API Key", exact=True).fill(key)
+    modal.get_by_label("API Base URL", exact=True).fill(e2e.fakes.base_url("openai"))
+    modal.get_by_role("button", name="Save").click()
+
+
+def credential_row(page: Page, name: str):
+    return page.locator("#credential-list tbody tr").filter(has_text=name)
+
+
+def test_scenario_wrong_key_then_fixed(page: Page, e2e, shot):
+    e2e.login(page, "admin")
+    page.goto(e2e.url(PROVIDER))
+    expect(page.get_by_text("No credentials yet")).to_be_visible()
+    shot("empty")
+
+    add_credential(page, e2e, "Team key", "invalid")
+    modal = page.locator("#modal")
+    alert = modal.get_by_role("alert")
+    expect(alert).to_contain_text("Authentication failed")
+    expect(alert).to_contain_text("Nothing was saved.")
+    hint = alert.locator(".text-secondary").first
+    expect(hint).not_to_be_empty()
+    shot("wrong-key")
+
+    modal.get_by_label("API Key", exact=True).fill("sk-test-valid-e2e-000001")
+    modal.get_by_role("button", name="Save").click()
+    # The modal closes by itself and a toast says what happened.
+    toast = page.locator("#toasts").get_by_text("Team key validated and saved. It is the default.")
+    expect(toast).to_be_visible()
+    expect(modal).to_be_hidden()
+    shot("validated")
+
+    row = credential_row(page, "Team key")
+    expect(row).to_be_visible()
+    expect(row.get_by_text("Default", exact=True)).to_be_visible()
+    expect(row.get_by_text("Active", exact=True)).to_be_visible()
+    expect(page.locator("#credential-list")).not_to_contain_text("sk-test-valid-e2e-000001")
+    shot("listed")
+
+
+def add_valid_credential(page: Page, e2e, name: str, key: str) -> None:
+    add_credential(page, e2e, name, key)
+    modal = page.locator("#modal")
+    expect(page.locator("#toasts").get_by_text(f"{name} validated and saved.")).to_be_visible()
+    expect(modal).to_be_hidden()
+    expect(credential_row(page, name)).to_be_visible()
+
+
+def delete_credential(page: Page, name: str, warning: str | None = None) -> None:
+    credential_row(page, name).get_by_role("link", name=f"Delete {name}").click()
+    modal = page.locator("#modal")
+    expect(modal.get_by_role("heading", name=f"Delete {name}?")).to_be_visible()
+    if warning:
+        expect(modal.get_by_role("alert")).to_contain_text(warning)
+    modal.get_by_role("button", name="Delete").click()
+    expect(credential_row(page, name)).to_have_count(0)
+
+
+def test_scenario_select_default_and_delete(page: Page, e2e, shot):
+    e2e.login(page, "admin")
+    page.goto(e2e.url(PROVIDER))
+    for number, name in enumerate(["First key", "Second key", "Third key"], start=1):
+        add_valid_credential(page, e2e, name, f"sk-test-valid-e2e-00000{number}")
+    expect(credential_row(page, "First key").get_by_text("Default", exact=True)).to_be_visible()
+    expect(credential_row(page, "Second key").get_by_text("Default", exact=True)).to_have_count(0)
+    shot("three-keys")
+
+    credential_row(page, "Second key").get_by_role("button", name="Select as default").click()
+    expect(credential_row(page, "Second key").get_by_text("Default", exact=True)).to_be_visible()
+    expect(credential_row(page, "First key").get_by_text("Default", exact=True)).to_have_count(0)
+    expect(
+        credential_row(page, "First key").get_by_role("button", name="Select as default")
+    ).to_be_visible()
+    shot("second-is-default")
+
+    delete_credential(page, "First key")
+    expect(page.get_by_text("No default credential")).to_have_count(0)
+    shot("first-deleted")
+
+    delete_credential(page, "Second key", warning="OpenAI will have no default")
+    alert = page.locator("#credential-list").get_by_role("alert")
+    expect(alert).to_contain_text("No default credential.")
+    expect(credential_row(page, "Third key").get_by_text("Default", exact=True)).to_have_count(0)
+    expect(page.locator("#provider-status")).not_to_be_empty()
+    shot("no-default")
+
+
+def custom_model_row(page: Page, name: str):
+    return page.locator("#custom-models tbody tr").filter(has_text=name)
+
+
+def test_scenario_custom_model_removed_and_readded(page: Page, e2e, shot):
+    e2e.login(page, "admin")
+    page.goto(e2e.url(PROVIDER))
+    page.get_by_role("link", name="Add Model").click()
+    modal = page.locator("#modal")
+    expect(modal.get_by_role("heading", name="Add Model")).to_be_visible()
+    modal.get_by_label("Model name").fill("ft:gpt-4o-mini:acme")
+    modal.get_by_label("Model type").select_option("llm")
+    modal.get_by_label("Name", exact=True).fill("Fine-tune key")
+    modal.get_by_label("API Key", exact=True).fill("sk-test-valid-e2e-custom01")
+    modal.get_by_label("API Base URL", exact=True).fill(e2e.fakes.base_url("openai"))
+    modal.get_by_role("button", name="Save").click()
+    expect(
+        page.locator("#toasts").get_by_text("Fine-tune key validated and saved.")
+    ).to_be_visible()
+    expect(modal).to_be_hidden()
+    row = custom_model_row(page, "ft:gpt-4o-mini:acme")
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("Fine-tune key")
+    shot("custom-model-added")
+
+    row.get_by_role("link", name="Remove ft:gpt-4o-mini:acme").click()
+    expect(modal.get_by_role("heading", name="Remove ft:gpt-4o-mini:acme?")).to_be_visible()
+    modal.get_by_role("button", name="Remove").click()
+    expect(custom_model_row(page, "ft:gpt-4o-mini:acme")).to_have_count(0)
+    expect(page.locator("#custom-models")).to_contain_text("1 removed model still has credentials")
+    shot("custom-model-removed")
+
+    page.get_by_role("link", name="Add Model").click()
+    removed = modal.locator("form").filter(has_text="ft:gpt-4o-mini:acme").first
+    expect(modal.get_by_role("heading", name="Removed models")).to_be_visible()
+    expect(removed.get_by_label("Credential for ft:gpt-4o-mini:acme")).to_contain_text(
+        "Fine-tune key"
+    )
+    shot("readd-offered")
+    removed.get_by_role("button", name="Add Model").click()
+    expect(modal).to_be_hidden()
+    row = custom_model_row(page, "ft:gpt-4o-mini:acme")
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("Fine-tune key")
+    shot("custom-model-readded")
