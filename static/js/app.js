@@ -12,11 +12,14 @@
   const spinner = modalContent ? modalContent.innerHTML : "";
   const modal = () => ui.Modal.getOrCreateInstance(modalElement);
 
+  const focusFirstField = () => {
+    const first = modalContent.querySelector(".is-invalid, input:not([type=hidden]), select, textarea, button");
+    if (first) first.focus();
+  };
   document.body.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target === modalContent) {
       if (!modalElement.classList.contains("show")) modal().show();
-      const first = modalContent.querySelector(".is-invalid, input:not([type=hidden]), select, textarea, button");
-      if (first) first.focus();
+      focusFirstField();
     }
   });
   document.body.addEventListener("htmx:afterRequest", (event) => {
@@ -26,6 +29,11 @@
   document.body.addEventListener("closeModal", () => { if (modalElement.classList.contains("show")) modal().hide(); });
   if (modalElement) {
     modalElement.addEventListener("hidden.bs.modal", () => { modalContent.innerHTML = spinner; });
+    // Bootstrap focuses the dialog itself once it has opened; when the form arrived during the
+    // opening animation, give the focus back to its first field.
+    modalElement.addEventListener("shown.bs.modal", () => {
+      if (!modalContent.contains(document.activeElement)) focusFirstField();
+    });
   }
   document.body.addEventListener("click", (event) => {
     const opener = event.target.closest("[data-modal]");
