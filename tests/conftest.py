@@ -177,27 +177,14 @@ def broker_down():
         yield
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, fake_provider_server, tmp_path_factory):
-    """A real Celery worker process on the real Redis, sharing the test database.
-
-    Tests using it need `@pytest.mark.django_db(transaction=True)` so the worker sees their
-    rows. Yields the Celery app, configured to publish to that Redis.
-    """
+def start_celery_worker(broker: str, log_path, *, fake_port: int, name: str, **extra_env):
+    """A Celery worker process (solo pool) on `broker`, sharing the test database and the
+    fake providers, logging to `log_path`; `extra_env` adds environment variables."""
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
-    import redis
     from django.conf import settings
-
-    base = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-    broker = base.rsplit("/", 1)[0] + "/14"  # its own database: `redis_url` flushes 15
-    try:
-        redis.Redis.from_url(broker, socket_connect_timeout=1).flushdb()
-    except redis.RedisError:
-        require_service(f"Redis is not reachable at {broker}")
 
     db = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -210,14 +197,14 @@ def celery_worker(django_db_setup, django_db_blocker, fake_provider_server, tmp_
         **os.environ,
         "DATABASE_URL": database_url,
         "REDIS_URL": broker,
-        "PROVIDER_URL_ALLOWLIST": f"127.0.0.1:{fake_provider_server.port}",
+        "PROVIDER_URL_ALLOWLIST": f"127.0.0.1:{fake_port}",
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
         "SECRET_KEY": settings.SECRET_KEY,
         "VAR_DIR": str(settings.VAR_DIR),
+        **extra_env,
     }
-    log_path = tmp_path_factory.mktemp("worker") / "celery-worker.log"
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
+    with open(log_path, "ab") as log:  # the child keeps its own handle
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -233,13 +220,38 @@ def celery_worker(django_db_setup, django_db_blocker, fake_provider_server, tmp_
                 "--without-mingle",
                 "--without-heartbeat",
                 "-n",
-                f"test-{os.getpid()}@%h",
+                f"{name}@%h",
             ],
             cwd=Path(__file__).resolve().parents[1],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, fake_provider_server, tmp_path_factory):
+    """A real Celery worker process on the real Redis, sharing the test database.
+
+    Tests using it need `@pytest.mark.django_db(transaction=True)` so the worker sees their
+    rows. Yields the Celery app, configured to publish to that Redis.
+    """
+    import subprocess
+    import time
+
+    import redis
+
+    base = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+    broker = base.rsplit("/", 1)[0] + "/14"  # its own database: `redis_url` flushes 15
+    try:
+        redis.Redis.from_url(broker, socket_connect_timeout=1).flushdb()
+    except redis.RedisError:
+        require_service(f"Redis is not reachable at {broker}")
+
+    log_path = tmp_path_factory.mktemp("worker") / "celery-worker.log"
+    worker = start_celery_worker(
+        broker, log_path, fake_port=fake_provider_server.port, name=f"test-{os.getpid()}"
+    )
     try:
         with celery_configured(
             broker_url=broker, result_backend=broker, task_always_eager=False

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from balancing.runtime import get_router
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from credentials.models import Credential, PendingValidation, ValidationStatus
 from gateway.services import api_key_create
-from tests.conftest import celery_configured, require_service
+from tests.conftest import celery_configured, require_service, start_celery_worker
 from tests.factories import CredentialFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,48 +97,12 @@ def test_redis_stopped_during_gateway_load_fails_no_request(
 
 
 def start_worker(broker: str, log_path: Path, fake_port: int) -> subprocess.Popen:
-    from django.conf import settings
-
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        database_url = f"sqlite:///{db['NAME']}"
-    else:
-        database_url = (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": broker,
-        "PROVIDER_URL_ALLOWLIST": f"127.0.0.1:{fake_port}",
-        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "VAR_DIR": str(settings.VAR_DIR),
-        "CELERY_VISIBILITY_TIMEOUT": "3",  # redeliver a dead worker's task within seconds
-    }
-    log = open(log_path, "ab")  # noqa: SIM115 - the worker writes to it until it is killed
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"fault-{os.getpid()}-{time.monotonic_ns()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    return start_celery_worker(
+        broker,
+        log_path,
+        fake_port=fake_port,
+        name=f"fault-{os.getpid()}-{time.monotonic_ns()}",
+        CELERY_VISIBILITY_TIMEOUT="3",  # redeliver a dead worker's task within seconds
     )
 
 
