@@ -7,41 +7,136 @@
   const ui = window.tabler;
 
   // --- Modal: fragments loaded into #modal-content open the shared dialog -------------------
+  // One mechanism owns the dialog's focus, for every modal:
+  // - on open, the page behind becomes inert and the opener is remembered;
+  // - the first field takes the focus once the content has arrived and the dialog is shown,
+  //   whichever comes last (until then the dialog itself holds it, or nothing can be focused);
+  // - Tab and Shift+Tab cycle inside the dialog while it is open;
+  // - on close, the focus returns to the opener, or to the control that replaced it when the
+  //   page re-rendered that part meanwhile (a saved credential refreshes the list it opened from).
+  // Bootstrap's own focus handling is off ({focus: false}) so the two never compete.
   const modalElement = document.getElementById("modal");
   const modalContent = document.getElementById("modal-content");
   const spinner = modalContent ? modalContent.innerHTML : "";
-  const modal = () => ui.Modal.getOrCreateInstance(modalElement);
+  const modal = () => ui.Modal.getOrCreateInstance(modalElement, { focus: false });
+  const dialog = { open: false, shown: false, loaded: false, opener: null, returnTo: null };
 
-  const focusFirstField = () => {
-    const first = modalContent.querySelector(".is-invalid, input:not([type=hidden]), select, textarea, button");
-    if (first) first.focus();
-  };
-  document.body.addEventListener("htmx:afterSwap", (event) => {
-    if (event.detail.target === modalContent) {
-      if (!modalElement.classList.contains("show")) modal().show();
-      focusFirstField();
-    }
-  });
-  document.body.addEventListener("htmx:afterRequest", (event) => {
-    // A 204 after a form in the modal means "saved": close it; the page refreshes by event.
-    if (event.detail.target === modalContent && event.detail.xhr.status === 204) modal().hide();
-  });
-  document.body.addEventListener("closeModal", () => { if (modalElement.classList.contains("show")) modal().hide(); });
-  if (modalElement) {
-    modalElement.addEventListener("hidden.bs.modal", () => { modalContent.innerHTML = spinner; });
-    // Bootstrap focuses the dialog itself once it has opened; when the form arrived during the
-    // opening animation, give the focus back to its first field.
-    modalElement.addEventListener("shown.bs.modal", () => {
-      if (!modalContent.contains(document.activeElement)) focusFirstField();
+  const FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex='-1'])";
+  const usable = (element) => !element.disabled && element.getClientRects().length > 0 && !element.closest("[hidden]");
+  const focusables = () => [...modalContent.querySelectorAll(FOCUSABLE)].filter(usable);
+  function firstField() {
+    // An invalid field first, then the first form field, then the footer's first button (a
+    // confirmation's Cancel); the header's close button only when nothing else is there.
+    const pick = (selector) => [...modalContent.querySelectorAll(selector)].find(usable);
+    return pick(".is-invalid")
+      || pick(".modal-body input:not([type=hidden]), .modal-body select, .modal-body textarea")
+      || pick(".modal-footer button, .modal-footer a[href]")
+      || pick(".modal-body button, .modal-body a[href]")
+      || focusables()[0] || null;
+  }
+  function focusInside() {
+    if (!dialog.open || !dialog.shown) return; // still opening: nothing inside can take it yet
+    const target = (dialog.loaded && firstField()) || modalElement;
+    target.focus();
+  }
+  function setPageInert(inert) {
+    [...document.body.children].forEach((element) => {
+      if (element !== modalElement && element.id !== "toasts" && element.tagName !== "SCRIPT") element.inert = inert;
     });
   }
-  document.body.addEventListener("click", (event) => {
-    const opener = event.target.closest("[data-modal]");
-    if (opener && !modalElement.classList.contains("show")) {
-      modalContent.innerHTML = spinner;
-      modal().show();
+  function replacementOf(opener) {
+    // The opener itself, the control that replaced it (same request), or its region.
+    if (opener.element.isConnected) return opener.element;
+    if (opener.request) {
+      const same = [...document.querySelectorAll("[hx-get]")]
+        .find((element) => element.getAttribute("hx-get") === opener.request && usable(element));
+      if (same) return same;
     }
-  });
+    for (const id of opener.regions) {
+      const region = document.getElementById(id);
+      if (region) {
+        if (!region.matches(FOCUSABLE) && !region.hasAttribute("tabindex")) region.setAttribute("tabindex", "-1");
+        return region;
+      }
+    }
+    return document.getElementById("main");
+  }
+  function returnFocus() {
+    const target = dialog.returnTo && replacementOf(dialog.returnTo);
+    if (target) target.focus();
+  }
+  function openModal(opener) {
+    const regions = [];
+    for (let node = opener && opener.parentElement; node; node = node.parentElement) if (node.id) regions.push(node.id);
+    dialog.opener = opener ? { element: opener, request: opener.getAttribute("hx-get"), regions } : null;
+    dialog.returnTo = null;
+    dialog.open = true;
+    dialog.shown = false;
+    dialog.loaded = false;
+    setPageInert(true); // the opener loses the focus: keys typed while it opens go nowhere
+    modal().show();
+  }
+
+  if (modalElement) {
+    document.body.addEventListener("click", (event) => {
+      const opener = event.target.closest("[data-modal]");
+      if (opener && !dialog.open) {
+        modalContent.innerHTML = spinner;
+        openModal(opener);
+      }
+    });
+    document.body.addEventListener("htmx:afterSwap", (event) => {
+      if (event.detail.target !== modalContent) return;
+      if (!dialog.open) openModal(event.detail.requestConfig ? event.detail.requestConfig.elt : null);
+      dialog.loaded = true;
+      if (!modalContent.contains(document.activeElement)) focusInside();
+    });
+    document.body.addEventListener("htmx:afterRequest", (event) => {
+      // A 204 after a form in the modal means "saved": close it; the page refreshes by event.
+      if (event.detail.target === modalContent && event.detail.xhr.status === 204 && dialog.open) modal().hide();
+    });
+    document.body.addEventListener("closeModal", () => { if (dialog.open) modal().hide(); });
+    modalElement.addEventListener("shown.bs.modal", () => {
+      dialog.shown = true;
+      if (!modalContent.contains(document.activeElement)) focusInside();
+    });
+    modalElement.addEventListener("hide.bs.modal", () => { dialog.returnTo = dialog.opener; });
+    modalElement.addEventListener("hidden.bs.modal", () => {
+      dialog.open = false;
+      dialog.shown = false;
+      dialog.loaded = false;
+      modalContent.innerHTML = spinner;
+      setPageInert(false);
+      returnFocus();
+    });
+    // A part of the page re-rendered after the dialog closed (the list it was opened from)
+    // takes the focus with it; give it back to the opener's replacement.
+    document.body.addEventListener("htmx:afterSettle", () => {
+      if (!dialog.open && dialog.returnTo && (!document.activeElement || document.activeElement === document.body)) returnFocus();
+    });
+    ["keydown", "pointerdown"].forEach((type) => document.addEventListener(type, (event) => {
+      if (!dialog.open) dialog.returnTo = null; // the user has moved on
+    }, true));
+    // Keep the focus inside while the dialog is open, including while it is still opening.
+    document.addEventListener("keydown", (event) => {
+      if (!dialog.open || event.key !== "Tab") return;
+      const items = focusables();
+      const active = document.activeElement;
+      if (!modalElement.contains(active) || !items.length) {
+        event.preventDefault();
+        focusInside();
+      } else if (event.shiftKey && (active === items[0] || active === modalElement)) {
+        event.preventDefault();
+        items[items.length - 1].focus();
+      } else if (!event.shiftKey && active === items[items.length - 1]) {
+        event.preventDefault();
+        items[0].focus();
+      }
+    });
+    document.addEventListener("focusin", (event) => {
+      if (dialog.open && !modalElement.contains(event.target) && !event.target.closest("#toasts")) focusInside();
+    });
+  }
 
   // --- Toasts ---------------------------------------------------------------------------------
   function toast(message, level) {

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import modal_closed, modal_shown
+from tests.e2e.conftest import TIMEOUT_MS, modal_closed, modal_shown
 from tests.factories import CredentialFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,15 +100,34 @@ def test_scenario_member_sees_everything_read_only(page: Page, e2e, pro_plan, sh
     expect(page.get_by_text("No entries yet")).to_be_visible()
 
 
+def is_focused(target) -> bool:
+    """Whether `target` is the document's active element: where the keys typed next will go.
+    (Playwright's to_be_focused also wants the window to have the system focus, which a
+    headless browser does not always report.)"""
+    return target.evaluate("(el) => el === document.activeElement")
+
+
+def wait_for_focus(page: Page, target) -> None:
+    """Waits, a frame at a time, until `target` (looked up anew each time, since a part of the
+    page may be re-rendered meanwhile) has the focus."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not is_focused(target):
+        where = page.evaluate("() => document.activeElement && document.activeElement.outerHTML")
+        assert time.monotonic() < deadline, f"the focus stayed on {(where or 'nothing')[:160]}"
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(done))")
+
+
 def tab_to(page: Page, target, limit: int = 12) -> None:
-    """Presses Tab until `target` is the document's active element (at most `limit` times):
-    where the keys typed next will go. (Playwright's to_be_focused also wants the window to
-    have the system focus, which a headless browser does not always report.)"""
+    """Presses Tab until `target` has the focus (at most `limit` times)."""
     for _ in range(limit):
-        if target.evaluate("(el) => el === document.activeElement"):
+        if is_focused(target):
             return
         page.keyboard.press("Tab")
-    assert target.evaluate("(el) => el === document.activeElement"), "Tab never reached it"
+    assert is_focused(target), "Tab never reached it"
+
+
+def focus_in_modal(page: Page) -> bool:
+    return page.evaluate("() => document.getElementById('modal').contains(document.activeElement)")
 
 
 def test_scenario_keyboard_only_add_credential_and_labels(page: Page, e2e, pro_plan, shot):
@@ -117,25 +136,38 @@ def test_scenario_keyboard_only_add_credential_and_labels(page: Page, e2e, pro_p
     e2e.login(page, "admin")
     page.goto(e2e.url(PROVIDER))
     modal = page.locator("#modal")
+    opener = page.locator("#credential-list").get_by_role("link", name="Add credential").first
+    name = modal.get_by_label("Name", exact=True)
 
-    # Open the form from the keyboard, then close it with Escape.
-    page.get_by_role("link", name="Add credential").first.focus()
-    page.keyboard.press("Enter")
-    expect(modal.get_by_role("heading", name="Add credential")).to_be_visible()
-    expect(modal.get_by_label("Name", exact=True)).to_be_visible()
+    def open_with_keyboard() -> None:
+        """Enter on the opener: the dialog opens with the focus on its first field."""
+        opener.focus()
+        page.keyboard.press("Enter")
+        expect(modal.get_by_role("heading", name="Add credential")).to_be_visible()
+        wait_for_focus(page, name)
+        modal_shown(page)
+
+    # Open from the keyboard: the focus is inside, on the first field (not the close button),
+    # and Tab and Shift+Tab keep it inside; Escape gives it back to the opener.
+    open_with_keyboard()
     shot("form-open")
-    modal_shown(page)
+    for key in ["Shift+Tab", "Shift+Tab", "Tab", "Tab", "Tab"] + ["Tab"] * 8:
+        page.keyboard.press(key)
+        assert focus_in_modal(page), f"{key} took the focus out of the dialog"
     page.keyboard.press("Escape")
     modal_closed(page)
+    wait_for_focus(page, opener)
 
-    # Again, filled and saved with the keyboard alone.
-    page.get_by_role("link", name="Add credential").first.focus()
+    # Cancel gives it back too.
+    open_with_keyboard()
+    tab_to(page, modal.get_by_role("button", name="Cancel", exact=True).last)
     page.keyboard.press("Enter")
-    # The focus is in the dialog (on its first field, or on the dialog itself when the form
-    # arrived before the opening animation ended): Tab reaches the first field either way.
-    expect(modal.get_by_role("heading", name="Add credential")).to_be_visible()
-    expect(modal).to_have_class(re.compile(r"\bshow\b"))
-    tab_to(page, modal.get_by_label("Name", exact=True))
+    modal_closed(page)
+    wait_for_focus(page, opener)
+
+    # Filled and saved with the keyboard alone; the focus returns to Add credential in the
+    # list that the save re-rendered.
+    open_with_keyboard()
     page.keyboard.type("Keyboard key")
     tab_to(page, modal.get_by_label("API Key", exact=True))
     page.keyboard.type("sk-test-valid-e2e-keyboard1")
@@ -151,6 +183,7 @@ def test_scenario_keyboard_only_add_credential_and_labels(page: Page, e2e, pro_p
     expect(modal).to_be_hidden()
     row = page.locator("#credential-list tbody tr").filter(has_text="Keyboard key")
     expect(row.get_by_text("Default", exact=True)).to_be_visible()
+    wait_for_focus(page, opener)
     shot("saved")
 
     # Every form field on the main pages has a label.
