@@ -251,8 +251,16 @@ AXES_USERNAME_CALLABLE = "workspaces.backends.lockout_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", "1" if PRODUCTION else "0"))
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The client's address is the one the nearest of TRUSTED_PROXY_COUNT proxies saw (the entry it
+# appended to X-Forwarded-For); 0 trusts no header and counts the socket's peer. Behind the
+# documented TLS proxy it is 1, so one client's failures never lock out everyone behind it.
+# (AXES_PROXY_COUNT is the name older READMEs gave it.)
+TRUSTED_PROXY_COUNT = int(
+    os.environ.get("TRUSTED_PROXY_COUNT")
+    or os.environ.get("AXES_PROXY_COUNT")
+    or ("1" if env_bool("BEHIND_TLS_PROXY", PRODUCTION) else "0")
+)
+AXES_CLIENT_IP_CALLABLE = "workspaces.backends.lockout_client_address"
 AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

@@ -8,6 +8,7 @@ import json
 import logging
 
 import pytest
+from axes.models import AccessAttempt
 from django.test import Client
 from django.urls import reverse
 
@@ -63,6 +64,73 @@ def test_a_success_resets_the_accounts_count(account):
     for _ in range(4):
         sign_in(account.email, "wrong", "10.0.4.4")
     assert sign_in(account.email, PASSWORD, "10.0.4.5").status_code == 302
+
+
+PROXY = "10.0.0.254"  # the TLS proxy every request comes through in production
+CLIENT_A, CLIENT_B = "203.0.113.7", "198.51.100.20"
+
+
+def sign_in_through_proxy(email: str, password: str, forwarded_for: str, page: str = "login"):
+    """A sign-in as the documented production set-up delivers it: from the proxy's address,
+    with the client's address appended to X-Forwarded-For by the proxy."""
+    return Client().post(
+        reverse(page),
+        {"username": email, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+
+@pytest.fixture
+def behind_one_proxy(settings):
+    settings.TRUSTED_PROXY_COUNT = 1  # production's default (BEHIND_TLS_PROXY)
+
+
+def test_behind_the_proxy_one_clients_failures_never_lock_out_another_client(
+    behind_one_proxy, account
+):
+    account.is_staff = True
+    account.save()
+    for attempt in range(5):
+        sign_in_through_proxy(f"nobody{attempt}@acme.test", "wrong", CLIENT_A)
+    assert sign_in_through_proxy(account.email, PASSWORD, CLIENT_A).status_code == 429
+    assert sign_in_through_proxy(account.email, PASSWORD, CLIENT_B).status_code == 302
+    admin = sign_in_through_proxy(account.email, PASSWORD, CLIENT_B, page="admin:login")
+    assert admin.status_code == 302
+
+
+def test_a_spoofed_forwarded_chain_is_counted_against_the_address_the_proxy_saw(
+    behind_one_proxy, account
+):
+    # Client A puts made-up addresses in its own X-Forwarded-For; the proxy appends A's.
+    for attempt in range(5):
+        sign_in_through_proxy(
+            f"nobody{attempt}@acme.test", "wrong", f"evil, 192.0.2.{attempt}, {CLIENT_A}"
+        )
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {CLIENT_A}
+    assert (
+        sign_in_through_proxy(account.email, PASSWORD, f"{CLIENT_B}, {CLIENT_A}").status_code == 429
+    )
+    assert sign_in_through_proxy(account.email, PASSWORD, CLIENT_B).status_code == 302
+
+
+def test_without_a_proxy_a_forwarded_header_cannot_dodge_the_address_lockout(account):
+    for attempt in range(5):
+        Client().post(
+            reverse("login"),
+            {"username": f"nobody{attempt}@acme.test", "password": "wrong"},
+            REMOTE_ADDR=CLIENT_A,
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}",
+        )
+    assert sign_in(account.email, PASSWORD, CLIENT_A).status_code == 429
+
+
+def test_a_forwarded_entry_that_is_no_address_counts_as_the_proxy_and_is_no_error(
+    behind_one_proxy, account
+):
+    response = sign_in_through_proxy(account.email, "wrong", "not-an-address")
+    assert response.status_code == 200
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == [PROXY]
 
 
 def test_validation_submissions_are_limited_per_workspace(

@@ -5,6 +5,7 @@ These run `manage.py` in a fresh process, as `make run` and a production start d
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -134,3 +135,56 @@ def test_the_documented_production_environment_passes_check_deploy(tmp_path):
     manifest = (tmp_path / "static" / "staticfiles.json").read_text()
     assert "css/app." in manifest
     assert list((tmp_path / "static" / "css").glob("app.*.css.gz"))  # compressed copies
+
+
+LOCKOUT_BEHIND_THE_PROXY = """
+import json
+from django.core.management import call_command
+from django.test import Client
+from axes.models import AccessAttempt
+from workspaces.models import User
+
+call_command("migrate", verbosity=0)  # the release step
+call_command("collectstatic", "--noinput", verbosity=0)
+User.objects.create_user(email="owner@acme.test", password="a-long-test-password", is_staff=True)
+
+
+def sign_in(email, password, forwarded_for, page="/login/"):
+    return Client().post(
+        page,
+        {"username": email, "password": password},
+        secure=True,
+        HTTP_HOST="console.example.com",
+        HTTP_X_FORWARDED_PROTO="https",
+        REMOTE_ADDR="10.0.0.254",
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    ).status_code
+
+
+for attempt in range(5):
+    sign_in(f"nobody{attempt}@acme.test", "wrong", f"evil, 203.0.113.7")
+print(json.dumps({
+    "recorded": sorted(set(AccessAttempt.objects.values_list("ip_address", flat=True))),
+    "a": sign_in("owner@acme.test", "a-long-test-password", "203.0.113.7"),
+    "b": sign_in("owner@acme.test", "a-long-test-password", "198.51.100.20"),
+    "b_admin": sign_in("owner@acme.test", "a-long-test-password", "198.51.100.20", "/admin/login/"),
+}))
+"""
+
+
+def test_production_behind_its_proxy_locks_out_the_client_not_everyone(tmp_path):
+    """The documented production environment, one TLS proxy in front: client A's failures
+    (sent with a spoofed X-Forwarded-For) are counted against A, and lock A only; client B
+    still signs in, on the console and on /admin/."""
+    env = {
+        **PRODUCTION_ENV,
+        "REDIS_URL": "",
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    result = manage(
+        "shell", "--no-imports", "-c", LOCKOUT_BEHIND_THE_PROXY, var_dir=tmp_path, **env
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"recorded": ["203.0.113.7"], "a": 429, "b": 302, "b_admin": 302}
