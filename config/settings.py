@@ -89,6 +89,30 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000" if PRODUCTION else "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+# What a page may load and run (django-csp), enforced: only this origin's files, no inline
+# script or style, no eval; Tabler's form controls draw data: SVG images. Templates carry no
+# inline code (tests/test_browser_policies.py), and the browser tests fail on any violation.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Devices and sensors the console never uses, off for it and anything it embeds
+# (django-permissions-policy). Clipboard writes stay allowed: copy buttons use them.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "ambient-light-sensor", "autoplay", "bluetooth", "browsing-topics",
+        "camera", "display-capture", "encrypted-media", "gamepad", "geolocation", "gyroscope",
+        "hid", "idle-detection", "local-fonts", "magnetometer", "microphone", "midi", "payment",
+        "publickey-credentials-get", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+}  # fmt: skip
 
 # --- Applications ------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -102,6 +126,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_bootstrap5",
     "axes",
+    "csp",  # its checks catch settings in the pre-4.0 format
     "workspaces",
     "providers",
     "credentials",
@@ -112,6 +137,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

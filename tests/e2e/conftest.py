@@ -3,7 +3,9 @@ loopback by pytest-django's `live_server`, with a real Celery worker on real Red
 (`celery_worker`) and the fake provider APIs (`fake_providers`).
 
 - `browser` (session): one headless Chromium (/usr/bin/chromium, or $E2E_CHROMIUM).
-- `page` (function): a fresh browser context and page per test, 1280 px wide.
+- `page` (function): a fresh browser context and page per test, 1280 px wide. It records
+  every Content-Security-Policy violation on every page the test visits, and the test errors
+  at teardown if there was any (`csp_violations(page)` asks mid-test).
 - `login(page, email)`: logs in through the login form.
 - `shot(label)`: a screenshot of the current step, kept only when the test fails, in
   var/e2e-screenshots/<test-name>/NN-<label>.png (a last one is taken at the failure).
@@ -94,15 +96,43 @@ def modal_closed(page: Page) -> None:
     ).to_be_attached()
 
 
+# Each document reports its violations to the test through a binding, which outlives the
+# navigation that often follows; the event fires for inline styles and scripts, eval and any
+# fetch the policy refuses.
+CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.e2eCspViolation({
+  page: document.location.pathname + document.location.search,
+  directive: e.effectiveDirective,
+  blocked: e.blockedURI,
+  source: e.sourceFile ? `${e.sourceFile}:${e.lineNumber}` : "",
+  sample: e.sample,
+}));
+"""
+
+
+def csp_violations(page: Page) -> list[dict]:
+    """The Content-Security-Policy violations recorded so far in this page's context."""
+    page.evaluate("() => new Promise((resolve) => setTimeout(resolve, 50))")  # reports queued
+    return list(page.context.e2e_csp_violations)
+
+
 @pytest.fixture
 def page(browser: Browser) -> Page:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     # Bootstrap ignores Escape while a modal is still opening; tests wait for `modal_shown`.
     context.add_init_script(MODAL_EVENTS)
+    violations: list[dict] = []
+    context.e2e_csp_violations = violations
+    context.expose_function("e2eCspViolation", lambda violation: violations.append(violation))
+    context.add_init_script(CSP_VIOLATIONS)
     page = context.new_page()
     yield page
+    with contextlib.suppress(Exception):  # a page the test closed reports nothing more
+        csp_violations(page)
+    violations = context.e2e_csp_violations
     context.close()
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 @pytest.fixture

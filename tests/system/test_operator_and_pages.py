@@ -146,7 +146,7 @@ def test_the_providers_page_shows_the_system_source_and_quota(
     detail = client_for("member").get("/settings/model-providers/openai/").content.decode()
     assert "System credentials" in detail
     assert "Active (system)" in detail  # the page's status badge
-    assert 'aria-valuenow="10"' in detail  # the quota bar: 10 %
+    assert 'max="100" value="10"' in detail  # the quota bar: 10 %
     assert "Owners and admins can change it" in detail  # read-only for members
     assert "sk-test-valid-operator" not in page + detail
 
