@@ -5,6 +5,7 @@ masked), plan quotas (inline on each plan), model credits and the metered usage.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -101,7 +102,8 @@ class SystemProviderAdmin(admin.ModelAdmin):
     def add_credential(self, obj: SystemProvider) -> str:
         if not obj.pk:
             return "Save the provider first, then add its credentials."
-        url = reverse("admin:system_systemcredential_add") + f"?system_provider={obj.pk}"
+        query = urlencode({"system_provider": obj.pk})
+        url = f"{reverse('admin:system_systemcredential_add')}?{query}"
         return format_html('<a class="addlink" href="{}">Add credential</a>', url)
 
     @admin.action(description="Refresh models now")
