@@ -394,7 +394,7 @@ def test_a_model_name_with_query_characters_cannot_retarget_the_new_credential_l
     ref = ModelRef("openai", name, "llm", custom=True)
     url = reverse("pool-entry-create", args=["openai"]) + "?" + ref.query
     html = client_for("admin").get(url, headers=HX).content.decode()
-    href = unescape(html.split("Or <a href=\"")[1].split('"')[0])
+    href = unescape(html.split('Or <a href="')[1].split('"')[0])
     assert parse_qs(urlsplit(href).query) == {
         "lb_model": [name],
         "lb_type": ["llm"],
