@@ -7,6 +7,8 @@ change answers with `poolChanged`, which refreshes the page's fragments.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -201,9 +203,9 @@ def pool_entry_create(request: HttpRequest, provider_key: str) -> HttpResponse:
     new_url = reverse(
         "custom-model-create" if ref.custom else "credential-create", args=[provider.key]
     )
-    lb = f"lb_model={ref.name}&lb_type={ref.type}" + ("&lb_custom=1" if ref.custom else "")
+    lb = {"lb_model": ref.name, "lb_type": ref.type}
     if ref.custom:
-        lb += f"&model={ref.name}&type={ref.type}"
+        lb |= {"lb_custom": "1", "model": ref.name, "type": ref.type}
     template = "balancing/pool_entry_form.html"
     if request.htmx:
         template += "#entry-form"
@@ -216,7 +218,7 @@ def pool_entry_create(request: HttpRequest, provider_key: str) -> HttpResponse:
             "view": view,
             "form": form,
             "pool_url": _pool_url(ref),
-            "new_credential_url": f"{new_url}?{lb}",
+            "new_credential_url": f"{new_url}?{urlencode(lb)}",
         },
         status=422 if form.errors else 200,
     )

@@ -21,11 +21,16 @@ class CredentialFormMixin(forms.Form):
         """`kept_secrets` maps a secret field to the placeholder shown instead of its value;
         such a field may be left empty to keep what is stored (or what was typed before)."""
         super().__init__(*args, **kwargs)
+        addresses = [self.schema.get(v).label for v in self.schema.address_variables]
         for variable, placeholder in (kept_secrets or {}).items():
             field = self.fields.get(variable)
             if field is not None:
                 field.required = False
                 field.widget.attrs["placeholder"] = placeholder
+                if addresses:
+                    # The service refuses a kept secret at a new address; say so up front.
+                    note = f"Changing the {' or '.join(addresses)} needs it typed again."
+                    field.help_text = f"{field.help_text} {note}".strip()
 
 
 def credential_form_class(schema: CredentialSchema) -> type[SchemaForm]:

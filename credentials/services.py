@@ -123,6 +123,37 @@ def clean_model_name(name: str) -> str:
     return name
 
 
+def kept_secret_moved(
+    *,
+    schema: CredentialSchema,
+    stored_config: dict[str, Any],
+    values: dict[str, Any],
+    kept,
+    verb: str = "type",
+) -> str | None:
+    """Why a stored secret may not be kept, or None.
+
+    A stored secret is only ever sent to the address it was saved with: when any address
+    field (`schema.address_variables`: base URL, endpoint) differs from `stored_config` while
+    a secret in `kept` is reused rather than typed, the message says which to type again.
+    Otherwise whoever may edit a credential could read its key by pointing it at their server.
+    The form, the system-credential admin and `apply_providers` all ask this one function.
+    """
+    moved = [
+        v
+        for v in schema.address_variables
+        if str(values.get(v) or "") != str(stored_config.get(v) or "")
+    ]
+    reused = [v for v in schema.secret_variables if v in set(kept)]
+    if not moved or not reused:
+        return None
+    address, secret = schema.get(moved[0]), schema.get(reused[0])
+    return (
+        f"{address.label} changed: {verb} the {secret.label} again. A stored secret is only "
+        "sent to the address it was saved with."
+    )
+
+
 def _split_values(
     schema: CredentialSchema, values: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -203,6 +234,7 @@ def _validation_request(
 
     values = {k: v for k, v in (values or {}).items() if v not in (None, "")}
     kept_secrets: dict[str, Any] = {}
+    kept_from: dict[str, Any] = {}  # the config the kept secrets were saved (or typed) with
     left_empty = [v for v in schema.secret_variables if v not in values]
     if left_empty and credential is not None:
         try:
@@ -211,17 +243,29 @@ def _validation_request(
             raise ApplicationError(
                 f"{exc} Meanwhile, type the secret fields again to replace them."
             ) from None
-    elif left_empty and retry_of is not None and retry_of.secret_payload:
+        kept_from = credential.config
+    elif (
+        left_empty
+        and retry_of is not None
+        and retry_of.secret_payload
+        # Only what was typed into a failed create; a failed edit's payload holds the stored
+        # credential's secrets, which must not seed a new credential.
+        and retry_of.kind == ValidationKind.CREATE
+    ):
         kept_secrets = json.loads(retry_of.secret_payload)
-    for variable in schema.secret_variables:
-        if variable not in values and variable in kept_secrets:
-            values[variable] = kept_secrets[variable]
+        kept_from = retry_of.config
+    kept = [v for v in schema.secret_variables if v not in values and v in kept_secrets]
+    for variable in kept:
+        values[variable] = kept_secrets[variable]
     try:
         cleaned = clean_credential_values(schema, values)
     except CredentialValuesInvalid as exc:
         field = schema.get(exc.field)
         label = field.label if field else exc.field
         raise ApplicationError(f"{label}: {exc.errors[exc.field][0]}", field=exc.field) from None
+    moved = kept_secret_moved(schema=schema, stored_config=kept_from, values=cleaned, kept=kept)
+    if moved:
+        raise ApplicationError(moved, field=kept[0])
 
     name = clean_name(name) or (
         credential.name

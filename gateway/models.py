@@ -21,6 +21,10 @@ class ApiKey(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # `manage.py create_api_key` (no person): such a key needs no membership. Every other key
+    # works only while `created_by` is a member of the workspace; once the creator is deleted
+    # (`created_by` NULL) it is refused (gateway/services.py, api_key_authenticate).
+    created_by_operator = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

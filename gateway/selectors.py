@@ -386,3 +386,12 @@ def usage_chart(points: list[UsagePoint], *, bucket: str, range_label: str) -> U
         time_labels=time_labels,
         tokens_line=" ".join(f"{b.tokens_x},{b.tokens_y}" for b in buckets),
     )
+
+
+def api_keys_of_member(*, workspace: Workspace, user) -> list:
+    """The active keys `user` created in `workspace`: those that stop if the membership ends."""
+    from .models import ApiKey
+
+    return list(
+        ApiKey.objects.filter(workspace=workspace, created_by=user, revoked_at__isnull=True)
+    )

@@ -1,4 +1,13 @@
-"""Workspace API keys: create (shown once), revoke, and authenticate a request's key."""
+"""Workspace API keys: create (shown once), revoke, and authenticate a request's key.
+
+A key works while it is not revoked and its creator is a member of its workspace (keys from
+`manage.py create_api_key` have no creator and need no member). Ending a membership revokes the
+person's keys (`api_keys_revoke_for_member`); authentication checks the membership as well, so
+a membership deleted any other way stops the keys too.
+
+Each process trusts a key it checked for `API_KEY_CACHE_SECONDS` (5 s): a revocation made by
+this process clears the cache at once, one made by another process is seen within that time.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,9 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from workspaces.exceptions import ApplicationError, NotAllowed
@@ -20,7 +31,7 @@ from .models import ApiKey
 
 KEY_PREFIX = "mck_"
 LAST_USED_EVERY = timedelta(minutes=1)  # how stale `last_used_at` may get (one write a minute)
-CACHE_SECONDS = 5.0  # how long a process trusts a key it checked (revocations elsewhere: ≤ 5 s)
+CACHE_SECONDS = 5.0  # default of API_KEY_CACHE_SECONDS: how long a process trusts a checked key
 
 
 def _hash(raw: str) -> str:
@@ -57,6 +68,7 @@ def api_key_create(*, workspace: Workspace, name: str, acting_user: User | None)
         prefix=raw[: len(KEY_PREFIX) + 6],
         key_hash=_hash(raw),
         created_by=acting_user,
+        created_by_operator=acting_user is None,
     )
     audit_record(
         workspace=workspace,
@@ -87,8 +99,44 @@ def api_key_revoke(*, api_key: ApiKey, acting_user: User) -> ApiKey:
             object_id=str(locked.pk),
             object_repr=str(locked),
         )
-    forget_keys()
+    _forget_now_and_on_commit()
     return locked
+
+
+def api_keys_revoke_for_member(
+    *, workspace: Workspace, user: User, acting_user: User | None
+) -> list[ApiKey]:
+    """Revoke every active key `user` created in `workspace`, because their membership ends.
+
+    Called by each way a membership ends (workspaces/services.py), inside its transaction;
+    the role check is the caller's. Each key gets an audit entry."""
+    keys = list(
+        ApiKey.objects.select_for_update().filter(
+            workspace=workspace, created_by=user, revoked_at__isnull=True
+        )
+    )
+    now = timezone.now()
+    for key in keys:
+        key.revoked_at = now
+        key.save(update_fields=["revoked_at"])
+        audit_record(
+            workspace=workspace,
+            actor=acting_user,
+            action="api_key.revoke",
+            object_type="api_key",
+            object_id=str(key.pk),
+            object_repr=str(key),
+            details={"reason": "membership ended", "member": user.email},
+        )
+    _forget_now_and_on_commit()
+    return keys
+
+
+def _forget_now_and_on_commit() -> None:
+    # Now, so this process refuses the key at once; again on commit, so a request that cached
+    # the key between the two (reading the not yet committed state) does not keep it 5 s.
+    forget_keys()
+    transaction.on_commit(forget_keys)
 
 
 _cache: dict[str, tuple[float, ApiKey]] = {}
@@ -110,9 +158,13 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     if cached is not None and cached[0] > now:
         api_key = cached[1]
     else:
+        creator_is_member = Exists(
+            Membership.objects.filter(workspace=OuterRef("workspace"), user=OuterRef("created_by"))
+        )
         api_key = (
             ApiKey.objects.select_related("workspace", "workspace__plan")
             .filter(key_hash=digest, revoked_at__isnull=True)
+            .filter(Q(created_by_operator=True) | Q(creator_is_member))
             .first()
         )
         if api_key is None:
@@ -120,7 +172,8 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
         with _cache_lock:
             if len(_cache) > 10_000:
                 _cache.clear()
-            _cache[digest] = (now + CACHE_SECONDS, api_key)
+            ttl = getattr(settings, "API_KEY_CACHE_SECONDS", CACHE_SECONDS)
+            _cache[digest] = (now + ttl, api_key)
     _touch(api_key)
     return api_key
 

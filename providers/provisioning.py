@@ -39,7 +39,13 @@ from balancing.services import (
 )
 from credentials.crypto import SecretDecryptionError
 from credentials.models import Credential, CredentialStatus
-from credentials.services import clean_model_name, clean_name, credential_schema, mask_secret
+from credentials.services import (
+    clean_model_name,
+    clean_name,
+    credential_schema,
+    kept_secret_moved,
+    mask_secret,
+)
 from system.models import Preferred, ProviderPreference
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
@@ -646,6 +652,19 @@ class _Planner:
                 validate=spec,
             )
         changed = _changed_fields(current.config, spec.config)
+        moved = kept_secret_moved(
+            schema=credential_schema(
+                get_provider(spec.scope.provider), custom=bool(spec.scope.model_name)
+            ),
+            stored_config=current.config,
+            values=spec.config,
+            kept=[v for v in current.masks if v not in spec.secrets],
+            verb="give",
+        )
+        if moved:
+            # Left out, the stored secret would be dropped; the rule is the form's: a new
+            # address gets its secrets stated again (as ${ENV_VAR}).
+            raise ProvisioningError(spec.path, moved)
         try:
             changed += _changed_fields(current.secrets, spec.secrets)
         except SecretDecryptionError:

@@ -41,6 +41,7 @@ COLORS = (
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 VARIABLE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+ADDRESS_NAME = re.compile(r"(url|endpoint|host)$")
 
 
 class CatalogError(Exception):
@@ -92,6 +93,13 @@ class CredentialSchema:
     @property
     def secret_variables(self) -> tuple[str, ...]:
         return tuple(f.variable for f in self.fields if f.is_secret)
+
+    @property
+    def address_variables(self) -> tuple[str, ...]:
+        """The fields that say where requests (and so the secrets) go: every `url` field.
+        A field that changes the destination host must be typed `url` for this to hold; the
+        catalog check refuses a `*url` or `*endpoint` field of another type."""
+        return tuple(f.variable for f in self.fields if f.type == "url")
 
     def get(self, variable: str) -> SchemaField | None:
         return next((f for f in self.fields if f.variable == variable), None)
@@ -245,6 +253,12 @@ _FIELD_KEYS = {
 def _parse_field(reader: _Reader) -> SchemaField:
     reader.expect_mapping(_FIELD_KEYS, {"variable", "label", "type"})
     field_type = reader.choice("type", FIELD_TYPES)
+    variable = reader.data.get("variable")
+    if isinstance(variable, str) and ADDRESS_NAME.search(variable) and field_type != "url":
+        # Secrets kept on an edit are sent only to an unchanged address (address_variables).
+        raise reader.fail(
+            f"{variable!r} names an address: its type must be url", reader.child_path("type")
+        )
     options = []
     for option_reader in reader.items("options"):
         option_reader.expect_mapping({"value", "label"}, {"value", "label"})

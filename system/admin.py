@@ -5,6 +5,7 @@ masked), plan quotas (inline on each plan), model credits and the metered usage.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from balancing.invocation import forget_routes
-from credentials.services import mask_secret
+from credentials.services import kept_secret_moved, mask_secret
 from providers.adapters import get_adapter
 from providers.errors import ProviderError
 from providers.forms import _form_field
@@ -101,7 +102,8 @@ class SystemProviderAdmin(admin.ModelAdmin):
     def add_credential(self, obj: SystemProvider) -> str:
         if not obj.pk:
             return "Save the provider first, then add its credentials."
-        url = reverse("admin:system_systemcredential_add") + f"?system_provider={obj.pk}"
+        query = urlencode({"system_provider": obj.pk})
+        url = f"{reverse('admin:system_systemcredential_add')}?{query}"
         return format_html('<a class="addlink" href="{}">Add credential</a>', url)
 
     @admin.action(description="Refresh models now")
@@ -118,6 +120,15 @@ class SystemProviderAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj) -> None:
         super().delete_model(request, obj)
         forget_routes()
+
+
+def cleaned_secret_values(spec, cleaned: dict) -> set[str]:
+    """The secret fields the operator typed (the others, left empty, keep what is stored)."""
+    return {
+        f.variable
+        for f in spec.credential_schema.fields
+        if f.is_secret and cleaned.get(f"value_{f.variable}") not in (None, "")
+    }
 
 
 class SystemCredentialForm(forms.ModelForm):
@@ -172,6 +183,16 @@ class SystemCredentialForm(forms.ModelForm):
                 new_secrets[field.variable] = value
             else:
                 config[field.variable] = value
+        kept = [v for v in secrets if v not in cleaned_secret_values(self.spec, cleaned)]
+        moved = kept_secret_moved(
+            schema=self.spec.credential_schema,
+            stored_config=self.instance.config if self.instance.pk else {},
+            values=config,
+            kept=kept,
+        )
+        if moved:
+            self.add_error(f"value_{kept[0]}", moved)
+            return cleaned
         missing = [
             f.label
             for f in self.spec.credential_schema.fields

@@ -1,10 +1,34 @@
-"""Django admin for the site operator: users, workspaces and memberships."""
+"""Django admin for the site operator: users, workspaces and memberships.
+
+Memberships end here through the same service as on the Members page (one by one, in bulk, or
+inline on a workspace), so the person's API keys are revoked on every path."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
+from . import services
 from .models import AuditEntry, Membership, Plan, User, Workspace
+
+
+def _end_memberships(request, memberships) -> None:
+    for membership in memberships:
+        services.membership_remove_by_operator(membership=membership, acting_user=request.user)
+
+
+def _revoke_if_moved(request, membership: Membership) -> None:
+    """A saved membership whose person or workspace was changed ends the previous one."""
+    if not membership.pk:
+        return
+    before = Membership.objects.select_related("user", "workspace").filter(pk=membership.pk)
+    before = before.first()
+    if before is not None and (before.user_id, before.workspace_id) != (
+        membership.user_id,
+        membership.workspace_id,
+    ):
+        services.member_keys_revoke(
+            workspace=before.workspace, user=before.user, acting_user=request.user
+        )
 
 
 class MembershipInline(admin.TabularInline):
@@ -28,6 +52,16 @@ class WorkspaceAdmin(admin.ModelAdmin):
         from django.db.models import Count
 
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        memberships = formset.save(commit=False)
+        _end_memberships(request, formset.deleted_objects)
+        for membership in memberships:
+            _revoke_if_moved(request, membership)
+            membership.save()
+        formset.save_m2m()
 
     @admin.display(description="Members", ordering="_member_count")
     def member_count(self, obj: Workspace) -> int:
@@ -57,6 +91,16 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__email", "workspace__name", "workspace__slug"]
     autocomplete_fields = ["user", "workspace"]
     list_select_related = ["user", "workspace"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        _revoke_if_moved(request, obj)
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj) -> None:
+        _end_memberships(request, [obj])
+
+    def delete_queryset(self, request, queryset) -> None:
+        _end_memberships(request, queryset.select_related("user", "workspace"))
 
 
 class EmailUserCreationForm(AdminUserCreationForm):
@@ -95,6 +139,15 @@ class UserAdmin(BaseUserAdmin):
         ),
     ]
     inlines = []
+
+    def delete_model(self, request, obj) -> None:
+        _end_memberships(request, obj.memberships.select_related("workspace"))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for user in queryset:
+            _end_memberships(request, user.memberships.select_related("workspace"))
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(AuditEntry)

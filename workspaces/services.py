@@ -139,12 +139,36 @@ def membership_remove(*, membership: Membership, acting_user: User) -> None:
         raise NotAllowed("The owner cannot be removed; the owner may transfer ownership first.")
     if membership.user_id == acting_user.pk:
         raise NotAllowed("Use Leave workspace to remove yourself.")
+    _membership_end(membership=membership, acting_user=acting_user, action="member.remove")
+
+
+@transaction.atomic
+def membership_remove_by_operator(*, membership: Membership, acting_user: User | None) -> None:
+    """The site operator's removal (Django admin): no workspace role is asked for, since
+    the admin's own permissions decide; the person's API keys are revoked as on the page."""
+    membership = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+    if membership is not None:
+        _membership_end(membership=membership, acting_user=acting_user, action="member.remove")
+
+
+def member_keys_revoke(*, workspace: Workspace, user: User, acting_user: User | None) -> None:
+    """Revoke the keys `user` made in `workspace`, whose membership ends (or moves away)."""
+    from gateway.services import api_keys_revoke_for_member  # gateway builds on workspaces
+
+    api_keys_revoke_for_member(workspace=workspace, user=user, acting_user=acting_user)
+
+
+def _membership_end(*, membership: Membership, acting_user: User | None, action: str) -> None:
+    """Every way out of a workspace ends here: audit, revoke the person's keys, delete."""
     audit_record(
         workspace=membership.workspace,
         actor=acting_user,
-        action="member.remove",
+        action=action,
         object_type="membership",
         object_repr=membership.user.email,
+    )
+    member_keys_revoke(
+        workspace=membership.workspace, user=membership.user, acting_user=acting_user
     )
     membership.delete()
 
@@ -154,14 +178,7 @@ def membership_leave(*, workspace: Workspace, user: User) -> None:
     membership = _acting_membership(workspace=workspace, user=user, lock=True)
     if membership.role == Role.OWNER:
         raise NotAllowed("The owner cannot leave. Transfer ownership to another member first.")
-    audit_record(
-        workspace=workspace,
-        actor=user,
-        action="member.leave",
-        object_type="membership",
-        object_repr=user.email,
-    )
-    membership.delete()
+    _membership_end(membership=membership, acting_user=user, action="member.leave")
 
 
 @transaction.atomic

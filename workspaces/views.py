@@ -13,6 +13,8 @@ from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from gateway.selectors import api_keys_of_member
+
 from . import selectors, services
 from .access import login_view, manager_view, workspace_view
 from .exceptions import ApplicationError
@@ -242,7 +244,8 @@ def member_delete(request: HttpRequest, pk: int) -> HttpResponse:
         template = "workspaces/member_confirm_delete.html"
         if request.htmx:
             template += "#confirm"
-        return render(request, template, {"member": membership})
+        keys = api_keys_of_member(workspace=request.workspace, user=membership.user)
+        return render(request, template, {"member": membership, "api_keys": keys})
     try:
         services.membership_remove(membership=membership, acting_user=request.user)
     except ApplicationError as exc:

@@ -379,3 +379,28 @@ def test_pool_entries_of_another_workspace_answer_404(
     client.force_login(other_workspace["owner"].user)
     assert pool_post(client, "pool-entry-delete", {}, entry.pk).status_code == 404
     assert PoolEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_a_model_name_with_query_characters_cannot_retarget_the_new_credential_link(
+    paid, client_for
+):
+    """A custom model may be named `x&lb_custom=1&type=tts`; the pool's "add a new credential"
+    link must still name that model and type, not the parameters smuggled in its name."""
+    from html import unescape
+    from urllib.parse import parse_qs, urlsplit
+
+    name = "x&lb_custom=1&type=tts"
+    CustomModel.objects.create(workspace=paid, provider="openai", name=name, type="llm")
+    ref = ModelRef("openai", name, "llm", custom=True)
+    url = reverse("pool-entry-create", args=["openai"]) + "?" + ref.query
+    html = client_for("admin").get(url, headers=HX).content.decode()
+    href = unescape(html.split('Or <a href="')[1].split('"')[0])
+    assert parse_qs(urlsplit(href).query) == {
+        "lb_model": [name],
+        "lb_type": ["llm"],
+        "lb_custom": ["1"],
+        "model": [name],
+        "type": ["llm"],
+    }
+    form = client_for("admin").get(href, headers=HX).content.decode()
+    assert 'value="x&amp;lb_custom=1&amp;type=tts"' in form  # the model name, whole

@@ -37,3 +37,15 @@ def short_provider_timeouts(settings):
     settings.PROVIDER_CONNECT_TIMEOUT = 1.0
     settings.PROVIDER_READ_TIMEOUT = 1.0
     return settings
+
+
+@pytest.fixture
+def elsewhere(fake_providers, settings):
+    """A second fake on its own port, allow-listed too: "another address" a credential could be
+    repointed to, whose `requests` show whatever it was sent."""
+    with FakeProviderServer() as server:
+        settings.PROVIDER_URL_ALLOWLIST = [
+            *settings.PROVIDER_URL_ALLOWLIST,
+            f"127.0.0.1:{server.port}",
+        ]
+        yield server

@@ -182,6 +182,11 @@ def test_azure_custom_models_ask_for_deployment_and_base_model():
             "duplicate model 'gpt-4.1'",
         ),
         (lambda d: d.update(required=True), "", "unknown key 'required'"),
+        (  # kept secrets go only to an unchanged address: an address must be a url field
+            lambda d: d["credential_schema"][1].update(type="text"),
+            "credential_schema[1].type",
+            "'base_url' names an address: its type must be url",
+        ),
         (
             lambda d: d["credential_schema"][0].update(required="yes"),
             "credential_schema[0].required",

@@ -589,3 +589,41 @@ def test_a_change_made_while_keys_are_validated_stops_the_apply(
         "key-b"
     ]
     assert not CustomModel.objects.filter(workspace=workspace).exists()
+
+
+def test_a_file_that_repoints_a_credential_must_give_its_secret_again(
+    tmp_path, workspace, env, fake_providers, elsewhere
+):
+    """`openai_compatible` keys are optional, so a file could leave one out; a change of
+    address then refuses rather than silently dropping (or sending) the stored key."""
+    stored = "sk-test-valid-compat-0123456789"
+    env.setenv("COMPAT_KEY", stored)
+    here = fake_providers.base_url("openai")
+    first = textwrap.dedent(
+        f"""\
+        workspace: acme
+        providers:
+          openai_compatible:
+            credentials:
+              - name: compat
+                values: {{api_key: "${{COMPAT_KEY}}", base_url: "{here}"}}
+        """
+    )
+    apply(tmp_path, first)
+    moved = textwrap.dedent(
+        f"""\
+        workspace: acme
+        providers:
+          openai_compatible:
+            credentials:
+              - name: compat
+                values: {{base_url: "{elsewhere.base_url("openai")}"}}
+        """
+    )
+    message = apply_fails(tmp_path, moved)
+    assert "providers.openai_compatible.credentials[compat]" in message
+    assert "API Base URL changed: give the API Key again" in message
+    assert not any(stored in str(r.headers) for r in elsewhere.requests)
+    credential = Credential.objects.get(workspace=workspace, name="compat")
+    assert credential.secrets == {"api_key": stored}
+    assert credential.config["base_url"] == fake_providers.base_url("openai")

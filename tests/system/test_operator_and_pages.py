@@ -207,3 +207,26 @@ def test_the_admin_offers_credential_fields_and_plan_quotas(operator, system_ope
     assert "Add credential" in provider_page.content.decode()
     plan_page = operator.get(f"/admin/workspaces/plan/{free_plan.pk}/change/")
     assert "Plan quotas" in plan_page.content.decode()
+
+
+def test_repointing_a_system_key_without_retyping_it_sends_nothing_and_asks_for_it(
+    operator, system_openai, elsewhere
+):
+    credential = system_openai.credentials.get()
+    response = operator.post(
+        f"/admin/system/systemcredential/{credential.pk}/change/",
+        {
+            "system_provider": system_openai.pk,
+            "name": "operator-main",
+            "enabled": "on",
+            "value_api_key": "",
+            "value_base_url": elsewhere.base_url("openai"),
+        },
+    )
+    assert not any("sk-test-valid-operator" in str(r.headers) for r in elsewhere.requests), (
+        "the stored key reached the new address"
+    )
+    assert response.status_code == 200
+    assert "API Base URL changed: type the API Key again" in response.content.decode()
+    credential.refresh_from_db()
+    assert credential.config["base_url"] != elsewhere.base_url("openai")
