@@ -60,9 +60,7 @@ def test_an_inviter_cannot_pre_hijack_an_address_through_the_invitation_link(db)
 
     # Mallory signs in as ceo@victim.test and opens Victim Corp's admin pages.
     attacker = Client()
-    attacker.post(
-        reverse("login"), {"username": "ceo@victim.test", "password": MALLORYS_PASSWORD}
-    )
+    attacker.post(reverse("login"), {"username": "ceo@victim.test", "password": MALLORYS_PASSWORD})
     attacker.post(reverse("workspace-switch"), {"workspace": victim.slug})
     admin_page = attacker.get(reverse("member-create"))
     assert admin_page.status_code != 200, "Mallory holds Victim Corp's admin pages"
