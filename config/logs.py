@@ -2,7 +2,7 @@
 
 The application never logs secrets (adapters scrub provider texts, errors name credentials by
 name); `RedactSecrets` is the second line of defence for anything a library might log: API
-keys (`sk-…`, `mck_…`, `AIza…`, long tokens after "Bearer" or "key=").
+keys (`sk-…`, `mck_…`, `AIza…`, long tokens after "Bearer" or "key="), invitation links.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ SECRET_PATTERNS = [
         r"(?i)((?:api[_-]?key|key|token|secret|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]{6,}"
     ),
     re.compile(r"\b(sk-|mck_|AIza|xai-|gsk_)[A-Za-z0-9_-]{6,}"),
+    # An invitation link's token, in a server's request line (workspaces/invitations.py).
+    re.compile(r"(/invitation/)(?!accept/)[A-Za-z0-9_:-]{16,}"),
 ]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.email_url import parse_email_url
 from config.redis_urls import celery_broker, parse_sentinel
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -298,7 +299,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-PASSWORD_RESET_TIMEOUT = 7 * 24 * 3600  # member invitation links use the reset token
+
+# --- Email -------------------------------------------------------------------------------------
+# Invitations go to the address by email: whoever reads its mail proves it (DESIGN.md section 2).
+# EMAIL_URL is parsed by config/email_url.py (smtp://user:pass@host:587?tls=true, smtps://…,
+# file:///folder, console:). Development writes each email to a file under var/mail/;
+# production defaults to Django's own, SMTP on localhost:25.
+_email = parse_email_url(
+    os.environ.get("EMAIL_URL")
+    or ("smtp://localhost:25" if PRODUCTION else (VAR_DIR / "mail").resolve().as_uri())
+)
+EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_TIMEOUT = _email.backend, _email.file_path, _email.timeout
+EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER = _email.host, _email.port, _email.user
+EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_USE_SSL = _email.password, _email.use_tls, _email.use_ssl
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Model Console <noreply@localhost>")
+# How long an invitation link works after it was sent (Resend sends a fresh one).
+INVITATION_MAX_AGE_DAYS = float(os.environ.get("INVITATION_MAX_AGE_DAYS", "7"))
 
 # --- Internationalisation ----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

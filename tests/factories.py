@@ -3,6 +3,7 @@
 import json
 
 import factory
+from django.utils import timezone
 
 from workspaces.models import Membership, Role, User, Workspace
 
@@ -16,6 +17,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"person{n}@example.test")
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+    # People in tests have read their mail; tests of the unconfirmed case pass None.
+    email_confirmed_at = factory.LazyFunction(timezone.now)
 
     @factory.post_generation
     def _save(obj, create, extracted, **kwargs):

@@ -22,10 +22,10 @@ PK_BY_FAMILY = {
     "model": lambda objects: objects["refresh"].pk,
     "pool": lambda objects: objects["pool_entry"].pk,
     "api": lambda objects: objects["api_key"].pk,
+    "invitation": lambda objects: objects["invitation"].pk,
 }
 SAMPLE_KWARGS = {
     "provider_key": lambda objects: "openai",
-    "uidb64": lambda objects: "MQ",
     "token": lambda objects: "not-a-token",
     "path": lambda objects: "nothing-here",
 }
@@ -36,7 +36,10 @@ EXPECTED = {
     "home": "login",
     "login": "public",
     "logout": "public",
+    "invitation-open": "public",  # the emailed link; only its signed token lets anyone in
     "invitation-accept": "public",
+    "invitation-resend": "admin",
+    "invitation-delete": "admin",
     "healthz": "public",
     "workspace-create": "login",
     "workspace-switch": "login",
@@ -152,7 +155,11 @@ def objects(members, workspace):
     from gateway.services import api_key_create
 
     api_key = api_key_create(workspace=workspace, name="ci", acting_user=members["owner"].user)
+    from workspaces.models import Invitation
+
+    invitation = Invitation.objects.create(workspace=workspace, email="invited@acme.test")
     return {
+        "invitation": invitation,
         "api_key": api_key.api_key,
         "pool_entry": pool_entry,
         "membership": members["member"],

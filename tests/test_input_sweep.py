@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from tests.gateway.conftest import GatewayClient
 from tests.test_access import objects  # noqa: F401 - a fixture
+from workspaces.models import Invitation
 
 SWEEP = settings(
     max_examples=25,
@@ -247,6 +248,50 @@ def test_member_create(sweep):
     @given(body=mutated(valid, good))
     def run(body):
         sweep("member-create", reverse("member-create"), body)
+
+    run()
+
+
+def test_invitation_resend_and_cancel(sweep):
+    invitation = sweep.objects["invitation"]
+
+    @SWEEP
+    @given(body=mutated({}, {"pk": ("1", "x")}), action=st.sampled_from(["resend", "delete"]))
+    def run(body, action):
+        sweep(f"invitation-{action}", reverse(f"invitation-{action}", args=[invitation.pk]), body)
+        Invitation.objects.get_or_create(
+            pk=invitation.pk,
+            defaults={"workspace": invitation.workspace, "email": invitation.email},
+        )
+
+    run()
+
+
+def test_invitation_accept(sweep):
+    """The invitee's form, reached as the emailed link does (the token in the session)."""
+    from django.test import Client
+
+    from workspaces.invitations import invitation_token
+
+    workspace = sweep.objects["invitation"].workspace
+    valid = {"new_password1": "a-long-new-pass-42", "new_password2": "a-long-new-pass-42"}
+    good = {
+        "new_password1": ("short", "password", "12345678901", "a-long-new-pass-42"),
+        "new_password2": ("", "other-long-pass-43", "a-long-new-pass-42"),
+    }
+
+    @SWEEP
+    @given(
+        body=mutated(valid, good), email=st.sampled_from(["fresh@acme.test", "member@acme.test"])
+    )
+    def run(body, email):
+        invitation, _ = Invitation.objects.get_or_create(workspace=workspace, email=email)
+        invitee = Client()
+        invitee.get(reverse("invitation-open", args=[invitation_token(invitation)]))
+        before = counts()
+        pks_before = {label: rows(label) for label in before}
+        response = invitee.post(reverse("invitation-accept"), as_post_data(body))
+        check_answer(response, before, pks_before, ("invitation-accept", body))
 
     run()
 

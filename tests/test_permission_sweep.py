@@ -39,7 +39,10 @@ METHODS = {
     "home": GET_ONLY,
     "login": BOTH,
     "logout": POST_ONLY,  # Django's LogoutView: POST only since 5.0
+    "invitation-open": GET_ONLY,
     "invitation-accept": BOTH,
+    "invitation-resend": POST_ONLY,
+    "invitation-delete": BOTH,
     "healthz": GET_ONLY,
     "workspace-create": BOTH,
     "workspace-switch": POST_ONLY,

@@ -3,7 +3,8 @@
 The canary is stored, through the real paths and validated against the fake providers, as: a
 workspace credential (provider level and custom-model level), the typed secrets of pending and
 failed validations, a system provider credential (the Django admin's validated form), and an
-API key's one-time secret (created on the page, which is the only place it may ever appear).
+API key's one-time secret (created on the page, which is the only place it may ever appear),
+and an invitation link's token (which only the invited address's email may carry).
 
 Then searched: every page and HTMX fragment of the URL sweep (tests/test_access.py) as owner
 and member, the Django admin's changelist, add and change pages of every registered model, the
@@ -23,6 +24,7 @@ from io import StringIO
 import pytest
 from celery.signals import before_task_publish
 from django.contrib import admin
+from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -190,6 +192,15 @@ def canaries(
     assert found.api_key_secret.startswith("mck_")
     # The page lists the key by its prefix (mck_ + 6 characters); the rest is never shown.
     found.forbidden |= spellings(found.api_key_secret, shown_prefix=10, shown_suffix=0)
+
+    # An invitation: its link goes to the invited address's mailbox and nowhere else.
+    response = owner.post(
+        reverse("member-create"), {"email": "canary-invitee@acme.test", "role": "admin"}, headers=HX
+    )
+    assert response.status_code == 204, response.content
+    [invitation_email] = [m for m in mail.outbox if m.to == ["canary-invitee@acme.test"]]
+    token = invitation_email.body.split("/invitation/")[1].split("/")[0]
+    found.forbidden |= {token, token.rsplit(":", 1)[-1]}
 
     found.sweep_objects = objects
     pendings = PendingValidation.objects.filter(workspace=workspace).order_by("created_at")

@@ -8,7 +8,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from . import services
-from .models import AuditEntry, Membership, Plan, User, Workspace
+from .models import AuditEntry, Invitation, Membership, Plan, User, Workspace
 
 
 def _end_memberships(request, memberships) -> None:
@@ -103,6 +103,25 @@ class MembershipAdmin(admin.ModelAdmin):
         _end_memberships(request, queryset.select_related("user", "workspace"))
 
 
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Pending invitations, for reading and withdrawing: they are made and resent from the
+    members page, which emails the link (the admin never shows or creates one)."""
+
+    list_display = ["email", "workspace", "role", "invited_by", "sent_at", "created_at"]
+    list_filter = ["role", "workspace"]
+    search_fields = ["email", "workspace__name", "workspace__slug"]
+    list_select_related = ["workspace", "invited_by"]
+    fields = ["workspace", "email", "role", "invited_by", "created_at", "sent_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class EmailUserCreationForm(AdminUserCreationForm):
     class Meta(AdminUserCreationForm.Meta):
         model = User
@@ -120,12 +139,12 @@ class UserAdmin(BaseUserAdmin):
     form = EmailUserChangeForm
     add_form = EmailUserCreationForm
     ordering = ["email"]
-    list_display = ["email", "full_name", "is_staff", "is_active", "date_joined"]
+    list_display = ["email", "full_name", "email_confirmed_at", "is_staff", "is_active"]
     list_filter = ["is_staff", "is_superuser", "is_active", "memberships__role"]
     search_fields = ["email", "full_name"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        ("Profile", {"fields": ["full_name"]}),
+        ("Profile", {"fields": ["full_name", "email_confirmed_at"]}),
         (
             "Permissions",
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -23,6 +25,8 @@ class UserManager(BaseUserManager["User"]):
     def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
+        # The operator types their own address at `createsuperuser`: they vouch for it.
+        extra.setdefault("email_confirmed_at", timezone.now())
         return self.create_user(email, password, **extra)
 
 
@@ -34,6 +38,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="Can log into the Django admin.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    email_confirmed_at = models.DateTimeField(
+        "email confirmed",
+        null=True,
+        blank=True,
+        help_text="When the person proved they read this address's mail (by accepting an "
+        "invitation sent there). Until then, adding them to a workspace sends an invitation.",
+    )
 
     objects = UserManager()
 
@@ -50,6 +61,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def display_name(self) -> str:
         return self.full_name or self.email
+
+    @property
+    def email_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
 
 
 class Role(models.TextChoices):
@@ -169,6 +184,45 @@ class Membership(models.Model):
     @property
     def role_enum(self) -> Role:
         return Role(self.role)
+
+
+def new_link_version() -> str:
+    return secrets.token_hex(8)
+
+
+class Invitation(models.Model):
+    """A pending membership: an address invited to a workspace with a role, by email.
+
+    It grants nothing (it is not a `Membership`, so no access check, selector or API key sees
+    it). Whoever reads the address's mail accepts it through the link, which creates the
+    membership and deletes the invitation. `link_version` is signed into the link: resending
+    changes it, so only the newest link works, and a cancelled invitation's link finds nothing.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the newest link was emailed; empty: never sent."
+    )
+    link_version = models.CharField(max_length=32, default=new_link_version, editable=False)
+
+    class Meta:
+        ordering = ["workspace", "email"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "email"], name="invitation_unique_email"),
+            models.CheckConstraint(
+                condition=Q(role__in=[Role.ADMIN, Role.EDITOR, Role.MEMBER]),
+                name="invitation_role_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.workspace} ({self.role})"
 
 
 class AuditOutcome(models.TextChoices):

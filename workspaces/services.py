@@ -10,16 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from .exceptions import ApplicationError, NotAllowed
-from .models import Membership, Role, User, Workspace
+from .invitations import send_added_notice, send_invitation
+from .models import Invitation, Membership, Role, User, Workspace, new_link_version
 
 
 @dataclass(frozen=True)
 class MemberAdded:
-    membership: Membership
-    new_account: bool  # the person has no password yet and needs the invitation link
+    """Either a membership (a confirmed account, added at once) or an invitation (sent to an
+    address nobody has proven yet, granting nothing until accepted)."""
+
+    membership: Membership | None = None
+    invitation: Invitation | None = None
+    email_sent: bool = False
 
 
 def _acting_membership(*, workspace: Workspace, user: User, lock: bool = False) -> Membership:
@@ -77,32 +83,147 @@ def workspace_rename(*, workspace: Workspace, name: str, acting_user: User) -> W
     return workspace
 
 
-@transaction.atomic
 def membership_add(
-    *, workspace: Workspace, email: str, role: str, acting_user: User
+    *, workspace: Workspace, email: str, role: str, acting_user: User, base_url: str
 ) -> MemberAdded:
-    """Add a person by email; a new email gets an account without a password (invitation)."""
-    require_manager(workspace=workspace, user=acting_user)
-    if role not in {Role.ADMIN, Role.EDITOR, Role.MEMBER}:
-        raise ApplicationError(
-            "Choose admin, editor or member; ownership is transferred.", field="role"
-        )
-    email = User.objects.normalize_email((email or "").strip()).lower()
-    user = User.objects.filter(email__iexact=email).first()
-    new_account = user is None
-    if new_account:
-        user = User.objects.create_user(email=email, password=None)
-    elif Membership.objects.filter(workspace=workspace, user=user).exists():
-        raise ApplicationError(f"{email} is already a member of this workspace.", field="email")
-    membership = Membership.objects.create(workspace=workspace, user=user, role=role)
-    audit_record(
-        workspace=workspace,
-        actor=acting_user,
-        action="member.add",
-        object_type="membership",
-        object_repr=f"{email} as {role}",
+    """Add a person by email, or invite them when their address is not proven.
+
+    Only an account whose owner has shown they read the address's mail (`email_confirmed`)
+    is added at once (and told by email). Anyone else, with or without an account, gets an
+    invitation by email: the link goes to the address only, so whoever reads that mail, and
+    nobody else, decides whether the account joins. `base_url` is the site's address for links.
+    """
+    with transaction.atomic():
+        require_manager(workspace=workspace, user=acting_user)
+        if role not in {Role.ADMIN, Role.EDITOR, Role.MEMBER}:
+            raise ApplicationError(
+                "Choose admin, editor or member; ownership is transferred.", field="role"
+            )
+        email = User.objects.normalize_email((email or "").strip()).lower()
+        user = User.objects.filter(email__iexact=email).first()
+        if user is not None and Membership.objects.filter(workspace=workspace, user=user).exists():
+            raise ApplicationError(f"{email} is already a member of this workspace.", field="email")
+        if Invitation.objects.filter(workspace=workspace, email=email).exists():
+            raise ApplicationError(
+                f"{email} is already invited; use Resend on the pending invitation.", field="email"
+            )
+        if user is not None and user.email_confirmed:
+            membership = Membership.objects.create(workspace=workspace, user=user, role=role)
+            audit_record(
+                workspace=workspace,
+                actor=acting_user,
+                action="member.add",
+                object_type="membership",
+                object_id=str(membership.pk),
+                object_repr=f"{email} as {role}",
+            )
+        else:
+            invitation = Invitation.objects.create(
+                workspace=workspace,
+                email=email,
+                role=role,
+                invited_by=acting_user,
+                sent_at=timezone.now(),
+            )
+            audit_record(
+                workspace=workspace,
+                actor=acting_user,
+                action="member.invite",
+                object_type="invitation",
+                object_id=str(invitation.pk),
+                object_repr=f"{email} as {role}",
+            )
+    # Sent after the commit, so the link never names a row that was rolled back.
+    if user is not None and user.email_confirmed:
+        sent = send_added_notice(membership, base_url=base_url, acting_user=acting_user)
+        return MemberAdded(membership=membership, email_sent=sent)
+    return MemberAdded(
+        invitation=invitation, email_sent=send_invitation(invitation, base_url=base_url)
     )
-    return MemberAdded(membership=membership, new_account=new_account)
+
+
+def invitation_resend(*, invitation: Invitation, acting_user: User, base_url: str) -> bool:
+    """Email a fresh link (the previous one stops working); True when the email left."""
+    with transaction.atomic():
+        require_manager(workspace=invitation.workspace, user=acting_user)
+        locked = Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
+        if locked is None:
+            raise ApplicationError("This invitation was accepted or cancelled meanwhile.")
+        locked.link_version = new_link_version()
+        locked.sent_at = timezone.now()
+        locked.save(update_fields=["link_version", "sent_at"])
+        audit_record(
+            workspace=locked.workspace,
+            actor=acting_user,
+            action="member.invite.resend",
+            object_type="invitation",
+            object_id=str(locked.pk),
+            object_repr=locked.email,
+        )
+    return send_invitation(locked, base_url=base_url)
+
+
+@transaction.atomic
+def invitation_cancel(*, invitation: Invitation, acting_user: User) -> None:
+    """Withdraw a pending invitation: its link stops working at once."""
+    require_manager(workspace=invitation.workspace, user=acting_user)
+    deleted, _ = Invitation.objects.filter(pk=invitation.pk).delete()
+    if deleted:
+        audit_record(
+            workspace=invitation.workspace,
+            actor=acting_user,
+            action="member.invite.cancel",
+            object_type="invitation",
+            object_id=str(invitation.pk),
+            object_repr=invitation.email,
+        )
+
+
+@transaction.atomic
+def invitation_accept(
+    *, invitation: Invitation, password: str | None = None, signed_in: User | None = None
+) -> Membership:
+    """Turn an invitation into a membership; only the holder of the emailed link calls this.
+
+    An address without a confirmed account needs `password`: the account is created, or an
+    unconfirmed one gets the new password, which signs out every session that knew the old
+    one (someone who chose it through an inviter-visible link before issue 16, for instance).
+    A confirmed account must be the one `signed_in`, so the link alone never signs anyone in.
+    """
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("workspace")
+        .filter(pk=invitation.pk, link_version=invitation.link_version)
+        .first()
+    )
+    if invitation is None:
+        raise ApplicationError("This invitation link no longer works.")
+    user = User.objects.select_for_update().filter(email__iexact=invitation.email).first()
+    if user is not None and user.email_confirmed:
+        if signed_in is None or signed_in.pk != user.pk:
+            raise NotAllowed(f"Log in as {invitation.email} to accept this invitation.")
+    else:
+        if not password:
+            raise ApplicationError("Choose a password.", field="new_password1")
+        if user is None:
+            user = User.objects.create_user(email=invitation.email, password=password)
+        else:
+            user.set_password(password)
+        user.email_confirmed_at = timezone.now()
+        user.save()
+    membership, _ = Membership.objects.get_or_create(
+        workspace=invitation.workspace, user=user, defaults={"role": invitation.role}
+    )
+    audit_record(
+        workspace=invitation.workspace,
+        actor=user,
+        action="member.join",
+        object_type="membership",
+        object_id=str(membership.pk),
+        object_repr=f"{user.email} as {membership.role}",
+    )
+    invitation.delete()
+    return membership
 
 
 @transaction.atomic

@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path
 
 from . import views
 from .access import public_view
@@ -17,18 +17,9 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", public_view(auth_views.LogoutView.as_view()), name="logout"),
-    path(
-        "invitation/<uidb64>/<token>/",
-        public_view(
-            auth_views.PasswordResetConfirmView.as_view(
-                template_name="registration/invitation_accept.html",
-                post_reset_login=True,
-                post_reset_login_backend="django.contrib.auth.backends.ModelBackend",
-                success_url=reverse_lazy("home"),
-            )
-        ),
-        name="invitation-accept",
-    ),
+    # The fixed path first: a token never looks like "accept".
+    path("invitation/accept/", views.invitation_accept, name="invitation-accept"),
+    path("invitation/<str:token>/", views.invitation_open, name="invitation-open"),
     path("workspaces/new/", views.workspace_create, name="workspace-create"),
     path("workspaces/switch/", views.workspace_switch, name="workspace-switch"),
     path("settings/workspace/", views.workspace_update, name="workspace-update"),
@@ -38,4 +29,14 @@ urlpatterns = [
     path("settings/members/new/", views.member_create, name="member-create"),
     path("settings/members/<int:pk>/edit/", views.member_update, name="member-update"),
     path("settings/members/<int:pk>/delete/", views.member_delete, name="member-delete"),
+    path(
+        "settings/members/invitations/<int:pk>/resend/",
+        views.invitation_resend,
+        name="invitation-resend",
+    ),
+    path(
+        "settings/members/invitations/<int:pk>/delete/",
+        views.invitation_delete,
+        name="invitation-delete",
+    ),
 ]

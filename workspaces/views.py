@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth import login
+from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from gateway.selectors import api_keys_of_member
 
 from . import selectors, services
-from .access import login_view, manager_view, workspace_view
+from .access import login_view, manager_view, public_view, workspace_view
 from .exceptions import ApplicationError
 from .forms import MemberAddForm, MemberRoleForm, OwnershipTransferForm, WorkspaceForm
+from .invitations import invitation_from_token
 from .middleware import SESSION_KEY
-from .models import Membership, Role
+from .models import Membership, Role, User
 from .toasts import toast
 
 
@@ -141,8 +141,11 @@ def workspace_transfer(request: HttpRequest) -> HttpResponse:
 @require_GET
 @workspace_view()
 def member_list(request: HttpRequest) -> HttpResponse:
+    can_manage = Role(request.membership.role).manages_workspace
     context = {
         "members": selectors.member_list(workspace=request.workspace),
+        # Pending invitations are for those who manage members (and may Resend or Cancel).
+        "invitations": selectors.invitation_list(workspace=request.workspace) if can_manage else [],
         "role_choices": MemberRoleForm.base_fields["role"].choices,
     }
     template = "workspaces/member_list.html"
@@ -151,16 +154,20 @@ def member_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _invitation_link(request: HttpRequest, membership: Membership) -> str:
-    user = membership.user
-    path = reverse(
-        "invitation-accept",
-        kwargs={
-            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
-        },
+def _site_url(request: HttpRequest) -> str:
+    """The site's address for links in emails (the host is one ALLOWED_HOSTS accepted)."""
+    return request.build_absolute_uri("/")
+
+
+def _after_change(request: HttpRequest, message: str, level: str = "success") -> HttpResponse:
+    """The member list refreshes (HTMX) or reloads (plain form) and says what happened."""
+    if request.htmx:
+        response = trigger_client_event(HttpResponse(status=204), "membersChanged")
+        return toast(response, message, level)
+    {"success": messages.success, "warning": messages.warning, "danger": messages.error}[level](
+        request, message
     )
-    return request.build_absolute_uri(path)
+    return redirect("member-list")
 
 
 @require_http_methods(["GET", "POST"])
@@ -174,32 +181,125 @@ def member_create(request: HttpRequest) -> HttpResponse:
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 acting_user=request.user,
+                base_url=_site_url(request),
             )
         except ApplicationError as exc:
             form.add_error(exc.field, exc.message)
         else:
-            email = added.membership.user.email
-            if added.new_account:
-                # The link is the invitation: shown once to the admin, who passes it on.
-                response = render(
+            # The invitation link goes to the address only: nothing here may carry it.
+            if added.membership is not None:
+                email, role = added.membership.user.email, added.membership.role
+                return _after_change(request, f"{email} added as {role}.")
+            email, role = added.invitation.email, added.invitation.role
+            if not added.email_sent:
+                return _after_change(
                     request,
-                    "workspaces/member_invited.html",
-                    {
-                        "email": email,
-                        "link": _invitation_link(request, added.membership),
-                    },
+                    f"The invitation for {email} is saved but the email could not be sent; "
+                    "try Resend later.",
+                    "warning",
                 )
-            elif request.htmx:
-                response = HttpResponse(status=204)
-            else:
-                messages.success(request, f"{email} added.")
-                return redirect("member-list")
-            trigger_client_event(response, "membersChanged")
-            return toast(response, f"{email} added as {added.membership.role}.")
+            return _after_change(
+                request,
+                f"Invitation emailed to {email}. They join as {role} once they accept it.",
+            )
     template = "workspaces/member_form.html"
     if request.htmx:
         template += "#member-form"
     return render(request, template, {"form": form}, status=422 if form.errors else 200)
+
+
+@require_POST
+@manager_view
+def invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    invitation = selectors.invitation_get_or_404(workspace=request.workspace, pk=pk)
+    try:
+        sent = services.invitation_resend(
+            invitation=invitation, acting_user=request.user, base_url=_site_url(request)
+        )
+    except ApplicationError as exc:
+        return _after_change(request, exc.message, "danger")
+    if not sent:
+        return _after_change(
+            request,
+            f"The email to {invitation.email} could not be sent; try again later.",
+            "warning",
+        )
+    return _after_change(request, f"A new invitation link was emailed to {invitation.email}.")
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def invitation_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Cancel a pending invitation (confirmed in a modal): its link stops working."""
+    invitation = selectors.invitation_get_or_404(workspace=request.workspace, pk=pk)
+    if request.method == "GET":
+        template = "workspaces/invitation_confirm_delete.html"
+        if request.htmx:
+            template += "#confirm"
+        return render(request, template, {"invitation": invitation})
+    try:
+        services.invitation_cancel(invitation=invitation, acting_user=request.user)
+    except ApplicationError as exc:
+        return _after_change(request, exc.message, "danger")
+    return _after_change(request, f"Invitation for {invitation.email} cancelled.")
+
+
+INVITATION_SESSION_KEY = "invitation_token"
+
+
+@require_GET
+@public_view
+def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link. As Django's password reset does, the token moves into the session and
+    the browser goes on to a URL without it, so later requests (the form, a failed check, an
+    error) never carry it in their address, their log line or a Referer."""
+    if invitation_from_token(token) is None:
+        return render(request, "registration/invitation_accept.html", {"invitation": None})
+    request.session[INVITATION_SESSION_KEY] = token
+    return redirect("invitation-accept")
+
+
+@require_http_methods(["GET", "POST"])
+@public_view
+def invitation_accept(request: HttpRequest) -> HttpResponse:
+    token = request.session.get(INVITATION_SESSION_KEY) or ""
+    invitation = invitation_from_token(token) if token else None
+    if invitation is None:
+        return render(request, "registration/invitation_accept.html", {"invitation": None})
+    account = User.objects.filter(email__iexact=invitation.email).first()
+    needs_password = account is None or not account.email_confirmed
+    signed_in = request.user if request.user.is_authenticated else None
+    form = None
+    if needs_password:
+        form = SetPasswordForm(account or User(email=invitation.email), request.POST or None)
+    error = ""
+    if request.method == "POST" and (form is None or form.is_valid()):
+        try:
+            membership = services.invitation_accept(
+                invitation=invitation,
+                password=form.cleaned_data["new_password1"] if form else None,
+                signed_in=signed_in,
+            )
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            request.session.pop(INVITATION_SESSION_KEY, None)
+            if needs_password:
+                login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            request.session[SESSION_KEY] = membership.workspace_id
+            messages.success(
+                request, f"Welcome to {membership.workspace.name}. You joined as {membership.role}."
+            )
+            return redirect("home")
+    context = {
+        "invitation": invitation,
+        "form": form,
+        "error": error,
+        "signed_in_as_invitee": signed_in is not None
+        and signed_in.pk == getattr(account, "pk", None),
+    }
+    status = 422 if (form is not None and form.errors) or error else 200
+    return render(request, "registration/invitation_accept.html", context, status=status)
 
 
 @require_POST

@@ -10,6 +10,8 @@ from workspaces import services
 from workspaces.exceptions import ApplicationError, NotAllowed
 from workspaces.models import Membership, Role, User
 
+SITE = "http://testserver/"
+
 
 def roles(workspace) -> dict[str, str]:
     return dict(Membership.objects.filter(workspace=workspace).values_list("user__email", "role"))
@@ -53,22 +55,28 @@ def test_workspace_names_are_checked(db, name):
 def test_owners_and_admins_add_existing_users(members, workspace, acting):
     person = UserFactory(email="new@acme.test")
     added = services.membership_add(
-        workspace=workspace, email="NEW@acme.test", role="editor", acting_user=members[acting].user
+        workspace=workspace,
+        email="NEW@acme.test",
+        role="editor",
+        acting_user=members[acting].user,
+        base_url=SITE,
     )
-    assert not added.new_account
+    assert added.invitation is None
     assert roles(workspace)["new@acme.test"] == Role.EDITOR
     assert added.membership.user == person
 
 
-def test_adding_an_unknown_email_creates_an_account_without_password(members, workspace):
+def test_adding_an_unknown_email_invites_it_and_creates_no_account(members, workspace):
     added = services.membership_add(
         workspace=workspace,
         email="fresh@acme.test",
         role="member",
         acting_user=members["admin"].user,
+        base_url=SITE,
     )
-    assert added.new_account
-    assert not User.objects.get(email="fresh@acme.test").has_usable_password()
+    assert added.membership is None and added.invitation.email == "fresh@acme.test"
+    assert not User.objects.filter(email="fresh@acme.test").exists()
+    assert "fresh@acme.test" not in roles(workspace)
 
 
 @pytest.mark.parametrize("acting", ["editor", "member"])
@@ -79,6 +87,7 @@ def test_editors_and_members_cannot_add_members(members, workspace, acting):
             email="x@acme.test",
             role="member",
             acting_user=members[acting].user,
+            base_url=SITE,
         )
     assert not User.objects.filter(email="x@acme.test").exists()
 
@@ -90,6 +99,7 @@ def test_nobody_is_added_as_a_second_owner(members, workspace):
             email="x@acme.test",
             role="owner",
             acting_user=members["owner"].user,
+            base_url=SITE,
         )
 
 
@@ -100,6 +110,7 @@ def test_adding_someone_twice_is_refused(members, workspace):
             email="editor@acme.test",
             role="admin",
             acting_user=members["owner"].user,
+            base_url=SITE,
         )
     assert roles(workspace)["editor@acme.test"] == Role.EDITOR
 
@@ -111,6 +122,7 @@ def test_an_admin_of_another_workspace_cannot_add_members_here(members, workspac
             email="x@acme.test",
             role="member",
             acting_user=other_workspace["admin"].user,
+            base_url=SITE,
         )
 
 
