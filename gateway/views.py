@@ -136,6 +136,8 @@ def gateway_view(methods: tuple[str, ...]):
             except RequestDataTooBig:
                 limit = settings.GATEWAY_MAX_BODY_BYTES // 1024
                 return error_response(413, f"The body is larger than {limit} KiB.")
+            except api.ModelIdTooLong as exc:
+                return error_response(400, exc.message, param="model", code="model_id_too_long")
             except api.UnknownModel as exc:
                 return error_response(404, exc.message, param="model", code="model_not_found")
             except api.AmbiguousModel as exc:
