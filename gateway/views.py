@@ -178,6 +178,8 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("The body is not valid JSON.") from None
+    except RecursionError:  # the parser recurses per level: [[[[...]]]] a thousand deep
+        raise InvalidRequest("The body is nested too deeply to be a request.") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
     return body
@@ -213,7 +215,12 @@ def _content(value: Any, index: int) -> str:
                 raise InvalidRequest(
                     "Only text content parts are supported.", f"messages[{index}].content"
                 )
-            texts.append(str(part.get("text", "")))
+            text = part.get("text", "")
+            if not isinstance(text, str):
+                raise InvalidRequest(
+                    "A text part's `text` must be a string.", f"messages[{index}].content"
+                )
+            texts.append(text)
         return "".join(texts)
     raise InvalidRequest("`content` must be a string.", f"messages[{index}].content")
 
@@ -263,6 +270,24 @@ def _chat_options(body: dict) -> dict[str, Any]:
     }
 
 
+def _include_usage(body: dict) -> bool:
+    """`stream_options.include_usage`: whether a stream ends with a usage chunk."""
+    options = body.get("stream_options")
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise InvalidRequest(
+            '`stream_options` must be an object, such as {"include_usage": true}.',
+            "stream_options",
+        )
+    include = options.get("include_usage")
+    if include is not None and not isinstance(include, bool):
+        raise InvalidRequest(
+            "`include_usage` must be true or false.", "stream_options.include_usage"
+        )
+    return bool(include)
+
+
 def _usage_json(usage) -> dict[str, int]:
     return {
         "prompt_tokens": usage.prompt_tokens,
@@ -293,11 +318,11 @@ def chat_completions(request: HttpRequest) -> HttpResponse:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("`stream` must be true or false.", "stream")
+    include_usage = _include_usage(body)
     workspace = request.api_key.workspace
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if stream:
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         streamed = api.chat_stream(
             workspace, model_id, messages, caller=_caller(request), **options
         )
