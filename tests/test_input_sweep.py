@@ -384,10 +384,8 @@ def deeply_nested(draw, valid: dict) -> str:
     """JSON text nested `depth` levels deep ([[[...]]] or {"a":{"a":...}}), as the whole body or
     as the value of one field of an otherwise valid one (a message's content included)."""
     depth = draw(st.one_of(st.sampled_from([999, 1000, 1001, 5000]), st.integers(1, 3000)))
-    if draw(st.booleans()):
-        nest = "[" * depth + "]" * depth
-    else:
-        nest = '{"a":' * depth + "1" + "}" * depth
+    opener, leaf, closer = draw(st.sampled_from([("[", "", "]"), ('{"a":', "1", "}")]))
+    nest = opener * depth + leaf + closer * depth
     where = draw(st.sampled_from([None, "content", "stream_options", *valid]))
     if where is None:
         return nest
