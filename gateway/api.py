@@ -433,6 +433,9 @@ class StreamedChat:
         except GeneratorExit:
             outcome = "client_disconnected"
             raise
+        except Exception:
+            outcome = "internal_error"
+            raise
         finally:
             self._end(outcome)
 

@@ -288,7 +288,10 @@ def _include_usage(body: dict) -> bool:
     return bool(include)
 
 
-def _usage_json(usage) -> dict[str, int]:
+def _usage_json(usage) -> dict[str, int] | None:
+    """The usage in OpenAI's shape; null when unknown (the provider's counts were unreadable)."""
+    if usage is None:
+        return None
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -407,6 +410,10 @@ def _sse(
     except ProviderError as error:
         body = {"error": {"message": error.message, "type": "api_error", "code": error.code}}
         yield b"data: " + json.dumps(body).encode() + b"\n\n"
+    except Exception:  # a fault of ours mid-stream still ends the stream with an error event
+        logger.exception("gateway: unexpected error while streaming")
+        body = {"error": {"message": "Internal error.", "type": "api_error", "code": None}}
+        yield b"data: " + json.dumps(body).encode() + b"\n\n"
     finally:
         chunks.close()
 
@@ -447,7 +454,9 @@ def embeddings(request: HttpRequest) -> JsonResponse:
                 for i, vector in enumerate(result.vectors)
             ],
             "model": api.resolve(workspace, model_id, "text-embedding").id,
-            "usage": {
+            "usage": None  # unknown: the provider's counts were unreadable
+            if result.usage is None
+            else {
                 "prompt_tokens": result.usage.prompt_tokens,
                 "total_tokens": result.usage.total_tokens,
             },
