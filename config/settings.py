@@ -411,6 +411,9 @@ PROVIDER_STREAM_TIMEOUT = float(os.environ.get("PROVIDER_STREAM_TIMEOUT", "300")
 # embeddings or moderation request may carry.
 GATEWAY_MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(2**20)))
 GATEWAY_MAX_INPUTS = int(os.environ.get("GATEWAY_MAX_INPUTS", "2048"))
+# How many resolved model ids a process keeps (least recently used dropped first; unknown
+# ids are never kept), so memory stays bounded whatever names clients send.
+GATEWAY_MODEL_CACHE_SIZE = int(os.environ.get("GATEWAY_MODEL_CACHE_SIZE", "4096"))
 # Usage records are written in batches by a background thread every this many seconds
 # (gateway/usage.py); 0 writes each one during the call. At most USAGE_MAX_PENDING wait in
 # memory while the database is down.

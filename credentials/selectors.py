@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from workspaces.models import Workspace
@@ -35,8 +36,13 @@ def credential_list(
     )
 
 
-def credential_get_or_404(*, workspace: Workspace, provider: str, pk: int) -> Credential:
-    """Another workspace's (or provider's) credential id answers 404."""
+def credential_get_or_404(*, workspace: Workspace, provider: str, pk) -> Credential:
+    """Another workspace's (or provider's) credential id answers 404, and so does anything that
+    is not an id at all (a form field's "", "abc" or "1.5")."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404("No such credential.") from None
     return get_object_or_404(
         Credential.objects.defer("secret_data"), workspace=workspace, provider=provider, pk=pk
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -89,13 +90,59 @@ class ModelHandle:
 
 # -- resolving model ids -------------------------------------------------------------------------
 
-_resolved: dict[tuple, tuple[float, ModelHandle | ApplicationError]] = {}
-_resolved_lock = threading.Lock()
+MODEL_ID_MAX_LENGTH = 256  # longer ids are refused before any lookup (and never echoed)
+
+
+class ModelIdTooLong(UnknownModel):
+    """A model id over MODEL_ID_MAX_LENGTH characters (400 on the gateway; callers that handle
+    UnknownModel handle it too)."""
+
+
+class _ResolvedModels:
+    """This process's resolved model ids: a least-recently-used map of at most
+    `GATEWAY_MODEL_CACHE_SIZE` entries, each kept for the configuration cache time.
+
+    It holds usable models and refusals of models the workspace has (disabled, no credential,
+    ambiguous), never unknown ids: a client choosing names could otherwise fill it. A refusal is
+    kept as its class and message and raised afresh, since re-raising one stored exception
+    would chain every caller's frames onto its traceback.
+    """
+
+    def __init__(self):
+        self._entries: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple, now: float):
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is None:
+                return None
+            if cached[0] <= now:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return cached[1]
+
+    def put(self, key: tuple, expires: float, outcome, *, size: int) -> None:
+        with self._lock:
+            self._entries[key] = (expires, outcome)
+            self._entries.move_to_end(key)
+            while len(self._entries) > max(size, 0):
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_resolved = _ResolvedModels()
 
 
 def _forget_resolved() -> None:
-    with _resolved_lock:
-        _resolved.clear()
+    _resolved.clear()
 
 
 invocation.on_forget(_forget_resolved)
@@ -103,29 +150,34 @@ invocation.on_forget(_forget_resolved)
 
 def resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle:
     """The usable model `model_id` names, or UnknownModel, AmbiguousModel or ModelUnavailable
-    (disabled, no usable credential) with the reason. Reused for the configuration cache time,
-    like routes."""
+    (disabled, no usable credential) with the reason; ModelIdTooLong past the cap. Reused for
+    the configuration cache time, like routes."""
+    model_id = (model_id or "").strip()
+    if len(model_id) > MODEL_ID_MAX_LENGTH:
+        raise ModelIdTooLong(
+            f"`model` is longer than {MODEL_ID_MAX_LENGTH} characters: no model has such an id.",
+            field="model",
+        )
     key = (workspace.pk, model_id, model_type)
     ttl = settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS
     now = time.monotonic()
-    cached = _resolved.get(key) if ttl > 0 else None
-    if cached is None or cached[0] <= now:
+    outcome = _resolved.get(key, now) if ttl > 0 else None
+    if outcome is None:
         try:
-            outcome: ModelHandle | ApplicationError = _resolve(workspace, model_id, model_type)
-        except (UnknownModel, AmbiguousModel, ModelUnavailable) as exc:
-            outcome = exc
+            outcome = _resolve(workspace, model_id, model_type)
+        except UnknownModel:
+            raise  # a miss is not kept: any client can send endless new names
+        except (AmbiguousModel, ModelUnavailable) as exc:
+            outcome = (type(exc), exc.message)
         if ttl > 0:
-            with _resolved_lock:
-                _resolved[key] = (now + ttl, outcome)
-    else:
-        outcome = cached[1]
-    if isinstance(outcome, ApplicationError):
-        raise outcome
+            _resolved.put(key, now + ttl, outcome, size=settings.GATEWAY_MODEL_CACHE_SIZE)
+    if isinstance(outcome, tuple):
+        refusal, message = outcome
+        raise refusal(message)
     return outcome
 
 
 def _resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle:
-    model_id = (model_id or "").strip()
     if not model_id:
         raise UnknownModel("Name a model, as provider/model.")
     provider_key, slash, name = model_id.partition("/")
@@ -380,6 +432,9 @@ class StreamedChat:
             raise
         except GeneratorExit:
             outcome = "client_disconnected"
+            raise
+        except Exception:
+            outcome = "internal_error"
             raise
         finally:
             self._end(outcome)

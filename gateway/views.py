@@ -136,6 +136,8 @@ def gateway_view(methods: tuple[str, ...]):
             except RequestDataTooBig:
                 limit = settings.GATEWAY_MAX_BODY_BYTES // 1024
                 return error_response(413, f"The body is larger than {limit} KiB.")
+            except api.ModelIdTooLong as exc:
+                return error_response(400, exc.message, param="model", code="model_id_too_long")
             except api.UnknownModel as exc:
                 return error_response(404, exc.message, param="model", code="model_not_found")
             except api.AmbiguousModel as exc:
@@ -176,6 +178,8 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("The body is not valid JSON.") from None
+    except RecursionError:  # the parser recurses per level: [[[[...]]]] a thousand deep
+        raise InvalidRequest("The body is nested too deeply to be a request.") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
     return body
@@ -211,7 +215,12 @@ def _content(value: Any, index: int) -> str:
                 raise InvalidRequest(
                     "Only text content parts are supported.", f"messages[{index}].content"
                 )
-            texts.append(str(part.get("text", "")))
+            text = part.get("text", "")
+            if not isinstance(text, str):
+                raise InvalidRequest(
+                    "A text part's `text` must be a string.", f"messages[{index}].content"
+                )
+            texts.append(text)
         return "".join(texts)
     raise InvalidRequest("`content` must be a string.", f"messages[{index}].content")
 
@@ -261,7 +270,28 @@ def _chat_options(body: dict) -> dict[str, Any]:
     }
 
 
-def _usage_json(usage) -> dict[str, int]:
+def _include_usage(body: dict) -> bool:
+    """`stream_options.include_usage`: whether a stream ends with a usage chunk."""
+    options = body.get("stream_options")
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise InvalidRequest(
+            '`stream_options` must be an object, such as {"include_usage": true}.',
+            "stream_options",
+        )
+    include = options.get("include_usage")
+    if include is not None and not isinstance(include, bool):
+        raise InvalidRequest(
+            "`include_usage` must be true or false.", "stream_options.include_usage"
+        )
+    return bool(include)
+
+
+def _usage_json(usage) -> dict[str, int] | None:
+    """The usage in OpenAI's shape; null when unknown (the provider's counts were unreadable)."""
+    if usage is None:
+        return None
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -291,11 +321,11 @@ def chat_completions(request: HttpRequest) -> HttpResponse:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("`stream` must be true or false.", "stream")
+    include_usage = _include_usage(body)
     workspace = request.api_key.workspace
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if stream:
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         streamed = api.chat_stream(
             workspace, model_id, messages, caller=_caller(request), **options
         )
@@ -380,6 +410,10 @@ def _sse(
     except ProviderError as error:
         body = {"error": {"message": error.message, "type": "api_error", "code": error.code}}
         yield b"data: " + json.dumps(body).encode() + b"\n\n"
+    except Exception:  # a fault of ours mid-stream still ends the stream with an error event
+        logger.exception("gateway: unexpected error while streaming")
+        body = {"error": {"message": "Internal error.", "type": "api_error", "code": None}}
+        yield b"data: " + json.dumps(body).encode() + b"\n\n"
     finally:
         chunks.close()
 
@@ -420,7 +454,9 @@ def embeddings(request: HttpRequest) -> JsonResponse:
                 for i, vector in enumerate(result.vectors)
             ],
             "model": api.resolve(workspace, model_id, "text-embedding").id,
-            "usage": {
+            "usage": None  # unknown: the provider's counts were unreadable
+            if result.usage is None
+            else {
                 "prompt_tokens": result.usage.prompt_tokens,
                 "total_tokens": result.usage.total_tokens,
             },

@@ -67,7 +67,7 @@ class ChatRequest:
 class ChatResult:
     content: str
     finish_reason: str | None  # OpenAI's words: stop, length, content_filter, tool_calls
-    usage: Usage
+    usage: Usage | None  # None: unknown (the provider's counts could not be read)
     model: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -116,7 +116,7 @@ class ChatStream:
 @dataclass(frozen=True)
 class EmbeddingResult:
     vectors: list[list[float]]
-    usage: Usage
+    usage: Usage | None  # None: unknown
     model: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
 

@@ -5,7 +5,7 @@ Every system-provider call first **reserves** its cost with one conditional UPDA
 the row, so when one unit is left exactly one call gets it, whatever the number of processes.
 Calls cost 1, credits cost the model's credits (the last call may pass the limit by less than
 its own cost), tokens reserve 1 and are settled with the real count once the answer reports
-usage. A call that fails is refunded.
+usage (a call whose usage is unknown keeps what it reserved). A call that fails is refunded.
 """
 
 from __future__ import annotations
@@ -137,11 +137,13 @@ class Reservation:
     done: bool = False
 
     def settle(self, usage: Usage | None) -> None:
+        """Charge the call's tokens; usage None (unknown: not reported, or unreadable) keeps
+        the reservation, never 0, so a provider's malformed answer cannot make calls free."""
         if self.done:
             return
         self.done = True
-        if self.unit == QuotaUnit.TOKENS:
-            tokens = usage.total_tokens if usage else 0
+        if self.unit == QuotaUnit.TOKENS and usage is not None:
+            tokens = usage.total_tokens
             if tokens != self.charged:
                 QuotaUsage.objects.filter(**self.row_filter).update(
                     used=F("used") + (tokens - self.charged)

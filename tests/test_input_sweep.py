@@ -2,8 +2,10 @@
 
 Hypothesis generates bodies: dicts of each endpoint's field names (plus strangers) holding
 random text (control characters and NULs included), integers, None (sent as an empty value),
-lists, nested dicts (sent as JSON text) or a plausible valid value, and for the gateway random
-JSON values and objects of its fields. For each answer: no 5xx; an error answer (4xx) leaves
+lists, nested dicts (sent as JSON text) or a plausible valid value, ids that are not numbers
+where an id is expected, and for the gateway random JSON values and objects of its fields,
+wrong-typed nested options (`stream_options`) and JSON nested up to thousands of levels deep,
+whole or inside one field. For each answer: no 5xx; an error answer (4xx) leaves
 the row count of every table of the app as it was; a success leaves only valid rows
 (`full_clean()`).
 """
@@ -228,6 +230,19 @@ def test_api_key_create(sweep):
     run()
 
 
+def test_custom_model_readd(sweep):
+    """The credential to re-add a model with is an id: anything else is a 404, never a 500."""
+    credential = str(sweep.objects["credential"].pk)
+    not_ids = ("", " ", "abc", "1.5", "1e3", "-1", "0x10", "9" * 40, "١")
+
+    @SWEEP
+    @given(body=mutated({"credential": credential}, {"credential": not_ids}))
+    def run(body):
+        sweep("custom-model-readd", reverse("custom-model-readd", args=["openai"]), body)
+
+    run()
+
+
 def test_workspace_update(sweep):
     @SWEEP
     @given(body=mutated({"name": "Acme 2"}, {"name": ("", " ", "x" * 101)}))
@@ -379,6 +394,10 @@ GATEWAY_FIELDS = {
     "stop": nested,
     "n": nested,
     "user": nested,
+    "stream_options": st.one_of(
+        st.fixed_dictionaries({}, optional={"include_usage": st.one_of(st.booleans(), nested)}),
+        nested,
+    ),
 }
 VALID_GATEWAY = {
     "gateway-chat": {
@@ -405,8 +424,28 @@ def gateway_mutated(draw, valid: dict) -> dict:
     return body
 
 
+@st.composite
+def deeply_nested(draw, valid: dict) -> str:
+    """JSON text nested `depth` levels deep ([[[...]]] or {"a":{"a":...}}), as the whole body or
+    as the value of one field of an otherwise valid one (a message's content included)."""
+    depth = draw(st.one_of(st.sampled_from([999, 1000, 1001, 5000]), st.integers(1, 3000)))
+    opener, leaf, closer = draw(st.sampled_from([("[", "", "]"), ('{"a":', "1", "}")]))
+    nest = opener * depth + leaf + closer * depth
+    where = draw(st.sampled_from([None, "content", "stream_options", *valid]))
+    if where is None:
+        return nest
+    body = {**valid, "stream": draw(st.booleans())}
+    if where == "content":
+        body["messages"] = [{"role": "user", "content": "HOLE"}]
+    else:
+        body[where] = "HOLE"
+    return json.dumps(body).replace('"HOLE"', nest)
+
+
 def gateway_bodies(name: str) -> st.SearchStrategy:
     return st.one_of(
+        deeply_nested(VALID_GATEWAY[name]),
+        deeply_nested(VALID_GATEWAY[name]),
         gateway_mutated(VALID_GATEWAY[name]).map(json.dumps),
         gateway_mutated(VALID_GATEWAY[name]).map(json.dumps),
         nested.map(json.dumps),  # any JSON value

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from .. import outbound
 from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, Message, Usage
 from ..errors import BadRequest, ProviderError, QuotaExhausted, UpstreamError, scrub
-from .base import DiscoveredModel, ProviderAdapter, sse_events, token_count
+from .base import DiscoveredModel, ProviderAdapter, reported_usage, sse_events, unreadable_usage
 
 API_VERSION = "2023-06-01"
 PAGE_LIMIT = 1000  # the API's maximum page size
@@ -110,7 +110,6 @@ class Adapter(ProviderAdapter):
         body, headers = self.post(self.messages_url(credentials), credentials, self.body(request))
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no message)")
-        usage = body.get("usage") or {}
         return ChatResult(
             content="".join(
                 str(block.get("text") or "")
@@ -118,9 +117,7 @@ class Adapter(ProviderAdapter):
                 if isinstance(block, dict) and block.get("type") == "text"
             ),
             finish_reason=FINISH_REASONS.get(str(body.get("stop_reason"))),
-            usage=Usage(
-                token_count(usage.get("input_tokens")), token_count(usage.get("output_tokens"))
-            ),
+            usage=self.usage(body.get("usage")),
             model=str(body.get("model") or request.model),
             headers=headers,
         )
@@ -164,7 +161,7 @@ class Adapter(ProviderAdapter):
     def chunks(
         self, response: outbound.StreamingResponse, credentials: dict[str, Any]
     ) -> Iterator[ChatChunk]:
-        input_tokens = 0
+        input_tokens, known = 0, True  # known: every usage block so far was readable
         for event, data in sse_events(response.lines()):
             try:
                 payload = json.loads(data)
@@ -173,26 +170,39 @@ class Adapter(ProviderAdapter):
             if not isinstance(payload, dict):
                 continue
             kind = payload.get("type") or event
+            delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
             if kind == "message_start":
-                usage = (payload.get("message") or {}).get("usage") or {}
-                input_tokens = token_count(usage.get("input_tokens"))
+                message = payload.get("message")
+                start = self.usage(message.get("usage") if isinstance(message, dict) else None)
+                known = known and start is not None
+                input_tokens = start.prompt_tokens if start else input_tokens
             elif kind == "content_block_delta":
-                delta = payload.get("delta") or {}
                 if delta.get("type") == "text_delta" and delta.get("text"):
                     yield ChatChunk(delta=str(delta["text"]))
             elif kind == "message_delta":
-                delta, usage = payload.get("delta") or {}, payload.get("usage") or {}
+                end = self.usage(payload.get("usage"))
+                known = known and end is not None
                 # Newer answers repeat the (cumulative) input tokens here.
-                input_tokens = token_count(usage.get("input_tokens")) or input_tokens
+                input_tokens = (end.prompt_tokens if end else 0) or input_tokens
                 yield ChatChunk(
                     finish_reason=FINISH_REASONS.get(str(delta.get("stop_reason"))),
-                    usage=Usage(input_tokens, token_count(usage.get("output_tokens"))),
+                    usage=Usage(input_tokens, end.completion_tokens) if known and end else None,
                 )
             elif kind == "message_stop":
                 return
             elif kind == "error":
                 raise self.stream_error(payload, response, credentials)
         raise UpstreamError("the stream ended before the answer was complete")
+
+    def usage(self, usage: Any) -> Usage | None:
+        """A `usage` block (none: nothing counted); None when it cannot be read."""
+        if usage is None:
+            return Usage()
+        if not isinstance(usage, dict):
+            return unreadable_usage(self.provider.key)
+        return reported_usage(
+            self.provider.key, usage.get("input_tokens"), usage.get("output_tokens")
+        )
 
     def stream_error(
         self, payload: dict, response: outbound.StreamingResponse, credentials: dict[str, Any]

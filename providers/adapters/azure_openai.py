@@ -107,7 +107,7 @@ class Adapter(ProviderAdapter):
             self._chat_body(credentials, request, stream=False),
             params=self.params(credentials),
         )
-        return chat_result(body, headers)
+        return chat_result(body, headers, provider=self.provider.key)
 
     def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
         response = self.open_stream(
@@ -117,7 +117,12 @@ class Adapter(ProviderAdapter):
             params=self.params(credentials),
             headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
-        return chat_stream(response, model=request.model, secrets=self.secrets(credentials))
+        return chat_stream(
+            response,
+            model=request.model,
+            secrets=self.secrets(credentials),
+            provider=self.provider.key,
+        )
 
     def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
         body, headers = self.post(
@@ -126,7 +131,7 @@ class Adapter(ProviderAdapter):
             {"input": list(inputs)},
             params=self.params(credentials),
         )
-        return embedding_result(body, headers, model=model)
+        return embedding_result(body, headers, model=model, provider=self.provider.key)
 
     def _chat_body(
         self, credentials: dict[str, Any], request: ChatRequest, *, stream: bool

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from ..calls import (
     ModerationResult,
     SpeechResult,
     TranscriptionResult,
+    Usage,
 )
 from ..errors import (
     AuthenticationFailed,
@@ -32,6 +35,8 @@ from ..errors import (
     scrub,
 )
 from ..schema import ProviderSpec
+
+logger = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 3600.0
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
@@ -300,12 +305,51 @@ def _bounded(seconds: float) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def token_count(value: Any) -> int:
-    """A count from a provider's usage block; missing or unreadable counts are 0."""
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
+# The most tokens one call can report: what a usage record's columns hold. More is no count.
+MAX_REPORTED_TOKENS = 2**31 - 1
+_usage_warned: set[str] = set()
+_usage_warned_lock = threading.Lock()
+
+
+def reported_usage(provider: str, prompt: Any, *completion: Any) -> Usage | None:
+    """The usage a provider reported: its prompt count and the sum of its completion counts
+    (a missing count is 0). None, unknown, when a count is there but is not a whole number of
+    tokens ("x", -1, 1.5, 1e300): the answer stands, only its usage is unknown (quotas then
+    keep what they reserved), and the log says so once per provider and process."""
+    counts = []
+    for value in (prompt, *completion):
+        if value is None:
+            counts.append(0)
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value <= MAX_REPORTED_TOKENS
+            or value != int(value)
+        ):
+            return unreadable_usage(provider)
+        else:
+            counts.append(int(value))
+    return Usage(counts[0], sum(counts[1:]))
+
+
+def unreadable_usage(provider: str) -> None:
+    """Usage the provider sent but that cannot be read (a count or a whole block): unknown."""
+    with _usage_warned_lock:
+        first = provider not in _usage_warned
+        _usage_warned.add(provider)
+    if first:
+        logger.warning(
+            "%s: an answer's usage has unreadable token counts; its usage is counted as "
+            "unknown (said once per process)",
+            provider,
+        )
+    return None
+
+
+def forget_usage_warnings() -> None:
+    """Say the next unreadable usage of each provider again, as a fresh process would (tests)."""
+    with _usage_warned_lock:
+        _usage_warned.clear()
 
 
 def plain_text(text: str, *, limit: int = 200) -> str:

@@ -36,7 +36,7 @@ from ..errors import (
     UpstreamError,
     scrub,
 )
-from .base import DiscoveredModel, ProviderAdapter, sse_events, token_count
+from .base import DiscoveredModel, ProviderAdapter, reported_usage, sse_events, unreadable_usage
 
 PAGE_SIZE = 1000
 MAX_PAGES = 20
@@ -103,7 +103,7 @@ class Adapter(ProviderAdapter):
                 if isinstance(item, dict) and item.get("type") == "text"
             ),
             finish_reason=finish_reason,
-            usage=_usage(body.get("usage")),
+            usage=_usage(self.provider.key, body.get("usage")),
             model=request.model,
             headers=headers,
         )
@@ -125,7 +125,8 @@ class Adapter(ProviderAdapter):
     def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
         url = f"{self.base_url(credentials)}/v2/embed"
         vectors: list[list[float]] = []
-        usage, headers = Usage(), {}
+        usage: Usage | None = Usage()
+        headers = {}
         for start in range(0, len(inputs), EMBED_BATCH):
             batch = inputs[start : start + EMBED_BATCH]
             body, headers = self.post(
@@ -143,7 +144,8 @@ class Adapter(ProviderAdapter):
             if not isinstance(floats, list) or len(floats) != len(batch):
                 raise UpstreamError("unexpected answer (not one embedding per input)")
             vectors += [list(vector) for vector in floats]
-            usage += _usage(body.get("meta"))
+            billed = _usage(self.provider.key, body.get("meta"))
+            usage = usage + billed if usage is not None and billed is not None else None
         return EmbeddingResult(vectors=vectors, usage=usage, model=model, headers=headers)
 
     def chat_url(self, credentials: dict[str, Any]) -> str:
@@ -193,7 +195,7 @@ class Adapter(ProviderAdapter):
             elif kind == "message-end":
                 yield ChatChunk(
                     finish_reason=self.finish_reason(delta, credentials),
-                    usage=_usage(delta.get("usage")),
+                    usage=_usage(self.provider.key, delta.get("usage")),
                 )
                 return
         raise UpstreamError("the stream ended before the answer was complete")
@@ -219,15 +221,16 @@ class Adapter(ProviderAdapter):
         return super().classify(response, secrets=secrets)
 
 
-def _usage(usage: Any) -> Usage:
-    """Billed tokens (chat `usage`, embed `meta`), else the raw token counts."""
-    if not isinstance(usage, dict):
+def _usage(provider: str, usage: Any) -> Usage | None:
+    """Billed tokens (chat `usage`, embed `meta`), else the raw token counts; None (unknown)
+    when they cannot be read."""
+    if usage is None:
         return Usage()
+    if not isinstance(usage, dict):
+        return unreadable_usage(provider)
     for counts in (usage.get("billed_units"), usage.get("tokens")):
         if isinstance(counts, dict) and (counts.get("input_tokens") or counts.get("output_tokens")):
-            return Usage(
-                token_count(counts.get("input_tokens")), token_count(counts.get("output_tokens"))
-            )
+            return reported_usage(provider, counts.get("input_tokens"), counts.get("output_tokens"))
     return Usage()
 
 

@@ -48,9 +48,10 @@ from .base import (
     MAX_RETRY_AFTER,
     DiscoveredModel,
     ProviderAdapter,
+    reported_usage,
     retry_after,
     sse_events,
-    token_count,
+    unreadable_usage,
 )
 
 PAGE_SIZE = 1000  # the API's maximum page size
@@ -125,7 +126,7 @@ class Adapter(ProviderAdapter):
         return ChatResult(
             content=text,
             finish_reason=finish_reason,
-            usage=_usage(body) or Usage(),
+            usage=_usage(self.provider.key, body, absent=Usage()),
             model=str(body.get("modelVersion") or request.model),
             headers=headers,
         )
@@ -204,7 +205,8 @@ class Adapter(ProviderAdapter):
             text, reason = _answer(payload)
             finished = finished or _finished(payload)
             finish_reason = reason or finish_reason
-            usage = _usage(payload) or usage  # cumulative: the last one counts
+            # Cumulative: the last one counts (None when it cannot be read).
+            usage = _usage(self.provider.key, payload, absent=usage)
             if text:
                 yield ChatChunk(delta=text)
         if not finished:  # the last event carries a finish reason; this stream was cut
@@ -289,14 +291,19 @@ def _finished(body: dict) -> bool:
     )
 
 
-def _usage(body: dict) -> Usage | None:
+def _usage(provider: str, body: dict, *, absent: Usage | None) -> Usage | None:
+    """`usageMetadata` (thinking tokens are billed as output); `absent` when the body has
+    none, None (unknown) when it cannot be read."""
     metadata = body.get("usageMetadata")
+    if metadata is None:
+        return absent
     if not isinstance(metadata, dict):
-        return None
-    return Usage(
-        token_count(metadata.get("promptTokenCount")),
-        token_count(metadata.get("candidatesTokenCount"))
-        + token_count(metadata.get("thoughtsTokenCount")),
+        return unreadable_usage(provider)
+    return reported_usage(
+        provider,
+        metadata.get("promptTokenCount"),
+        metadata.get("candidatesTokenCount"),
+        metadata.get("thoughtsTokenCount"),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from .. import outbound
 from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, EmbeddingResult, Usage
 from ..errors import ModelNotAvailable, UpstreamError, scrub
-from .base import DiscoveredModel, ProviderAdapter
+from .base import DiscoveredModel, ProviderAdapter, reported_usage
 
 EMBEDDING_FAMILIES = {"bert", "nomic-bert"}
 
@@ -67,7 +67,7 @@ class Adapter(ProviderAdapter):
         return ChatResult(
             content=str(body["message"].get("content") or ""),
             finish_reason=_finish_reason(body),
-            usage=_usage(body),
+            usage=_usage(self.provider.key, body),
             model=str(body.get("model") or request.model),
             headers=headers,
         )
@@ -80,7 +80,7 @@ class Adapter(ProviderAdapter):
             headers={**self.headers(credentials), "Accept": "application/x-ndjson"},
         )
         return ChatStream(
-            _chunks(response, secrets=self.secrets(credentials)),
+            _chunks(response, secrets=self.secrets(credentials), provider=self.provider.key),
             headers=response.headers,
             close=response.close,
             model=request.model,
@@ -97,7 +97,7 @@ class Adapter(ProviderAdapter):
             raise UpstreamError("unexpected answer (no embeddings)")
         return EmbeddingResult(
             vectors=[list(vector) for vector in vectors],
-            usage=Usage(prompt_tokens=int(body.get("prompt_eval_count") or 0)),
+            usage=reported_usage(self.provider.key, body.get("prompt_eval_count")),
             model=str(body.get("model") or model),
             headers=headers,
         )
@@ -138,7 +138,7 @@ class Adapter(ProviderAdapter):
 
 
 def _chunks(
-    response: outbound.StreamingResponse, *, secrets: tuple[str, ...] = ()
+    response: outbound.StreamingResponse, *, secrets: tuple[str, ...] = (), provider: str
 ) -> Iterator[ChatChunk]:
     for line in response.lines():
         if not line.strip():
@@ -155,7 +155,9 @@ def _chunks(
         message = item.get("message") if isinstance(item.get("message"), dict) else {}
         text = str(message.get("content") or "")
         if item.get("done"):
-            yield ChatChunk(delta=text, finish_reason=_finish_reason(item), usage=_usage(item))
+            yield ChatChunk(
+                delta=text, finish_reason=_finish_reason(item), usage=_usage(provider, item)
+            )
             return
         if text:
             yield ChatChunk(delta=text)
@@ -173,11 +175,9 @@ def _finish_reason(body: dict) -> str | None:
     return reason if reason in ("stop", "length") else None
 
 
-def _usage(body: dict) -> Usage:
-    return Usage(
-        prompt_tokens=int(body.get("prompt_eval_count") or 0),
-        completion_tokens=int(body.get("eval_count") or 0),
-    )
+def _usage(provider: str, body: dict) -> Usage | None:
+    """The counts of a final answer; None (unknown) when they cannot be read."""
+    return reported_usage(provider, body.get("prompt_eval_count"), body.get("eval_count"))
 
 
 def _canonical(name: str) -> str:

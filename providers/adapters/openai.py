@@ -33,7 +33,13 @@ from ..calls import (
     Usage,
 )
 from ..errors import UpstreamError, scrub
-from .base import DiscoveredModel, ProviderAdapter, sse_events
+from .base import (
+    DiscoveredModel,
+    ProviderAdapter,
+    reported_usage,
+    sse_events,
+    unreadable_usage,
+)
 
 EMBEDDING_HINTS = ("embed",)
 # Models that refuse `max_tokens` and take `max_completion_tokens` instead.
@@ -85,7 +91,7 @@ class Adapter(ProviderAdapter):
             credentials,
             chat_body(request, max_tokens_field=max_tokens_name(request.model)),
         )
-        return chat_result(body, headers)
+        return chat_result(body, headers, provider=self.provider.key)
 
     def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
         response = self.open_stream(
@@ -94,7 +100,12 @@ class Adapter(ProviderAdapter):
             chat_body(request, stream=True, max_tokens_field=max_tokens_name(request.model)),
             headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
-        return chat_stream(response, model=request.model, secrets=self.secrets(credentials))
+        return chat_stream(
+            response,
+            model=request.model,
+            secrets=self.secrets(credentials),
+            provider=self.provider.key,
+        )
 
     def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
         body, headers = self.post(
@@ -102,7 +113,7 @@ class Adapter(ProviderAdapter):
             credentials,
             {"model": model, "input": list(inputs)},
         )
-        return embedding_result(body, headers, model=model)
+        return embedding_result(body, headers, model=model, provider=self.provider.key)
 
     def moderate(
         self, credentials: dict[str, Any], model: str, inputs: list[str]
@@ -243,7 +254,7 @@ def chat_body(
     return body
 
 
-def chat_result(body: Any, headers: Mapping[str, str]) -> ChatResult:
+def chat_result(body: Any, headers: Mapping[str, str], *, provider: str) -> ChatResult:
     choices = body.get("choices") if isinstance(body, dict) else None
     if not choices or not isinstance(choices[0], dict):
         raise UpstreamError("unexpected answer (no choices)")
@@ -252,17 +263,21 @@ def chat_result(body: Any, headers: Mapping[str, str]) -> ChatResult:
     return ChatResult(
         content=str(message.get("content") or ""),
         finish_reason=choice.get("finish_reason"),
-        usage=usage_of(body.get("usage")) or Usage(),
+        usage=usage_of(body.get("usage"), provider=provider, absent=Usage()),
         model=str(body.get("model") or ""),
         headers=headers,
     )
 
 
 def chat_stream(
-    response: outbound.StreamingResponse, *, model: str, secrets: tuple[str, ...] = ()
+    response: outbound.StreamingResponse,
+    *,
+    model: str,
+    secrets: tuple[str, ...] = (),
+    provider: str,
 ) -> ChatStream:
     return ChatStream(
-        chat_chunks(response, secrets=secrets),
+        chat_chunks(response, secrets=secrets, provider=provider),
         headers=response.headers,
         close=response.close,
         model=model,
@@ -270,7 +285,7 @@ def chat_stream(
 
 
 def chat_chunks(
-    response: outbound.StreamingResponse, *, secrets: tuple[str, ...] = ()
+    response: outbound.StreamingResponse, *, secrets: tuple[str, ...] = (), provider: str
 ) -> Iterator[ChatChunk]:
     """The chunks of an OpenAI-format event stream. Chunks carrying nothing (the role-only first
     one, Azure's content-filter notes with empty `choices`) are skipped; a stream that ends
@@ -284,7 +299,7 @@ def chat_chunks(
         payload = _event_json(data)
         if event == "error" or payload.get("error"):
             raise stream_error(payload.get("error", payload), secrets=secrets)
-        chunk = chat_chunk(payload)
+        chunk = chat_chunk(payload, provider=provider)
         if chunk is not None:
             finished = finished or chunk.finish_reason is not None
             yield chunk
@@ -292,14 +307,14 @@ def chat_chunks(
         raise UpstreamError("the stream ended before the answer was complete")
 
 
-def chat_chunk(payload: dict[str, Any]) -> ChatChunk | None:
+def chat_chunk(payload: dict[str, Any], *, provider: str) -> ChatChunk | None:
     choices = payload.get("choices") or []
     choice = choices[0] if isinstance(choices, list) and choices else {}
     choice = choice if isinstance(choice, dict) else {}
     delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
     text = str(delta.get("content") or "")
     finish_reason = choice.get("finish_reason")
-    usage = usage_of(payload.get("usage"))
+    usage = usage_of(payload.get("usage"), provider=provider)  # a usage chunk, or None
     if not text and finish_reason is None and usage is None:
         return None
     return ChatChunk(delta=text, finish_reason=finish_reason, usage=usage)
@@ -312,7 +327,9 @@ def stream_error(error: Any, *, secrets: tuple[str, ...] = ()) -> UpstreamError:
     return UpstreamError("the stream failed" + (f": {detail}" if detail else ""))
 
 
-def embedding_result(body: Any, headers: Mapping[str, str], *, model: str) -> EmbeddingResult:
+def embedding_result(
+    body: Any, headers: Mapping[str, str], *, model: str, provider: str
+) -> EmbeddingResult:
     """Vectors in the order of the inputs: each item says its `index`, the list order is not
     promised."""
     data = body.get("data") if isinstance(body, dict) else None
@@ -323,19 +340,20 @@ def embedding_result(body: Any, headers: Mapping[str, str], *, model: str) -> Em
     )
     return EmbeddingResult(
         vectors=[list(item.get("embedding") or []) for item in items],
-        usage=usage_of(body.get("usage")) or Usage(),
+        usage=usage_of(body.get("usage"), provider=provider, absent=Usage()),
         model=str(body.get("model") or model),
         headers=headers,
     )
 
 
-def usage_of(usage: Any) -> Usage | None:
+def usage_of(usage: Any, *, provider: str, absent: Usage | None = None) -> Usage | None:
+    """An OpenAI `usage` block; `absent` when there is none (null), None (unknown) when it
+    cannot be read."""
+    if usage is None:
+        return absent
     if not isinstance(usage, dict):
-        return None
-    return Usage(
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-    )
+        return unreadable_usage(provider)
+    return reported_usage(provider, usage.get("prompt_tokens"), usage.get("completion_tokens"))
 
 
 def _event_json(data: str) -> dict[str, Any]:

@@ -27,7 +27,9 @@ quota → the provider's quota or credit error; notfound → 404; error500 → 5
 body; malformed → 200 with an HTML page; hang → sleeps `hang_seconds` then answers; slow →
 sleeps 0.2 s then answers; reset → closes the connection without answering (TCP RST); echo →
 a 401 whose message repeats the key (a secret-scrubbing check); lastrequest → OpenAI succeeds
-but reports no requests left (x-ratelimit-remaining-requests: 0). Provider-specific ones:
+but reports no requests left (x-ratelimit-remaining-requests: 0); badusage → the normal answer
+(whole or streamed) with every token count of its usage block, in the provider's own field
+names, replaced by the string "x". Provider-specific ones:
 anthropic overloaded (529) and spendlimit (429 enforced_spend_limit_reached), cohere cancelled
 (499) and trialmonth (429 monthly trial limit). Any other key (e.g. "sk-test-valid-1") succeeds;
 a missing key gets the provider's "no key" error.
@@ -74,6 +76,7 @@ SCENARIOS = (
     "reset",
     "echo",
     "lastrequest",
+    "badusage",
 )
 RETRY_AFTER = 7
 DEFAULT_HANG_SECONDS = 3.0
@@ -198,6 +201,8 @@ def paginate(items: list, *, offset: int, size: int, cap: int) -> tuple[list, in
 class FakeProvider:
     prefix = ""
     requires_key = True
+    # The provider's token-count fields, wherever its answers (and stream events) carry them.
+    USAGE_COUNTS: tuple[str, ...] = ()
 
     def key(self, req: FakeRequest) -> str | None:
         return req.bearer()
@@ -212,9 +217,48 @@ class FakeProvider:
     def handle(self, req: FakeRequest) -> Reply:
         raise NotImplementedError
 
+    def spoil_usage(self, reply: Reply) -> Reply:
+        """The "badusage" scenario: the same answer in the same framing (JSON, server-sent
+        events or NDJSON lines) with each numeric token count replaced by "x"."""
+
+        def spoil(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {
+                    key: "x"
+                    if key in self.USAGE_COUNTS and isinstance(item, int | float)
+                    else spoil(item)
+                    for key, item in value.items()
+                }
+            if isinstance(value, list):
+                return [spoil(item) for item in value]
+            return value
+
+        def spoil_line(line: str) -> str:
+            end = "\r" if line.endswith("\r") else ""  # Gemini ends its events with CRLF
+            line = line.removesuffix("\r")
+            head, data = ("data: ", line[6:]) if line.startswith("data: ") else ("", line)
+            if not head and "event-stream" in reply.content_type:
+                return line + end  # "event: ...", blank lines
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                return line + end  # "[DONE]"
+            return head + json.dumps(spoil(payload)) + end
+
+        if reply.status >= 300 or not self.USAGE_COUNTS:
+            return reply
+        if isinstance(reply.body, dict | list):
+            reply.body = spoil(reply.body)
+        elif isinstance(reply.body, bytes | str):
+            text = reply.body.decode() if isinstance(reply.body, bytes) else reply.body
+            lines = [spoil_line(line) for line in text.split("\n")]
+            reply.body = "\n".join(lines).encode()
+        return reply
+
 
 class OpenAI(FakeProvider):
     prefix = "openai"
+    USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
     MODELS = [
         ("gpt-4o", 1715367049, "system"),
         ("gpt-4o-mini", 1721172741, "system"),
@@ -741,6 +785,7 @@ class OpenAI(FakeProvider):
 
 class Anthropic(FakeProvider):
     prefix = "anthropic"
+    USAGE_COUNTS = ("input_tokens", "output_tokens")
     # Newest first, as GET /v1/models lists them.
     MODELS = [
         ("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-15T00:00:00Z"),
@@ -1012,6 +1057,12 @@ class Anthropic(FakeProvider):
 
 class Gemini(FakeProvider):
     prefix = "gemini"
+    USAGE_COUNTS = (
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "thoughtsTokenCount",
+        "totalTokenCount",
+    )
     GENERATE = ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
     EMBED = ["embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"]
     MODELS = [
@@ -1354,6 +1405,7 @@ class Gemini(FakeProvider):
 
 class Cohere(FakeProvider):
     prefix = "cohere"
+    USAGE_COUNTS = ("input_tokens", "output_tokens")
     CHAT = ["generate", "chat", "summarize"]
     MODELS = [
         ("command-a-03-2025", CHAT, ["chat"], 256000),
@@ -1616,6 +1668,7 @@ class Cohere(FakeProvider):
 
 class Azure(FakeProvider):
     prefix = "azure"
+    USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
     MODELS = [
         ("gpt-4o-2024-08-06", "chat_completion"),
         ("gpt-4o-mini-2024-07-18", "chat_completion"),
@@ -1830,6 +1883,7 @@ class Ollama(FakeProvider):
     reverse proxy in front of it, which answers in Ollama's own {"error": "..."} shape."""
 
     prefix = "ollama"
+    USAGE_COUNTS = ("prompt_eval_count", "eval_count")
     requires_key = False
     MODELS = [
         ("llama3.2:latest", "llama", "3.2B", "Q4_K_M", 2019393189),
@@ -2453,6 +2507,8 @@ class FakeProviderServer:
         elif scenario == "slow":
             time.sleep(SLOW_SECONDS)
         reply = provider.error(scenario, req) if scenario else None
+        if reply is None and scenario == "badusage":
+            return provider.spoil_usage(provider.handle(req))
         return reply or provider.handle(req)
 
     def _test_route(self, req: FakeRequest, handler: BaseHTTPRequestHandler) -> Reply | None:

@@ -195,3 +195,59 @@ def test_a_custom_model_named_like_a_predefined_one_is_reached_with_its_suffix(
         assert response.status_code == 200
         assert response.json()["model"] == model
         assert fake_providers.requests[-1].headers["authorization"] == f"Bearer {key}"
+
+
+def deep(depth: int, kind: str = "list") -> str:
+    """JSON nested `depth` levels deep: [[[...]]] or {"a":{"a":...}}."""
+    if kind == "list":
+        return "[" * depth + "]" * depth
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/embeddings", "/v1/moderations"])
+@pytest.mark.parametrize("kind", ["list", "object"])
+def test_a_body_nested_1000_deep_gets_400(client, bearer, openai_key, path, kind):
+    response = post(client, path, deep(1000, kind), bearer)
+    assert response.status_code == 400
+    assert "nested too deeply" in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        '"messages": [{"role": "user", "content": %s}]',
+        '"messages": [{"role": "user", "content": [{"type": "text", "text": %s}]}]',
+        '"stop": %s',
+        '"stream_options": %s',
+    ],
+)
+def test_a_field_nested_deeply_gets_400(client, bearer, openai_key, field):
+    for depth in (200, 990, 5000):
+        body = '{"model": "openai/gpt-4o", %s}' % (field % deep(depth))
+        if "messages" not in field:
+            body = body[:-1] + ', "messages": [{"role": "user", "content": "Hi"}]}'
+        response = post(client, "/v1/chat/completions", body, bearer)
+        assert response.status_code == 400, (field, depth)
+        assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("value", ["yes", 1, True, [1], ["include_usage"]])
+@pytest.mark.parametrize("stream", [True, False])
+def test_stream_options_that_is_not_an_object_gets_400(client, bearer, openai_key, value, stream):
+    body = {"model": "openai/gpt-4o", "messages": HELLO, "stream": stream, "stream_options": value}
+    response = post(client, "/v1/chat/completions", body, bearer)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == "stream_options" and "must be an object" in error["message"]
+
+
+def test_include_usage_that_is_not_true_or_false_gets_400(client, bearer, openai_key):
+    body = {
+        "model": "openai/gpt-4o",
+        "messages": HELLO,
+        "stream": True,
+        "stream_options": {"include_usage": "no"},
+    }
+    response = post(client, "/v1/chat/completions", body, bearer)
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "stream_options.include_usage"

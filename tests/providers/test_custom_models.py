@@ -422,3 +422,15 @@ def test_a_custom_models_page_shows_its_own_status(admin, workspace, client_for)
         headers=HX,
     )
     assert "Disabled" in client_for("member").get(url, headers=status).content.decode()
+
+
+@pytest.mark.parametrize("credential", ["abc", "", "1.5", "1e3", "-1", "9" * 40, " "])
+def test_re_adding_with_a_credential_id_that_is_not_one_answers_404(admin, workspace, credential):
+    for headers in ({}, HX):
+        response = admin.post(
+            reverse("custom-model-readd", args=["openai"]),
+            {"credential": credential},
+            headers=headers,
+        )
+        assert response.status_code == 404
+    assert not CustomModel.objects.exists()

@@ -288,3 +288,28 @@ def test_streamed_calls_are_charged_their_tokens_when_they_end(workspace, system
     assert streamed.credential.name == "operator-main"
     assert quota_state(workspace, "openai").used == streamed.stream.usage.total_tokens
     assert UsageRecord.objects.get().source == "system"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_unknown_usage_settles_at_the_reservation(
+    workspace, system_openai, quota, fake_providers, stream
+):
+    """The provider answered but its usage cannot be read: the call keeps its reserved token
+    rather than being charged nothing."""
+    from system.models import SystemCredential
+
+    SystemCredential.objects.update(
+        config={"base_url": fake_providers.base_url("openai", "badusage")}
+    )
+    from balancing.invocation import forget_routes
+
+    forget_routes()
+    quota(100, unit="tokens")
+    if stream:
+        streamed = api.chat_stream(workspace, "openai/gpt-4o-mini", HELLO)
+        text = "".join(chunk.delta for chunk in streamed.chunks())
+    else:
+        text = chat(workspace).value.content
+    assert text == "You said: Hello there"
+    assert quota_state(workspace, "openai").used == 1
+    assert UsageRecord.objects.get().outcome == "success"
