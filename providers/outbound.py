@@ -179,7 +179,7 @@ class ProviderResponse:
         if self._json is None:
             try:
                 self._json = json.loads(self.content or b"null")
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # not JSON, or nested past any reason
                 raise UpstreamError(f"unreadable answer (HTTP {self.status}, not JSON)") from exc
         return self._json
 

@@ -165,7 +165,7 @@ class Adapter(ProviderAdapter):
         for event, data in sse_events(response.lines()):
             try:
                 payload = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise UpstreamError(f"unreadable stream event ({event})") from None
             if not isinstance(payload, dict):
                 continue

@@ -196,7 +196,7 @@ class Adapter(ProviderAdapter):
         for _, data in sse_events(response.lines()):
             try:
                 payload = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise UpstreamError("unreadable stream event") from None
             if not isinstance(payload, dict):
                 continue

@@ -145,7 +145,7 @@ def _chunks(
             continue
         try:
             item = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise UpstreamError("unreadable stream line (not JSON)") from None
         if not isinstance(item, dict):
             raise UpstreamError("unreadable stream line (not an object)")

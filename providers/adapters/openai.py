@@ -359,7 +359,7 @@ def usage_of(usage: Any, *, provider: str, absent: Usage | None = None) -> Usage
 def _event_json(data: str) -> dict[str, Any]:
     try:
         payload = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise UpstreamError("unreadable stream event (not JSON)") from None
     if not isinstance(payload, dict):
         raise UpstreamError("unreadable stream event (not an object)")

@@ -29,7 +29,8 @@ sleeps 0.2 s then answers; reset → closes the connection without answering (TC
 a 401 whose message repeats the key (a secret-scrubbing check); lastrequest → OpenAI succeeds
 but reports no requests left (x-ratelimit-remaining-requests: 0); badusage → the normal answer
 (whole or streamed) with every token count of its usage block, in the provider's own field
-names, replaced by the string "x". Provider-specific ones:
+names, replaced by the string "x"; deepjson → 200 with a JSON array nested 100,000 deep.
+Provider-specific ones:
 anthropic overloaded (529) and spendlimit (429 enforced_spend_limit_reached), cohere cancelled
 (499) and trialmonth (429 monthly trial limit). Any other key (e.g. "sk-test-valid-1") succeeds;
 a missing key gets the provider's "no key" error.
@@ -77,6 +78,7 @@ SCENARIOS = (
     "echo",
     "lastrequest",
     "badusage",
+    "deepjson",
 )
 RETRY_AFTER = 7
 DEFAULT_HANG_SECONDS = 3.0
@@ -106,6 +108,7 @@ BASE_PATHS = {
     "elevenlabs": "/elevenlabs",
 }
 
+DEEP_JSON_BODY = b"[" * 100_000 + b"]" * 100_000  # valid JSON, too deep for any parser
 MALFORMED_BODY = (
     b"<!DOCTYPE html><html><head><title>Sign in to the network</title></head>"
     b"<body><h1>Welcome</h1><p>Accept the terms to continue.</p></body></html>"
@@ -2502,6 +2505,8 @@ class FakeProviderServer:
             return RESET
         if scenario == "malformed":
             return Reply(200, MALFORMED_BODY, content_type="text/html; charset=utf-8")
+        if scenario == "deepjson":
+            return Reply(200, DEEP_JSON_BODY, content_type="application/json")
         if scenario == "hang":
             time.sleep(self.hang_seconds)
         elif scenario == "slow":

@@ -77,6 +77,7 @@ SCENARIO_TABLE = [
     ("notfound", ModelNotAvailable, "Model not available"),
     ("error500", UpstreamError, "HTTP 500"),
     ("malformed", UpstreamError, "not JSON"),
+    ("deepjson", UpstreamError, "not JSON"),
     ("hang", Timeout, "no answer within 1 s"),
     ("reset", (UpstreamError, Unreachable), ""),
 ]
