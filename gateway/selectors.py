@@ -388,10 +388,10 @@ def usage_chart(points: list[UsagePoint], *, bucket: str, range_label: str) -> U
     )
 
 
-def api_keys_of_member(*, workspace: Workspace, user) -> list:
-    """The active keys `user` created in `workspace`: those that stop if the membership ends."""
+def api_keys_of_member(*, workspace: Workspace, user, **_signal) -> list[str]:
+    """The active keys `user` created in `workspace`, one line each: those that stop if the
+    membership ends (a receiver of workspaces' `membership_ending_preview`)."""
     from .models import ApiKey
 
-    return list(
-        ApiKey.objects.filter(workspace=workspace, created_by=user, revoked_at__isnull=True)
-    )
+    keys = ApiKey.objects.filter(workspace=workspace, created_by=user, revoked_at__isnull=True)
+    return [f"API key “{key.name}” ({key.prefix}…)" for key in keys.order_by("name")]

@@ -2,8 +2,9 @@
 
 A key works while it is not revoked and its creator is a member of its workspace (keys from
 `manage.py create_api_key` have no creator and need no member). Ending a membership revokes the
-person's keys (`api_keys_revoke_for_member`); authentication checks the membership as well, so
-a membership deleted any other way stops the keys too.
+person's keys (`api_keys_revoke_for_member`, on workspaces' `membership_ending` signal);
+authentication checks the membership as well, so a membership deleted any other way stops the
+keys too.
 
 Each process trusts a key it checked for `API_KEY_CACHE_SECONDS` (5 s): a revocation made by
 this process clears the cache at once, one made by another process is seen within that time.
@@ -104,12 +105,12 @@ def api_key_revoke(*, api_key: ApiKey, acting_user: User) -> ApiKey:
 
 
 def api_keys_revoke_for_member(
-    *, workspace: Workspace, user: User, acting_user: User | None
+    *, workspace: Workspace, user: User, acting_user: User | None, **_signal
 ) -> list[ApiKey]:
     """Revoke every active key `user` created in `workspace`, because their membership ends.
 
-    Called by each way a membership ends (workspaces/services.py), inside its transaction;
-    the role check is the caller's. Each key gets an audit entry."""
+    Receives workspaces' `membership_ending` signal, sent by every way a membership ends,
+    inside its transaction; the role check is the sender's. Each key gets an audit entry."""
     keys = list(
         ApiKey.objects.select_for_update().filter(
             workspace=workspace, created_by=user, revoked_at__isnull=True

@@ -26,7 +26,7 @@ def _revoke_if_moved(request, membership: Membership) -> None:
         membership.user_id,
         membership.workspace_id,
     ):
-        services.member_keys_revoke(
+        services.membership_ending_effects(
             workspace=before.workspace, user=before.user, acting_user=request.user
         )
 

@@ -16,6 +16,7 @@ from django.utils.text import slugify
 from .exceptions import ApplicationError, NotAllowed
 from .invitations import send_added_notice, send_invitation
 from .models import Invitation, Membership, Role, User, Workspace, new_link_version
+from .signals import membership_ending
 
 
 @dataclass(frozen=True)
@@ -272,11 +273,14 @@ def membership_remove_by_operator(*, membership: Membership, acting_user: User |
         _membership_end(membership=membership, acting_user=acting_user, action="member.remove")
 
 
-def member_keys_revoke(*, workspace: Workspace, user: User, acting_user: User | None) -> None:
-    """Revoke the keys `user` made in `workspace`, whose membership ends (or moves away)."""
-    from gateway.services import api_keys_revoke_for_member  # gateway builds on workspaces
-
-    api_keys_revoke_for_member(workspace=workspace, user=user, acting_user=acting_user)
+def membership_ending_effects(
+    *, workspace: Workspace, user: User, acting_user: User | None
+) -> None:
+    """End what `user` held in `workspace` (their API keys), whose membership ends or moves
+    away: the apps that keep such things receive `signals.membership_ending`."""
+    membership_ending.send(
+        sender=Membership, workspace=workspace, user=user, acting_user=acting_user
+    )
 
 
 def _membership_end(*, membership: Membership, acting_user: User | None, action: str) -> None:
@@ -288,7 +292,7 @@ def _membership_end(*, membership: Membership, acting_user: User | None, action:
         object_type="membership",
         object_repr=membership.user.email,
     )
-    member_keys_revoke(
+    membership_ending_effects(
         workspace=membership.workspace, user=membership.user, acting_user=acting_user
     )
     membership.delete()

@@ -12,8 +12,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from gateway.selectors import api_keys_of_member
-
 from . import selectors, services
 from .access import login_view, manager_view, public_view, workspace_view
 from .exceptions import ApplicationError
@@ -21,6 +19,7 @@ from .forms import MemberAddForm, MemberRoleForm, OwnershipTransferForm, Workspa
 from .invitations import invitation_from_token
 from .middleware import SESSION_KEY
 from .models import Membership, Role, User
+from .signals import what_ends_with_membership
 from .toasts import toast
 
 
@@ -344,8 +343,8 @@ def member_delete(request: HttpRequest, pk: int) -> HttpResponse:
         template = "workspaces/member_confirm_delete.html"
         if request.htmx:
             template += "#confirm"
-        keys = api_keys_of_member(workspace=request.workspace, user=membership.user)
-        return render(request, template, {"member": membership, "api_keys": keys})
+        ending = what_ends_with_membership(workspace=request.workspace, user=membership.user)
+        return render(request, template, {"member": membership, "ending": ending})
     try:
         services.membership_remove(membership=membership, acting_user=request.user)
     except ApplicationError as exc:
