@@ -1,34 +1,30 @@
 """Django admin for the site operator: users, workspaces and memberships.
 
-Memberships end here through the same service as on the Members page (one by one, in bulk, or
-inline on a workspace), so the person's API keys are revoked on every path."""
+Every write here goes through the services as `Operator.staff(request.user)`: memberships are
+added, changed and ended (one by one, in bulk, or inline on a workspace) as on the Members
+page, so each is audited in the workspace's log with the staff user's name and the person's
+API keys are revoked on every way out."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from . import services
+from .actors import Operator
 from .models import AuditEntry, Invitation, Membership, Plan, User, Workspace
 
 
 def _end_memberships(request, memberships) -> None:
     for membership in memberships:
-        services.membership_remove_by_operator(membership=membership, acting_user=request.user)
-
-
-def _revoke_if_moved(request, membership: Membership) -> None:
-    """A saved membership whose person or workspace was changed ends the previous one."""
-    if not membership.pk:
-        return
-    before = Membership.objects.select_related("user", "workspace").filter(pk=membership.pk)
-    before = before.first()
-    if before is not None and (before.user_id, before.workspace_id) != (
-        membership.user_id,
-        membership.workspace_id,
-    ):
-        services.membership_ending_effects(
-            workspace=before.workspace, user=before.user, acting_user=request.user
+        services.membership_remove_by_operator(
+            membership=membership, acting_user=Operator.staff(request.user)
         )
+
+
+def _save_membership(request, membership: Membership) -> None:
+    services.membership_save_by_operator(
+        membership=membership, acting_user=Operator.staff(request.user)
+    )
 
 
 class MembershipInline(admin.TabularInline):
@@ -59,9 +55,13 @@ class WorkspaceAdmin(admin.ModelAdmin):
         memberships = formset.save(commit=False)
         _end_memberships(request, formset.deleted_objects)
         for membership in memberships:
-            _revoke_if_moved(request, membership)
-            membership.save()
+            _save_membership(request, membership)
         formset.save_m2m()
+
+    def save_model(self, request, obj, form, change) -> None:
+        services.workspace_save_by_operator(
+            workspace=obj, acting_user=Operator.staff(request.user), created=not change
+        )
 
     @admin.display(description="Members", ordering="_member_count")
     def member_count(self, obj: Workspace) -> int:
@@ -93,8 +93,7 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ["user", "workspace"]
 
     def save_model(self, request, obj, form, change) -> None:
-        _revoke_if_moved(request, obj)
-        super().save_model(request, obj, form, change)
+        _save_membership(request, obj)
 
     def delete_model(self, request, obj) -> None:
         _end_memberships(request, [obj])
@@ -171,14 +170,15 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "workspace", "actor_email", "action", "object_repr", "outcome"]
+    list_display = ["created_at", "workspace", "actor_label", "action", "object_repr", "outcome"]
     list_filter = ["outcome", "action", "workspace"]
-    search_fields = ["actor_email", "action", "object_repr", "workspace__slug"]
+    search_fields = ["actor_email", "operator", "action", "object_repr", "workspace__slug"]
     date_hierarchy = "created_at"
     readonly_fields = [
         "workspace",
         "actor",
         "actor_email",
+        "operator",
         "action",
         "object_type",
         "object_id",

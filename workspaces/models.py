@@ -238,6 +238,8 @@ class AuditEntry(models.Model):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_email = models.CharField(max_length=254, blank=True, default="")
+    # Set when the site operator acted (the Django admin, a command, a beat task): how.
+    operator = models.CharField(max_length=100, blank=True, default="")
     action = models.CharField(max_length=60)
     object_type = models.CharField(max_length=40, blank=True, default="")
     object_id = models.CharField(max_length=64, blank=True, default="")
@@ -255,3 +257,12 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_repr} ({self.outcome})"
+
+    @property
+    def actor_label(self) -> str:
+        """Who, as the audit log shows it: a person, the operator (and how), or "system"
+        for rows written before the operator was recorded."""
+        if self.operator:
+            who = f"{self.actor_email}, " if self.actor_email else ""
+            return f"operator: {who}{self.operator}"
+        return self.actor_email or "system"

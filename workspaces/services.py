@@ -1,8 +1,10 @@
 """Writes to workspaces and memberships: the role rules of DESIGN.md section 2 live here.
 
 Views, admin actions and management commands call these functions, so each rule exists once.
-Each takes the acting user and checks that user's role itself: the view's check is the first
-line of defence, this is the second.
+Each takes the actor (workspaces/actors.py) and checks a user's role itself: the view's check
+is the first line of defence, this is the second. The site operator (`Operator`) has no
+workspace role and passes `require_manager`; only code (the Django admin, commands, beat
+tasks) can make one, never a request's user.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .actors import Actor, Operator, actor_user
 from .exceptions import ApplicationError, NotAllowed
 from .invitations import send_added_notice, send_invitation
 from .models import Invitation, Membership, Role, User, Workspace, new_link_version
@@ -39,7 +42,11 @@ def _acting_membership(*, workspace: Workspace, user: User, lock: bool = False) 
     return membership
 
 
-def require_manager(*, workspace: Workspace, user: User) -> Membership:
+def require_manager(*, workspace: Workspace, user: Actor) -> Membership | None:
+    """The acting user's membership if it manages the workspace; None for the operator, who
+    is not asked for a role (the Django admin's permissions, or shell access, decided)."""
+    if isinstance(user, Operator):
+        return None
     membership = _acting_membership(workspace=workspace, user=user)
     if not Role(membership.role).manages_workspace:
         raise NotAllowed("Only the owner or an admin can do this.")
@@ -74,7 +81,7 @@ def workspace_create(*, name: str, owner: User, slug: str | None = None) -> Work
 
 
 @transaction.atomic
-def workspace_rename(*, workspace: Workspace, name: str, acting_user: User) -> Workspace:
+def workspace_rename(*, workspace: Workspace, name: str, acting_user: Actor) -> Workspace:
     require_manager(workspace=workspace, user=acting_user)
     workspace.name = _clean_name(name)
     workspace.save(update_fields=["name"])
@@ -228,7 +235,7 @@ def invitation_accept(
 
 
 @transaction.atomic
-def membership_change_role(*, membership: Membership, role: str, acting_user: User) -> Membership:
+def membership_change_role(*, membership: Membership, role: str, acting_user: Actor) -> Membership:
     acting = require_manager(workspace=membership.workspace, user=acting_user)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if role not in Role.values:
@@ -237,7 +244,7 @@ def membership_change_role(*, membership: Membership, role: str, acting_user: Us
         raise NotAllowed("The owner's role changes only by transferring ownership.")
     if role == Role.OWNER:
         raise NotAllowed("Use Transfer ownership to make someone the owner.")
-    if membership.pk == acting.pk and role != acting.role:
+    if acting is not None and membership.pk == acting.pk and role != acting.role:
         # An admin demoting themselves would lock themselves out mid-page; make it explicit.
         raise NotAllowed("You cannot change your own role; ask the owner.")
     previous = membership.role
@@ -265,7 +272,86 @@ def membership_remove(*, membership: Membership, acting_user: User) -> None:
 
 
 @transaction.atomic
-def membership_remove_by_operator(*, membership: Membership, acting_user: User | None) -> None:
+def membership_save_by_operator(*, membership: Membership, acting_user: Actor) -> Membership:
+    """The operator's add or change of a membership (Django admin), audited as on the Members
+    page. No workspace role is asked for, and the one-owner rule is the database's. A
+    membership moved to another person or workspace ends the previous one first (its API
+    keys are revoked, as when a member is removed)."""
+    before = None
+    if membership.pk:
+        before = (
+            Membership.objects.select_for_update()
+            .select_related("user", "workspace")
+            .filter(pk=membership.pk)
+            .first()
+        )
+    if before is not None and (before.user_id, before.workspace_id) != (
+        membership.user_id,
+        membership.workspace_id,
+    ):
+        audit_record(
+            workspace=before.workspace,
+            actor=acting_user,
+            action="member.remove",
+            object_type="membership",
+            object_repr=before.user.email,
+        )
+        membership_ending_effects(
+            workspace=before.workspace, user=before.user, acting_user=acting_user
+        )
+        before = None
+    membership.save()
+    email = membership.user.email
+    if before is None:
+        audit_record(
+            workspace=membership.workspace,
+            actor=acting_user,
+            action="member.add",
+            object_type="membership",
+            object_id=str(membership.pk),
+            object_repr=f"{email} as {membership.role}",
+        )
+    elif before.role != membership.role:
+        audit_record(
+            workspace=membership.workspace,
+            actor=acting_user,
+            action="member.role",
+            object_type="membership",
+            object_repr=f"{email}: {before.role} → {membership.role}",
+        )
+    return membership
+
+
+@transaction.atomic
+def workspace_save_by_operator(
+    *, workspace: Workspace, acting_user: Actor, created: bool
+) -> Workspace:
+    """The operator's create or edit of a workspace (Django admin: name, slug, plan), audited.
+    A rename goes through `workspace_rename`, so its rules are the page's."""
+    if created:
+        workspace.name = _clean_name(workspace.name)
+        workspace.save()
+        audit_record(
+            workspace=workspace, actor=acting_user, action="workspace.create", target=workspace
+        )
+        return workspace
+    before = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if workspace.name != before.name:
+        workspace_rename(workspace=workspace, name=workspace.name, acting_user=acting_user)
+    workspace.save()
+    if workspace.plan_id != before.plan_id:
+        audit_record(
+            workspace=workspace,
+            actor=acting_user,
+            action="workspace.plan",
+            target=workspace,
+            details={"plan": str(workspace.plan) if workspace.plan else ""},
+        )
+    return workspace
+
+
+@transaction.atomic
+def membership_remove_by_operator(*, membership: Membership, acting_user: Actor) -> None:
     """The site operator's removal (Django admin): no workspace role is asked for, since
     the admin's own permissions decide; the person's API keys are revoked as on the page."""
     membership = Membership.objects.select_for_update().filter(pk=membership.pk).first()
@@ -274,7 +360,7 @@ def membership_remove_by_operator(*, membership: Membership, acting_user: User |
 
 
 def membership_ending_effects(
-    *, workspace: Workspace, user: User, acting_user: User | None
+    *, workspace: Workspace, user: User, acting_user: Actor | None
 ) -> None:
     """End what `user` held in `workspace` (their API keys), whose membership ends or moves
     away: the apps that keep such things receive `signals.membership_ending`."""
@@ -283,7 +369,7 @@ def membership_ending_effects(
     )
 
 
-def _membership_end(*, membership: Membership, acting_user: User | None, action: str) -> None:
+def _membership_end(*, membership: Membership, acting_user: Actor | None, action: str) -> None:
     """Every way out of a workspace ends here: audit, revoke the person's keys, delete."""
     audit_record(
         workspace=membership.workspace,
@@ -343,7 +429,7 @@ def ownership_transfer(
 def audit_record(
     *,
     workspace: Workspace,
-    actor: User | None,
+    actor: Actor | None,
     action: str,
     target: object | None = None,
     object_type: str = "",
@@ -352,13 +438,16 @@ def audit_record(
     outcome: str = "success",
     details: dict | None = None,
 ) -> None:
-    """Append to the workspace's audit log. Callers pass names and codes, never secrets."""
+    """Append to the workspace's audit log. Callers pass names and codes, never secrets.
+    An `Operator` is recorded by how it acted, with the staff user in the Django admin."""
     from .models import AuditEntry
 
+    user = actor_user(actor)
     AuditEntry.objects.create(
         workspace=workspace,
-        actor=actor if actor is not None and actor.pk else None,
-        actor_email=getattr(actor, "email", "") or "",
+        actor=user if user is not None and user.pk else None,
+        actor_email=getattr(user, "email", "") or "",
+        operator=actor.name if isinstance(actor, Operator) else "",
         action=action,
         object_type=object_type or (type(target).__name__.lower() if target is not None else ""),
         object_id=object_id or str(getattr(target, "pk", "") or ""),

@@ -47,3 +47,23 @@ def test_admin_workspace_page_lists_its_members(operator_client, workspace, memb
 def test_workspace_roles_do_not_open_the_admin(client_for):
     response = client_for("owner").get(reverse("admin:index"))
     assert response.status_code == 302
+
+
+def test_a_membership_added_in_the_admin_is_in_the_audit_log_with_the_staff_user(
+    operator_client, workspace, members, client_for
+):
+    from tests.factories import UserFactory
+    from workspaces.models import AuditEntry, Membership
+
+    newcomer = UserFactory(email="newcomer@acme.test")
+    response = operator_client.post(
+        reverse("admin:workspaces_membership_add"),
+        {"user": newcomer.pk, "workspace": workspace.pk, "role": "editor"},
+    )
+
+    assert response.status_code == 302
+    assert Membership.objects.filter(workspace=workspace, user=newcomer, role="editor").exists()
+    entry = AuditEntry.objects.get(workspace=workspace, action="member.add")
+    assert entry.actor_email == "operator@site.test"
+    html = client_for("owner").get(reverse("audit-log")).content.decode()
+    assert "operator@site.test" in html and "Django admin" in html
