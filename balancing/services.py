@@ -4,7 +4,8 @@ The rules (DESIGN.md section 7): an entry is a credential of the model's scope o
 Config; the same credential may be added several times; turning load balancing on needs at
 least two enabled entries, and while it is on, no change may leave fewer; turning it off keeps
 the pool. Deleting a credential removes its entries, and a pool left with fewer than two
-enabled entries stops balancing with a warning.
+enabled entries stops balancing with a warning. The operator (`Operator`: the Django admin,
+`apply_providers`) comes through the same functions, without a workspace role.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from django.db.models import F, Max
 from credentials.models import Credential
 from providers.models import CustomModel
 from providers.registry import get_provider
+from workspaces.actors import Actor, actor_user
 from workspaces.exceptions import ApplicationError, NotAllowed
-from workspaces.models import User, Workspace
+from workspaces.models import Workspace
 from workspaces.services import audit_record, require_manager
 
 from . import invocation
@@ -102,13 +104,13 @@ def _pool_for_update(*, workspace: Workspace, ref: ModelRef, create: bool) -> Po
     return pool
 
 
-def _manage(workspace: Workspace, user: User) -> None:
+def _manage(workspace: Workspace, user: Actor) -> None:
     require_manager(workspace=workspace, user=user)
     require_load_balancing(workspace)
 
 
-def _changed(pool: Pool, user: User | None) -> None:
-    pool.updated_by = user
+def _changed(pool: Pool, actor: Actor | None) -> None:
+    pool.updated_by = actor_user(actor)
     pool.save(update_fields=["updated_by", "updated_at"])
     transaction.on_commit(invocation.forget_routes)
 
@@ -123,7 +125,7 @@ def pool_entry_add(
     workspace: Workspace,
     ref: ModelRef,
     credential: Credential | None,
-    acting_user: User,
+    acting_user: Actor,
 ) -> PoolEntry:
     """Append an entry: `credential`, or the Default Config when None. A new pool starts with
     a Default Config entry, as the model's calls use that until load balancing is on."""
@@ -131,21 +133,57 @@ def pool_entry_add(
     model_ref_check(workspace=workspace, ref=ref)
     if credential is not None:
         _check_scope(credential, workspace=workspace, ref=ref)
+    return _entry_append(workspace=workspace, ref=ref, credential=credential, actor=acting_user)
+
+
+def pool_entry_join(
+    *, credential: Credential, target: dict, acting_user: Actor | None
+) -> PoolEntry:
+    """A credential added from a pool's Add credential joins it once validated and saved
+    (inside the save's transaction; the role, plan and model were checked when the request
+    was made). The cap and the audit row are `pool_entry_add`'s: a full pool refuses."""
+    ref = ModelRef(
+        provider=credential.provider,
+        name=target["model"],
+        type=target["type"],
+        custom=bool(target.get("custom")),
+    )
+    return _entry_append(
+        workspace=credential.workspace, ref=ref, credential=credential, actor=acting_user
+    )
+
+
+def pool_room_check(*, workspace: Workspace, ref: ModelRef) -> None:
+    """ApplicationError when the model's pool is full (asked before a new credential that
+    will join it is validated; `_entry_append` asks again under the lock)."""
+    pool = _pool_for_update(workspace=workspace, ref=ref, create=False)
+    if pool is not None and pool.entries.count() >= MAX_ENTRIES:
+        raise ApplicationError(_FULL)
+
+
+_FULL = f"A pool holds at most {MAX_ENTRIES} entries."
+
+
+def _entry_append(
+    *, workspace: Workspace, ref: ModelRef, credential: Credential | None, actor: Actor | None
+) -> PoolEntry:
+    """The one way an entry is appended: the pool locked (created with its Default Config
+    entry first), the cap, the routes forgotten, the audit row."""
     pool = _pool_for_update(workspace=workspace, ref=ref, create=True)
     entries = pool.entries.count()
     if entries == 0 and credential is not None:
         PoolEntry.objects.create(pool=pool, credential=None, position=0)
         entries = 1
     if entries >= MAX_ENTRIES:
-        raise ApplicationError(f"A pool holds at most {MAX_ENTRIES} entries.")
+        raise ApplicationError(_FULL)
     last = pool.entries.aggregate(last=Max("position"))["last"]
     entry = PoolEntry.objects.create(
         pool=pool, credential=credential, position=0 if last is None else last + 1
     )
-    _changed(pool, acting_user)
+    _changed(pool, actor)
     audit_record(
         workspace=workspace,
-        actor=acting_user,
+        actor=actor,
         action="pool.entry_add",
         object_type="pool",
         object_id=str(pool.pk),
@@ -183,7 +221,7 @@ def _describe(pool: Pool) -> str:
 
 
 @transaction.atomic
-def pool_entry_set_enabled(*, entry: PoolEntry, enabled: bool, acting_user: User) -> PoolEntry:
+def pool_entry_set_enabled(*, entry: PoolEntry, enabled: bool, acting_user: Actor) -> PoolEntry:
     pool, entry = _locked_entry(entry)
     _manage(pool.workspace, acting_user)
     if entry.enabled == enabled:
@@ -209,7 +247,7 @@ def pool_entry_set_enabled(*, entry: PoolEntry, enabled: bool, acting_user: User
 
 
 @transaction.atomic
-def pool_entry_move(*, entry: PoolEntry, offset: int, acting_user: User) -> PoolEntry:
+def pool_entry_move(*, entry: PoolEntry, offset: int, acting_user: Actor) -> PoolEntry:
     """Move an entry up (-1) or down (+1); positions are renumbered 0..n-1."""
     pool, entry = _locked_entry(entry)
     _manage(pool.workspace, acting_user)
@@ -236,7 +274,7 @@ def pool_entry_move(*, entry: PoolEntry, offset: int, acting_user: User) -> Pool
 
 
 @transaction.atomic
-def pool_entry_remove(*, entry: PoolEntry, acting_user: User) -> None:
+def pool_entry_remove(*, entry: PoolEntry, acting_user: Actor) -> None:
     pool, entry = _locked_entry(entry)
     _manage(pool.workspace, acting_user)
     if pool.enabled and entry.enabled and _enabled_count(pool) - 1 < MIN_ENTRIES:
@@ -263,7 +301,7 @@ def pool_entry_remove(*, entry: PoolEntry, acting_user: User) -> None:
 
 @transaction.atomic
 def pool_set_enabled(
-    *, workspace: Workspace, ref: ModelRef, enabled: bool, acting_user: User
+    *, workspace: Workspace, ref: ModelRef, enabled: bool, acting_user: Actor
 ) -> Pool | None:
     """Turn load balancing on (needs two enabled entries) or off (the pool is kept)."""
     require_manager(workspace=workspace, user=acting_user)
@@ -298,8 +336,78 @@ def pool_set_enabled(
     return pool
 
 
+@transaction.atomic
+def pool_configure(
+    *,
+    workspace: Workspace,
+    ref: ModelRef,
+    entries: list[tuple[Credential | None, bool]],
+    enabled: bool,
+    acting_user: Actor,
+) -> Pool:
+    """Give a model's pool exactly `entries` ((credential or None for the Default Config,
+    enabled), in order) and turn it on or off, all at once (`apply_providers`). The rules are
+    those of the one-by-one changes: the plan, the model, each credential's scope, the cap,
+    and two enabled entries for it to be on."""
+    _manage(workspace, acting_user)
+    model_ref_check(workspace=workspace, ref=ref)
+    for credential, _ in entries:
+        if credential is not None:
+            _check_scope(credential, workspace=workspace, ref=ref)
+    if len(entries) > MAX_ENTRIES:
+        raise ApplicationError(_FULL)
+    active = sum(1 for _, on in entries if on)
+    if enabled and active < MIN_ENTRIES:
+        raise ApplicationError(f"{TOO_FEW} This pool would have {active}.")
+    pool = _pool_for_update(workspace=workspace, ref=ref, create=False)
+    created = pool is None
+    if created:
+        pool = _pool_for_update(workspace=workspace, ref=ref, create=True)
+    pool.entries.all().delete()
+    PoolEntry.objects.bulk_create(
+        PoolEntry(pool=pool, credential=credential, position=position, enabled=on)
+        for position, (credential, on) in enumerate(entries)
+    )
+    pool.enabled = enabled
+    pool.warning = ""
+    pool.save(update_fields=["enabled", "warning"])
+    _changed(pool, acting_user)
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="pool.create" if created else "pool.update",
+        object_type="pool",
+        object_id=str(pool.pk),
+        object_repr=_describe(pool),
+        details={
+            "entries": [c.name if c else "Default Config" for c, _ in entries],
+            "enabled": enabled,
+        },
+    )
+    return pool
+
+
+@transaction.atomic
+def pool_delete(*, pool: Pool, acting_user: Actor) -> None:
+    """Delete a model's pool and its entries; its calls go back to the default credential."""
+    pool = Pool.objects.select_for_update().filter(pk=pool.pk).select_related("workspace").first()
+    if pool is None:
+        return
+    require_manager(workspace=pool.workspace, user=acting_user)
+    audit_record(
+        workspace=pool.workspace,
+        actor=acting_user,
+        action="pool.delete",
+        object_type="pool",
+        object_id=str(pool.pk),
+        object_repr=_describe(pool),
+    )
+    pool.delete()
+    transaction.on_commit(invocation.forget_routes)
+
+
 def pools_after_credential_delete(
-    *, credential: Credential, acting_user: User | None
+    *, credential: Credential, acting_user: Actor | None
 ) -> list[Pool]:
     """Run inside the credential's delete transaction, before the row goes: its entries go
     with it (cascade), and every balancing pool left with fewer than two enabled entries
@@ -353,22 +461,3 @@ def credential_restored(*, credential: Credential) -> None:
     for key in keys:
         router.restore(key, str(credential.pk))
     invocation.forget_routes()
-
-
-def pool_entry_join(*, credential: Credential, target: dict) -> PoolEntry:
-    """A credential added from a pool's Add credential joins it once validated and saved
-    (inside the save's transaction; the request was checked when it was made)."""
-    ref = ModelRef(
-        provider=credential.provider,
-        name=target["model"],
-        type=target["type"],
-        custom=bool(target.get("custom")),
-    )
-    pool = _pool_for_update(workspace=credential.workspace, ref=ref, create=True)
-    entries = pool.entries.count()
-    if entries == 0:
-        PoolEntry.objects.create(pool=pool, credential=None, position=0)
-    last = pool.entries.aggregate(last=Max("position"))["last"]
-    entry = PoolEntry.objects.create(pool=pool, credential=credential, position=last + 1)
-    _changed(pool, credential.created_by)
-    return entry

@@ -1,12 +1,17 @@
 """Credentials in the Django admin: names, masks and status only; secrets never appear.
 
 Credentials are created and edited in the app, where they are validated first; the admin can
-inspect, filter and delete them.
+inspect, filter and delete them. A delete, one or "Delete selected", goes through
+`credential_delete` as the staff user (`Operator.staff`), so it does what the page's does.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
+
+from workspaces.actors import Operator
+from workspaces.exceptions import ApplicationError
 
 from .models import Credential, PendingValidation
+from .services import credential_delete
 
 
 @admin.register(Credential)
@@ -47,6 +52,20 @@ class CredentialAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def delete_model(self, request, obj) -> None:
+        self._delete(request, [obj])
+
+    def delete_queryset(self, request, queryset) -> None:
+        self._delete(request, queryset.select_related("workspace").defer("secret_data"))
+
+    def _delete(self, request, credentials) -> None:
+        operator = Operator.staff(request.user)
+        for credential in credentials:
+            try:
+                credential_delete(credential=credential, acting_user=operator)
+            except ApplicationError as exc:  # deleted meanwhile by someone else
+                self.message_user(request, f"{credential}: {exc.message}", messages.WARNING)
 
 
 @admin.register(PendingValidation)

@@ -2,7 +2,8 @@
 
 Every create or edit becomes a `PendingValidation`; the Celery task `validate_credential`
 calls `pending_validation_run`, and only a passing provider call creates or updates the
-credential. Views, the import command and the admin all come through here.
+credential. Views, `apply_providers` (through `credential_store`, after validating itself) and
+the Django admin all come through here; the operator acts as an `Operator` (workspaces/actors.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from providers.errors import ProviderError, UpstreamError
 from providers.forms import CredentialValuesInvalid, clean_credential_values
 from providers.registry import get_provider
 from providers.schema import CredentialSchema, ProviderSpec
+from workspaces.actors import Actor, actor_user
 from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
 from workspaces.services import audit_record, require_manager
@@ -317,8 +319,14 @@ def _validation_request(
 def _pool_target(
     workspace: Workspace, provider_key: str, target: dict, *, model_name: str, model_type: str
 ) -> dict:
-    """The pool a new credential will join, checked now so the save cannot fail on it."""
-    from balancing.services import ModelRef, model_ref_check, require_load_balancing
+    """The pool a new credential will join, checked now so the save is unlikely to fail on
+    it (a pool filled meanwhile still refuses it then: `pool_entry_join`)."""
+    from balancing.services import (
+        ModelRef,
+        model_ref_check,
+        pool_room_check,
+        require_load_balancing,
+    )
 
     require_load_balancing(workspace)
     ref = ModelRef(
@@ -333,6 +341,7 @@ def _pool_target(
         raise ApplicationError("A provider credential is needed for this model's pool.")
     if not ref.custom:
         model_ref_check(workspace=workspace, ref=ref)
+    pool_room_check(workspace=workspace, ref=ref)
     return {"model": ref.name, "type": ref.type, "custom": ref.custom}
 
 
@@ -481,14 +490,14 @@ def _apply_success(pending: PendingValidation) -> None:
         pending.finished_at = now
         pending.save()
         return
-    from balancing.services import credential_restored
-
-    transaction.on_commit(lambda: credential_restored(credential=credential))
     pending.status = ValidationStatus.SUCCEEDED
     pending.credential = credential
     pending.secret_payload = None
     pending.finished_at = now
     pending.save()
+    if pending.kind != ValidationKind.CHECK:
+        return  # credential_store wrote the audit row
+    _restore_on_commit(credential)
     audit_record(
         workspace=pending.workspace,
         actor=pending.created_by,
@@ -521,47 +530,109 @@ def _save_credential(pending: PendingValidation, *, now) -> Credential:
         )
         return credential
 
-    secrets = json.loads(pending.secret_payload or "{}")
+    credential = None
+    if pending.kind == ValidationKind.UPDATE:
+        credential = Credential.objects.select_for_update().filter(pk=pending.credential_id).first()
+        if credential is None:
+            raise ApplicationError("The credential was deleted while the edit was being checked.")
+    return credential_store(
+        workspace=pending.workspace,
+        provider=pending.provider,
+        model_name=pending.model_name,
+        model_type=pending.model_type,
+        name=pending.name,
+        config=pending.config,
+        secrets=json.loads(pending.secret_payload or "{}"),
+        credential=credential,
+        acting_user=pending.created_by,
+        add_to_pool=pending.add_to_pool,
+        checked_at=now,
+    )
+
+
+def credential_store(
+    *,
+    workspace: Workspace,
+    provider: str,
+    model_name: str = "",
+    model_type: str = "",
+    name: str,
+    config: dict[str, Any],
+    secrets: dict[str, Any],
+    credential: Credential | None,
+    acting_user: Actor | None,
+    add_to_pool: dict | None = None,
+    changed: list[str] | None = None,
+    checked_at=None,
+) -> Credential:
+    """Save values the provider has just accepted, inside the caller's transaction: new values
+    for `credential`, or a new credential (the first of its scope becomes the default; a
+    custom model's name + type that does not exist yet is created; `add_to_pool` makes it
+    join that pool). Audited, with `changed` (field names, never values) when given.
+
+    Only callers that validated first come here: `pending_validation_run` and `apply_providers`.
+    """
     fields = {
-        "name": pending.name,
-        "config": pending.config,
+        "name": name,
+        "config": config,
         "secret_data": json.dumps(secrets),
         "masks": {k: mask_secret(v) for k, v in secrets.items()},
         "status": CredentialStatus.ACTIVE,
         "last_error_code": "",
         "last_error_message": "",
-        "last_checked_at": now,
+        "last_checked_at": checked_at or timezone.now(),
     }
-    if pending.kind == ValidationKind.UPDATE:
-        credential = Credential.objects.select_for_update().filter(pk=pending.credential_id).first()
-        if credential is None:
-            raise ApplicationError("The credential was deleted while the edit was being checked.")
+    scope = {
+        "workspace": workspace,
+        "provider": provider,
+        "model_name": model_name,
+        "model_type": model_type,
+    }
+    created = credential is None
+    if not created:
         for key, value in fields.items():
             setattr(credential, key, value)
         credential.save()
-        return credential
+    else:
+        in_scope = Credential.objects.select_for_update().filter(**scope)
+        first_in_scope = not list(in_scope.defer("secret_data"))  # lock the rows, then decide
+        if model_name:
+            from providers.services import custom_model_ensure
 
-    scope = Credential.objects.select_for_update().filter(**_scope(pending))
-    first_in_scope = not list(scope.defer("secret_data"))  # lock the scope's rows, then decide
-    if pending.model_name:
-        from providers.services import custom_model_ensure
-
-        # Adding a credential to a name + type that exists adds it to that model.
-        custom_model_ensure(
-            workspace=pending.workspace,
-            provider=pending.provider,
-            name=pending.model_name,
-            model_type=pending.model_type,
-            acting_user=pending.created_by,
+            # Adding a credential to a name + type that exists adds it to that model.
+            custom_model_ensure(
+                workspace=workspace,
+                provider=provider,
+                name=model_name,
+                model_type=model_type,
+                acting_user=acting_user,
+            )
+        credential = Credential.objects.create(
+            **scope, **fields, is_default=first_in_scope, created_by=actor_user(acting_user)
         )
-    credential = Credential.objects.create(
-        **_scope(pending), **fields, is_default=first_in_scope, created_by=pending.created_by
-    )
-    if pending.add_to_pool:
-        from balancing.services import pool_entry_join
+        if add_to_pool:
+            from balancing.services import pool_entry_join
 
-        pool_entry_join(credential=credential, target=pending.add_to_pool)
+            pool_entry_join(credential=credential, target=add_to_pool, acting_user=acting_user)
+    _restore_on_commit(credential)
+    details = {"provider": provider, "model": model_name, "default": credential.is_default}
+    if changed:
+        details["changed"] = list(changed)
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="credential.create" if created else "credential.update",
+        target=credential,
+        details=details,
+    )
     return credential
+
+
+def _restore_on_commit(credential: Credential) -> None:
+    """Once saved as working, the credential is back in rotation in every pool of its scope."""
+    from balancing.services import credential_restored
+
+    transaction.on_commit(lambda: credential_restored(credential=credential))
 
 
 def _apply_failure(pending: PendingValidation, error: ProviderError) -> None:
@@ -652,7 +723,7 @@ def pending_validations_sweep(*, now=None) -> int:
 
 
 @transaction.atomic
-def credential_set_default(*, credential: Credential, acting_user: User) -> Credential:
+def credential_set_default(*, credential: Credential, acting_user: Actor) -> Credential:
     """Make a credential the default of its scope; the previous default stops being one."""
     require_manager(workspace=credential.workspace, user=acting_user)
     scope = list(Credential.objects.select_for_update().filter(**_scope(credential)))
@@ -685,8 +756,9 @@ class CredentialDeleted:
 
 
 @transaction.atomic
-def credential_delete(*, credential: Credential, acting_user: User) -> CredentialDeleted:
-    """Delete a credential; a custom model losing its only credential is deleted with it."""
+def credential_delete(*, credential: Credential, acting_user: Actor) -> CredentialDeleted:
+    """Delete a credential; a custom model losing its only credential is deleted with it.
+    The page, the Django admin (one or in bulk) and `apply_providers --prune` all come here."""
     require_manager(workspace=credential.workspace, user=acting_user)
     scope = list(
         Credential.objects.select_for_update().filter(**_scope(credential)).defer("secret_data")

@@ -1,4 +1,5 @@
-"""Writes to custom models and model switches; each checks the role and writes the audit row."""
+"""Writes to custom models and model switches; each checks the role (a user's; the operator
+has none) and writes the audit row."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from balancing.invocation import forget_routes
 from credentials.models import Credential
+from workspaces.actors import Actor, actor_user
 from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
 from workspaces.services import audit_record, require_manager
@@ -33,7 +35,7 @@ def _check_model(provider_key: str, model_type: str):
 
 
 @transaction.atomic
-def custom_model_remove(*, custom_model: CustomModel, acting_user: User) -> None:
+def custom_model_remove(*, custom_model: CustomModel, acting_user: Actor) -> None:
     """Remove a custom model; its credentials stay, for a quick re-add from Add Model."""
     require_manager(workspace=custom_model.workspace, user=acting_user)
     transaction.on_commit(forget_routes)
@@ -48,7 +50,7 @@ def custom_model_remove(*, custom_model: CustomModel, acting_user: User) -> None
 
 @transaction.atomic
 def custom_model_readd(
-    *, workspace: Workspace, credential: Credential, acting_user: User
+    *, workspace: Workspace, credential: Credential, acting_user: Actor
 ) -> CustomModel:
     """Bring back a removed custom model with one of its remaining credentials as default."""
     require_manager(workspace=workspace, user=acting_user)
@@ -63,7 +65,7 @@ def custom_model_readd(
                 provider=credential.provider,
                 name=credential.model_name,
                 type=credential.model_type,
-                created_by=acting_user,
+                created_by=actor_user(acting_user),
             )
     except IntegrityError:
         raise ApplicationError(f"{credential.model_name} is already a custom model.") from None
@@ -86,7 +88,7 @@ def custom_model_readd(
 
 
 def custom_model_ensure(
-    *, workspace: Workspace, provider: str, name: str, model_type: str, acting_user: User | None
+    *, workspace: Workspace, provider: str, name: str, model_type: str, acting_user: Actor | None
 ) -> CustomModel:
     """The custom model of a name + type, created when a credential for it is first saved."""
     model, created = CustomModel.objects.get_or_create(
@@ -94,7 +96,7 @@ def custom_model_ensure(
         provider=provider,
         name=name,
         type=model_type,
-        defaults={"created_by": acting_user},
+        defaults={"created_by": actor_user(acting_user)},
     )
     if created:
         transaction.on_commit(forget_routes)
@@ -110,7 +112,7 @@ def model_set_enabled(
     model_name: str,
     model_type: str,
     enabled: bool,
-    acting_user: User,
+    acting_user: Actor,
 ) -> None:
     """Switch a model (predefined or custom) on or off for the whole workspace."""
     require_manager(workspace=workspace, user=acting_user)

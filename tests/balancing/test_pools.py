@@ -404,3 +404,71 @@ def test_a_model_name_with_query_characters_cannot_retarget_the_new_credential_l
     }
     form = client_for("admin").get(href, headers=HX).content.decode()
     assert 'value="x&amp;lb_custom=1&amp;type=tts"' in form  # the model name, whole
+
+
+# -- a new credential joining from the pool's Add credential -------------------------------------
+
+
+def fill_pool(workspace, owner, credential, upto: int) -> None:
+    """Default Config plus `credential` repeated until the pool holds `upto` entries."""
+    for _ in range(upto - 1):
+        add(workspace, owner, credential)
+
+
+def test_a_new_credential_joining_from_the_pool_is_audited_like_an_added_entry(
+    paid, client_for, fake_providers
+):
+    url = reverse("credential-create", args=["openai"]) + "?lb_model=gpt-4o&lb_type=llm"
+    base_url = fake_providers.base_url("openai")
+    client_for("admin").post(
+        url, {"name": "new-key", "api_key": "sk-test-valid-1", "base_url": base_url}, headers=HX
+    )
+
+    assert entries_of() == ["Default Config", "new-key"]
+    joined = AuditEntry.objects.get(action="pool.entry_add")
+    assert joined.actor_email == "admin@acme.test"
+    assert joined.object_repr == "openai/gpt-4o"
+
+
+def test_a_new_credential_cannot_join_a_full_pool_from_the_page(
+    paid, owner, keys, client_for, fake_providers
+):
+    from balancing.models import MAX_ENTRIES
+
+    fill_pool(paid, owner, keys[1], MAX_ENTRIES)
+    url = reverse("credential-create", args=["openai"]) + "?lb_model=gpt-4o&lb_type=llm"
+    base_url = fake_providers.base_url("openai")
+    response = client_for("admin").post(
+        url, {"name": "new-key", "api_key": "sk-test-valid-1", "base_url": base_url}, headers=HX
+    )
+
+    assert f"A pool holds at most {MAX_ENTRIES} entries" in response.content.decode()
+    assert pool_of().entries.count() == MAX_ENTRIES
+    assert not Credential.objects.filter(name="new-key").exists()
+
+
+def test_a_pool_filled_while_a_new_credential_was_validated_is_not_pushed_past_its_cap(
+    paid, owner, keys, fake_providers, queued_only
+):
+    from balancing.models import MAX_ENTRIES
+    from credentials.models import PendingValidation
+    from credentials.services import pending_validation_run, validation_request_create
+
+    fill_pool(paid, owner, keys[1], MAX_ENTRIES - 1)
+    pending = validation_request_create(
+        workspace=paid,
+        provider_key="openai",
+        acting_user=owner,
+        values={"api_key": "sk-test-valid-1", "base_url": fake_providers.base_url("openai")},
+        name="new-key",
+        add_to_pool={"model": "gpt-4o", "type": "llm"},
+    )
+    add(paid, owner, keys[2])  # the last free place goes meanwhile
+
+    pending_validation_run(pending_id=str(pending.pk))
+
+    pending = PendingValidation.objects.get(pk=pending.pk)
+    assert pending.status == "failed"
+    assert f"A pool holds at most {MAX_ENTRIES} entries" in pending.error_message
+    assert pool_of().entries.count() == MAX_ENTRIES
+    assert not Credential.objects.filter(name="new-key").exists()
