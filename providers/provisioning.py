@@ -3,20 +3,17 @@ preferences, credentials with secrets from environment variables, custom models,
 credentials and load-balancing pools); this module parses it, plans it against the database,
 applies it all or nothing, and exports a workspace back into the same format.
 
-The commands `apply_providers` and `export_providers` are thin shells around it. Why it writes
-rows itself instead of calling `credential_set_default`, `pool_entry_add` and the like: those
-services take an acting user and check that user's role, and a management command acts for the
-operator with no user. The rules themselves are shared rather than copied: values go through the
-catalog schema and `clean_credential_values`, names through `clean_name` / `clean_model_name`,
-credentials are checked by the adapter's `validate` exactly as `pending_validation_run` does,
-pools by `require_load_balancing` and `model_ref_check`, a pruned credential's pools by
-`pools_after_credential_delete`; and every write is audited with no actor and
-`"via": "provisioning"` in its details.
+The commands `apply_providers` and `export_providers` are thin shells around it. It writes
+nothing itself: every write is a service's (`credential_store`, `credential_set_default`,
+`credential_delete`, `custom_model_ensure`, `custom_model_remove`, `pool_configure`,
+`pool_delete`, `provider_preference_set`), called with the operator as the actor
+(`Operator("manage.py apply_providers")`), so the rules and the audit rows are the page's and
+the audit log names the command. What it adds is the check before: credentials are validated
+by the adapter's `validate` exactly as `pending_validation_run` does, outside the transaction.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -25,31 +22,32 @@ from typing import Any
 
 import yaml
 from django.db import transaction
-from django.utils import timezone
 
-from balancing.invocation import forget_routes
 from balancing.models import MAX_ENTRIES, Pool, PoolEntry
 from balancing.services import (
     MIN_ENTRIES,
     ModelRef,
-    credential_restored,
     model_ref_check,
-    pools_after_credential_delete,
+    pool_configure,
+    pool_delete,
     require_load_balancing,
 )
 from credentials.crypto import SecretDecryptionError
-from credentials.models import Credential, CredentialStatus
+from credentials.models import Credential
 from credentials.services import (
     clean_model_name,
     clean_name,
+    credential_delete,
     credential_schema,
+    credential_set_default,
+    credential_store,
     kept_secret_moved,
-    mask_secret,
 )
 from system.models import Preferred, ProviderPreference
+from system.services import provider_preference_set
+from workspaces.actors import Actor, Operator
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
-from workspaces.services import audit_record
 
 from .adapters import get_adapter
 from .errors import ProviderError, UpstreamError
@@ -57,13 +55,13 @@ from .forms import CredentialValuesInvalid, clean_credential_values
 from .models import CustomModel
 from .registry import catalog, get_provider
 from .schema import CredentialSchema, ProviderSpec
-from .services import custom_model_ensure
+from .services import custom_model_ensure, custom_model_remove
 
 logger = logging.getLogger(__name__)
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_CONFIG = "default"  # a pool entry naming the Default Config
-AUDIT_NOTE = {"via": "provisioning"}
+COMMAND = Operator("manage.py apply_providers")  # who the audit log says acted
 
 CREATE, UPDATE, UNCHANGED, DELETE = "create", "update", "unchanged", "delete"
 
@@ -526,9 +524,10 @@ def _pool_label(ref: ModelRef) -> str:
 
 # Writes run in this order, whatever order the plan prints: credentials exist before a default
 # or a pool names them, and pools stop naming pruned credentials before those go (so pruning
-# does not "stop" a pool that the file keeps).
+# does not "stop" a pool that the file keeps); a pruned custom model is removed before its
+# credentials go, so its removal is audited rather than implied by its last credential's.
 PHASE_PREFERENCE, PHASE_MODEL, PHASE_CREDENTIAL, PHASE_DEFAULT = 0, 1, 2, 3
-PHASE_POOL_DELETE, PHASE_POOL, PHASE_CREDENTIAL_DELETE, PHASE_MODEL_DELETE = 4, 5, 6, 7
+PHASE_POOL_DELETE, PHASE_POOL, PHASE_MODEL_DELETE, PHASE_CREDENTIAL_DELETE = 4, 5, 6, 7
 
 
 @dataclass(frozen=True)
@@ -555,16 +554,24 @@ def provisioning_workspace(spec: ProvisioningFile) -> Workspace:
 
 
 def provisioning_plan(
-    *, workspace: Workspace, spec: ProvisioningFile, prune: bool, lock: bool = False
+    *,
+    workspace: Workspace,
+    spec: ProvisioningFile,
+    prune: bool,
+    lock: bool = False,
+    acting_user: Actor = COMMAND,
 ) -> list[Step]:
     """What applying `spec` would do, item by item; raises ProvisioningError for an item the
     workspace cannot take (load balancing off its plan, an unknown predefined model)."""
-    return _Planner(workspace, spec, prune=prune, lock=lock).steps()
+    return _Planner(workspace, spec, prune=prune, lock=lock, actor=acting_user).steps()
 
 
 class _Planner:
-    def __init__(self, workspace: Workspace, spec: ProvisioningFile, *, prune: bool, lock: bool):
+    def __init__(
+        self, workspace: Workspace, spec: ProvisioningFile, *, prune: bool, lock: bool, actor
+    ):
         self.workspace = workspace
+        self.actor = actor
         self.spec = spec
         self.prune = prune
 
@@ -618,18 +625,11 @@ class _Planner:
             return Step(UNCHANGED, path, section.preferred)
 
         def write():
-            ProviderPreference.objects.update_or_create(
+            provider_preference_set(
                 workspace=self.workspace,
                 provider=section.provider,
-                defaults={"preferred": section.preferred},
-            )
-            transaction.on_commit(forget_routes)
-            self.audit(
-                "provider.preference",
-                object_type="provider",
-                object_id=section.provider,
-                object_repr=get_provider(section.provider).label,
-                details={"preferred": section.preferred},
+                preferred=section.preferred,
+                acting_user=self.actor,
             )
 
         action = CREATE if current is None else UPDATE
@@ -695,17 +695,10 @@ class _Planner:
             return Step(UNCHANGED, path, target)
 
         def write():
-            in_scope = Credential.objects.filter(workspace=self.workspace, **listed.scope.fields)
-            in_scope.filter(is_default=True).update(is_default=False)
-            in_scope.filter(name=target).update(is_default=True)
-            transaction.on_commit(forget_routes)  # Default Config entries now mean another key
-            self.audit(
-                "credential.default",
-                object_type="credential",
-                object_id=str(in_scope.values_list("pk", flat=True).get(name=target)),
-                object_repr=f"{target} ({listed.scope.provider})",
-                details={"provider": listed.scope.provider, "model": listed.scope.model_name},
+            credential = Credential.objects.defer("secret_data").get(
+                workspace=self.workspace, **listed.scope.fields, name=target
             )
+            credential_set_default(credential=credential, acting_user=self.actor)
 
         action = CREATE if current is None else UPDATE
         return Step(action, path, target, PHASE_DEFAULT, write)
@@ -720,7 +713,7 @@ class _Planner:
                 provider=spec.provider,
                 name=spec.name,
                 model_type=spec.type,
-                acting_user=None,
+                acting_user=self.actor,
             )
 
         return Step(CREATE, spec.path, phase=PHASE_MODEL, write=write)
@@ -801,112 +794,49 @@ class _Planner:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def audit(self, action: str, *, details: dict | None = None, **target) -> None:
-        audit_record(
-            workspace=self.workspace,
-            actor=None,
-            action=action,
-            details={**(details or {}), **AUDIT_NOTE},
-            **target,
-        )
-
     def credential_save(
         self, spec: CredentialSpec, current: Credential | None, changed: list[str] = ()
     ) -> None:
-        fields = {
-            "config": spec.config,
-            "secret_data": json.dumps(spec.secrets),
-            "masks": {k: mask_secret(v) for k, v in spec.secrets.items()},
-            "status": CredentialStatus.ACTIVE,
-            "last_error_code": "",
-            "last_error_message": "",
-            "last_checked_at": timezone.now(),  # validated just now
-        }
-        if current is None:
-            credential = Credential.objects.create(
-                workspace=self.workspace, **spec.scope.fields, name=spec.name, **fields
-            )
-        else:
-            credential = current
-            for key, value in fields.items():
-                setattr(credential, key, value)
-            credential.save()
-        transaction.on_commit(lambda: credential_restored(credential=credential))
-        details = {"provider": spec.scope.provider, "model": spec.scope.model_name}
-        if changed:
-            details["changed"] = changed  # field names, never values
-        self.audit(
-            "credential.create" if current is None else "credential.update",
-            target=credential,
-            details=details,
+        credential_store(
+            workspace=self.workspace,
+            **spec.scope.fields,
+            name=spec.name,
+            config=spec.config,
+            secrets=spec.secrets,
+            credential=current,
+            acting_user=self.actor,
+            changed=list(changed) or None,
         )
 
     def pool_save(self, spec: PoolSpec, *, created: bool) -> None:
-        pool, _ = Pool.objects.select_for_update().get_or_create(
-            workspace=self.workspace,
-            provider=spec.ref.provider,
-            model_name=spec.ref.name,
-            model_type=spec.ref.type,
-            custom=spec.ref.custom,
-        )
-        ids = dict(
-            Credential.objects.filter(
+        by_name = {
+            c.name: c
+            for c in Credential.objects.filter(
                 workspace=self.workspace, provider=spec.ref.provider, **spec.ref.credential_scope
-            ).values_list("name", "pk")
-        )
-        pool.entries.all().delete()
-        PoolEntry.objects.bulk_create(
-            PoolEntry(
-                pool=pool,
-                credential_id=ids[entry.credential] if entry.credential else None,
-                position=position,
-                enabled=entry.enabled,
+            ).defer("secret_data")
+        }
+        try:
+            pool_configure(
+                workspace=self.workspace,
+                ref=spec.ref,
+                entries=[
+                    (by_name[e.credential] if e.credential else None, e.enabled)
+                    for e in spec.entries
+                ],
+                enabled=spec.enabled,
+                acting_user=self.actor,
             )
-            for position, entry in enumerate(spec.entries)
-        )
-        pool.enabled = spec.enabled
-        pool.warning = ""
-        pool.updated_by = None
-        pool.save()
-        transaction.on_commit(forget_routes)
-        self.audit(
-            "pool.create" if created else "pool.update",
-            object_type="pool",
-            object_id=str(pool.pk),
-            object_repr=f"{pool.provider}/{pool.model_name}",
-            details={
-                "entries": [e.credential or "Default Config" for e in spec.entries],
-                "enabled": spec.enabled,
-            },
-        )
+        except ApplicationError as exc:
+            raise ProvisioningError(spec.path, exc.message) from None
 
     def pool_delete(self, pool: Pool) -> None:
-        self.audit(
-            "pool.delete",
-            object_type="pool",
-            object_id=str(pool.pk),
-            object_repr=f"{pool.provider}/{pool.model_name}",
-        )
-        pool.delete()
-        transaction.on_commit(forget_routes)
+        pool_delete(pool=pool, acting_user=self.actor)
 
     def credential_delete(self, credential: Credential) -> None:
-        self.audit(
-            "credential.delete",
-            target=credential,
-            details={
-                "provider": credential.provider,
-                "model": credential.model_name,
-                "was_default": credential.is_default,
-            },
-        )
-        pools_after_credential_delete(credential=credential, acting_user=None)
-        credential.delete()
+        credential_delete(credential=credential, acting_user=self.actor)
 
     def custom_model_delete(self, model: CustomModel) -> None:
-        self.audit("model.remove", target=model)
-        model.delete()
-        transaction.on_commit(forget_routes)
+        custom_model_remove(custom_model=model, acting_user=self.actor)
 
 
 def _changed_fields(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -932,6 +862,7 @@ def provisioning_apply(
     plan: list[Step],
     prune: bool,
     report: Callable[[str], None] = lambda line: None,
+    acting_user: Actor = COMMAND,
 ) -> None:
     """Validate every new or changed credential with its provider, then write the whole plan
     in one transaction; a failure anywhere writes nothing.
@@ -954,7 +885,9 @@ def provisioning_apply(
 
     with transaction.atomic(durable=True):
         Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
-        locked = provisioning_plan(workspace=workspace, spec=spec, prune=prune, lock=True)
+        locked = provisioning_plan(
+            workspace=workspace, spec=spec, prune=prune, lock=True, acting_user=acting_user
+        )
         if [str(s) for s in locked] != [str(s) for s in plan]:
             raise ApplicationError(
                 "The workspace changed while the credentials were being validated; nothing "

@@ -13,8 +13,9 @@ from balancing.invocation import forget_routes
 from providers.adapters import get_adapter
 from providers.errors import ProviderError
 from providers.registry import get_provider
+from workspaces.actors import Actor
 from workspaces.exceptions import ApplicationError
-from workspaces.models import User, Workspace
+from workspaces.models import Workspace
 from workspaces.services import audit_record, require_manager
 
 from .models import Preferred, ProviderPreference, SystemProvider
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def provider_preference_set(
-    *, workspace: Workspace, provider: str, preferred: str, acting_user: User
+    *, workspace: Workspace, provider: str, preferred: str, acting_user: Actor
 ) -> None:
     """Prefer the system's or the workspace's own credentials for `provider`; "" goes back
     to the default (custom once the workspace has a credential, else system)."""
@@ -49,7 +50,9 @@ def provider_preference_set(
             object_repr=spec.label,
             details={"preferred": preferred or "default"},
         )
-    forget_routes()
+        # After the commit (inside `apply_providers`' transaction too), or a call in between
+        # would cache the old preference again.
+        transaction.on_commit(forget_routes)
 
 
 @dataclass(frozen=True)

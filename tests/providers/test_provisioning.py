@@ -136,7 +136,7 @@ def test_apply_creates_credentials_custom_models_defaults_and_preference(
     # Each key was checked with the provider, as the UI's validation does.
     sent = {r.headers.get("authorization") for r in fake_providers.requests}
     assert {f"Bearer {KEY_A}", f"Bearer {KEY_B}", f"Bearer {FT_KEY}"} <= sent
-    # Every write is audited, by no user, marked as provisioning.
+    # Every write is audited, by no user, naming the command (the operator).
     entries = AuditEntry.objects.filter(workspace=workspace)
     assert {e.action for e in entries} >= {
         "credential.create",
@@ -145,7 +145,7 @@ def test_apply_creates_credentials_custom_models_defaults_and_preference(
         "provider.preference",
     }
     assert all(e.actor_id is None for e in entries)
-    assert all(e.details.get("via") == "provisioning" for e in entries if e.action != "model.add")
+    assert all(e.operator == "manage.py apply_providers" for e in entries)
 
 
 def test_a_second_apply_of_the_same_file_changes_nothing_and_calls_no_provider(
@@ -627,3 +627,14 @@ def test_a_file_that_repoints_a_credential_must_give_its_secret_again(
     credential = Credential.objects.get(workspace=workspace, name="compat")
     assert credential.secrets == {"api_key": stored}
     assert credential.config["base_url"] == fake_providers.base_url("openai")
+
+
+def test_the_audit_log_names_the_command_that_applied_the_file(
+    tmp_path, workspace, members, env, openai_url, client_for
+):
+    apply(tmp_path, full_file(openai_url))
+
+    html = client_for("owner").get("/settings/audit-log/").content.decode()
+
+    assert html.count("operator: manage.py apply_providers") == AuditEntry.objects.count()
+    assert "credential.create" in html and "credential.default" in html
