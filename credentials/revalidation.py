@@ -35,6 +35,7 @@ from providers.errors import (
     UpstreamError,
 )
 from providers.registry import get_provider
+from workspaces.actors import Operator
 from workspaces.services import audit_record
 
 from .crypto import SecretDecryptionError, SecretUnreadable
@@ -43,6 +44,7 @@ from .models import Credential, CredentialStatus
 logger = logging.getLogger(__name__)
 
 AUDIT_ACTION = "credential.revalidate"
+BEAT = Operator("beat revalidation")  # who the audit log says acted
 # Answers about the provider's state, not the key's: they never mark a credential failing.
 INCONCLUSIVE = (RateLimited, UpstreamError, Unreachable, Timeout)
 
@@ -202,7 +204,7 @@ def credential_revalidate(*, credential_id: int) -> Outcome:
             transaction.on_commit(forget_routes)
             audit_record(
                 workspace=locked.workspace,
-                actor=None,
+                actor=BEAT,
                 action=AUDIT_ACTION,
                 target=locked,
                 outcome="failure",
@@ -216,7 +218,7 @@ def credential_revalidate(*, credential_id: int) -> Outcome:
         transaction.on_commit(lambda: credential_restored(credential=locked))
         audit_record(
             workspace=locked.workspace,
-            actor=None,
+            actor=BEAT,
             action=AUDIT_ACTION,
             target=locked,
             details={**details, "restored": True},

@@ -1,24 +1,24 @@
 """The operator's side in the Django admin: system providers and their credentials
 (validated against the provider before they are saved, secrets encrypted and only ever shown
-masked), plan quotas (inline on each plan), model credits and the metered usage."""
+masked), plan quotas (inline on each plan), model credits and the metered usage. Providers and
+credentials are saved and deleted (one by one or "Delete selected") through system/services.py
+as the staff user (`Operator.staff`)."""
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from balancing.invocation import forget_routes
-from credentials.services import kept_secret_moved, mask_secret
+from credentials.services import kept_secret_moved
 from providers.adapters import get_adapter
 from providers.errors import ProviderError
 from providers.forms import _form_field
 from providers.registry import catalog, get_provider
+from workspaces.actors import Operator
 from workspaces.admin import PlanAdmin
 from workspaces.models import Plan
 
@@ -114,12 +114,14 @@ class SystemProviderAdmin(admin.ModelAdmin):
             self.message_user(request, f"{system}: {outcome.message}", level)
 
     def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        forget_routes()
+        services.system_provider_save(system=obj, acting_user=Operator.staff(request.user))
 
     def delete_model(self, request, obj) -> None:
-        super().delete_model(request, obj)
-        forget_routes()
+        services.system_provider_delete(system=obj, acting_user=Operator.staff(request.user))
+
+    def delete_queryset(self, request, queryset) -> None:
+        for system in queryset:
+            self.delete_model(request, system)
 
 
 def cleaned_secret_values(spec, cleaned: dict) -> set[str]:
@@ -207,18 +209,12 @@ class SystemCredentialForm(forms.ModelForm):
         self.values = (config, new_secrets)
         return cleaned
 
-    def save(self, commit=True):
-        credential = super().save(commit=False)
+    def store(self, credential: SystemCredential, *, acting_user) -> SystemCredential:
+        """The validated values, saved by the one service that stores operator keys."""
         config, secrets = self.values
-        credential.config = config
-        credential.secret_data = json.dumps(secrets)
-        credential.masks = {name: mask_secret(value) for name, value in secrets.items()}
-        credential.status = "active"
-        credential.last_error_code = credential.last_error_message = ""
-        credential.last_checked_at = timezone.now()
-        if commit:
-            credential.save()
-        return credential
+        return services.system_credential_store(
+            credential=credential, config=config, secrets=secrets, acting_user=acting_user
+        )
 
 
 @admin.register(SystemCredential)
@@ -247,12 +243,14 @@ class SystemCredentialAdmin(admin.ModelAdmin):
         return Form
 
     def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        forget_routes()
+        form.store(obj, acting_user=Operator.staff(request.user))
 
     def delete_model(self, request, obj) -> None:
-        super().delete_model(request, obj)
-        forget_routes()
+        services.system_credential_delete(credential=obj, acting_user=Operator.staff(request.user))
+
+    def delete_queryset(self, request, queryset) -> None:
+        for credential in queryset:
+            self.delete_model(request, credential)
 
 
 # -- plans, credits and usage ---------------------------------------------------------------

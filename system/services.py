@@ -1,15 +1,20 @@
-"""Writes of the system side: a workspace's preferred source per provider, and refreshing a
-system provider's model list from the provider."""
+"""Writes of the system side: a workspace's preferred source per provider, the operator's
+system providers and credentials (the Django admin saves and deletes them here), and
+refreshing a system provider's model list from the provider."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from balancing.invocation import forget_routes
+from credentials.models import CredentialStatus
+from credentials.services import mask_secret
 from providers.adapters import get_adapter
 from providers.errors import ProviderError
 from providers.registry import get_provider
@@ -18,7 +23,7 @@ from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 from workspaces.services import audit_record, require_manager
 
-from .models import Preferred, ProviderPreference, SystemProvider
+from .models import Preferred, ProviderPreference, SystemCredential, SystemProvider
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,58 @@ def provider_preference_set(
         # After the commit (inside `apply_providers`' transaction too), or a call in between
         # would cache the old preference again.
         transaction.on_commit(forget_routes)
+
+
+@transaction.atomic
+def system_credential_store(
+    *,
+    credential: SystemCredential,
+    config: dict[str, Any],
+    secrets: dict[str, Any],
+    acting_user: Actor,
+) -> SystemCredential:
+    """Save values the provider has just accepted for one of the operator's keys (the Django
+    admin validates first): secrets encrypted and masked, the key active, and the cached
+    system routes forgotten. No workspace's audit log holds operator keys, so it is logged."""
+    credential.config = config
+    credential.secret_data = json.dumps(secrets)
+    credential.masks = {name: mask_secret(value) for name, value in secrets.items()}
+    credential.status = CredentialStatus.ACTIVE
+    credential.last_error_code = credential.last_error_message = ""
+    credential.last_checked_at = timezone.now()
+    credential.save()
+    transaction.on_commit(forget_routes)
+    logger.info(
+        "system credential %s (%s) saved by %s", credential.pk, credential.name, acting_user
+    )
+    return credential
+
+
+@transaction.atomic
+def system_credential_delete(*, credential: SystemCredential, acting_user: Actor) -> None:
+    """Delete one of the operator's keys; calls stop using it at once."""
+    logger.info(
+        "system credential %s (%s) deleted by %s", credential.pk, credential.name, acting_user
+    )
+    credential.delete()
+    transaction.on_commit(forget_routes)
+
+
+@transaction.atomic
+def system_provider_save(*, system: SystemProvider, acting_user: Actor) -> SystemProvider:
+    """Offer a provider (or change what is offered); the cached system offers go stale."""
+    system.save()
+    transaction.on_commit(forget_routes)
+    logger.info("system provider %s saved by %s", system.provider, acting_user)
+    return system
+
+
+@transaction.atomic
+def system_provider_delete(*, system: SystemProvider, acting_user: Actor) -> None:
+    """Stop offering a provider; its credentials go with it."""
+    logger.info("system provider %s deleted by %s", system.provider, acting_user)
+    system.delete()
+    transaction.on_commit(forget_routes)
 
 
 @dataclass(frozen=True)

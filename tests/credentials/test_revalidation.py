@@ -77,6 +77,8 @@ def test_a_refused_key_is_marked_failing_audited_and_shown_while_a_good_one_stay
     assert (entry.outcome, entry.object_id, entry.actor) == ("failure", str(bad.pk), None)
     assert entry.details == {"provider": "openai", "model": "", "error": "authentication_failed"}
     assert BAD_KEY not in json.dumps(entry.details) + entry.object_repr
+    log = client_for("owner").get("/settings/audit-log/").content.decode()
+    assert "operator: beat revalidation" in log  # the scheduled task, not a person
 
     page = client_for("member").get("/settings/model-providers/").content.decode()
     assert "1 failing" in page
