@@ -1,0 +1,201 @@
+"""The bounded configuration cache (workspaces/config_cache.py): a change committed in one
+process is seen by another process on its next reads, long before the cache lifetime ends;
+with Redis down the lifetime is the bound again, and /healthz says so.
+
+The other process is real: `tests/fakes/config_reader.py`, a Django process on the same
+database file and Redis, reading through the app's own caches as a web process does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
+from gateway.models import ApiKey
+from gateway.services import api_key_authenticate, api_key_create, api_key_revoke
+from providers.services import model_set_enabled
+from tests.factories import CredentialFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+LIFETIME = 60  # the other process's cache lifetime: far longer than any wait below
+
+
+class OtherProcess:
+    """The reader process; `ask(command)` sends one probe and returns its answer."""
+
+    def __init__(self, redis_url: str):
+        db = connection.settings_dict
+        assert connection.vendor == "sqlite", "these tests share the SQLite test database file"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": f"sqlite:///{db['NAME']}",
+            "REDIS_URL": redis_url,
+            "FIELD_ENCRYPTION_KEY": ",".join(django_settings.FIELD_ENCRYPTION_KEY),
+            "SECRET_KEY": django_settings.SECRET_KEY,
+            "VAR_DIR": str(django_settings.VAR_DIR),
+            "LOAD_BALANCING_CONFIG_CACHE_SECONDS": str(LIFETIME),
+            "API_KEY_CACHE_SECONDS": str(LIFETIME),
+            "LOG_LEVEL": "WARNING",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.config_reader"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert json.loads(self.process.stdout.readline()) == {"ready": True}
+
+    def ask(self, command: dict):
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line, "the other process died"
+        return json.loads(line)
+
+    def after_change(self, probe: dict, expect, what: str) -> dict:
+        """Reads `probe` in the other process until it answers `expect` (3 s at most, a
+        twentieth of its cache lifetime), and prints how long that took."""
+        answer = self.ask({"until": probe, "expect": expect, "timeout": 3})
+        print(
+            f"\n{what}: seen by the other process after {answer['ms']} ms ({answer['reads']} reads)"
+        )
+        return answer
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def other_process(redis_url):
+    process = OtherProcess(redis_url)
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+@pytest.fixture
+def shared_redis(settings, redis_url):
+    """This process on the same Redis as the other one."""
+    settings.REDIS_URL = redis_url
+    settings.EMBEDDED_MODE = False
+    return redis_url
+
+
+def _openai_credentials(workspace, count: int):
+    return [
+        CredentialFactory(workspace=workspace, name=f"key-{i}", is_default=i == 0)
+        for i in range(count)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_revoked_in_one_process_is_refused_by_another_at_once(
+    shared_redis, other_process, workspace, members
+):
+    owner = members["owner"].user
+    new = api_key_create(workspace=workspace, name="app", acting_user=owner)
+    probe = {"probe": "key", "secret": new.secret}
+    assert other_process.ask(probe) is True  # now cached there for 60 s
+
+    api_key_revoke(api_key=new.api_key, acting_user=owner)
+
+    answer = other_process.after_change(probe, False, "a revoked key")
+    assert answer["value"] is False, "the other process still accepts the revoked key"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_switched_off_in_one_process_is_refused_by_another_at_once(
+    shared_redis, other_process, workspace, members
+):
+    _openai_credentials(workspace, 1)
+    probe = {"probe": "model", "workspace": workspace.pk, "model": "openai/gpt-4o-mini"}
+    assert other_process.ask(probe) == "ok"
+
+    model_set_enabled(
+        workspace=workspace,
+        provider_key="openai",
+        model_name="gpt-4o-mini",
+        model_type="llm",
+        enabled=False,
+        acting_user=members["owner"].user,
+    )
+
+    answer = other_process.after_change(probe, "ModelUnavailable", "a model switched off")
+    assert answer["value"] == "ModelUnavailable", "the other process still serves the model"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pool_turned_off_in_one_process_stops_balancing_in_another_at_once(
+    shared_redis, other_process, workspace, members, pro_plan
+):
+    workspace.plan = pro_plan
+    workspace.save()
+    owner = members["owner"].user
+    ref = ModelRef("openai", "gpt-4o-mini", "llm")
+    for credential in _openai_credentials(workspace, 2):
+        pool_entry_add(workspace=workspace, ref=ref, credential=credential, acting_user=owner)
+    pool_set_enabled(workspace=workspace, ref=ref, enabled=True, acting_user=owner)
+    probe = {"probe": "route", "workspace": workspace.pk, "provider": "openai"}
+    probe |= {"name": ref.name, "type": ref.type}
+    assert other_process.ask(probe) is not None  # balanced by the pool, cached there
+
+    pool_set_enabled(workspace=workspace, ref=ref, enabled=False, acting_user=owner)
+
+    answer = other_process.after_change(probe, None, "a pool turned off")
+    assert answer["value"] is None, "the other process still routes through the pool"
+
+
+def test_with_redis_down_a_change_elsewhere_is_seen_after_the_lifetime_and_health_says_so(
+    client, db, settings, workspace, members
+):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.EMBEDDED_MODE = False
+    settings.API_KEY_CACHE_SECONDS = 0.5
+    settings.HEALTH_WORKER_CACHE_SECONDS = 3600
+    new = api_key_create(workspace=workspace, name="app", acting_user=members["owner"].user)
+    assert api_key_authenticate(new.secret) is not None  # no Redis: no error either
+
+    # Another process revokes it; with Redis down nothing can tell this one.
+    ApiKey.objects.filter(pk=new.api_key.pk).update(revoked_at=timezone.now())
+    assert api_key_authenticate(new.secret) is not None  # trusted for the lifetime
+    time.sleep(0.6)
+    assert api_key_authenticate(new.secret) is None
+
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.json()["config_cache"] == "ttl"
+
+
+def test_health_says_the_configuration_cache_is_shared_while_redis_answers(
+    client, db, settings, private_redis
+):
+    settings.REDIS_URL = private_redis.url
+    settings.EMBEDDED_MODE = False
+    settings.HEALTH_WORKER_CACHE_SECONDS = 3600
+    assert client.get(reverse("healthz")).json()["config_cache"] == "shared"
+    private_redis.kill()
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.json()["config_cache"] == "ttl"
+    private_redis.start()
+    assert client.get(reverse("healthz")).json()["config_cache"] == "shared"
