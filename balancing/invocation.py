@@ -8,27 +8,27 @@ marks the credential failing, so admins see it on the page, and the pool's live 
 the outcome.
 
 A model's route (pool entries resolved to credentials) is read from the database and reused by
-this process for `LOAD_BALANCING_CONFIG_CACHE_SECONDS`; changes made by this process clear it
-at once, other processes see them within that time.
+this process for `LOAD_BALANCING_CONFIG_CACHE_SECONDS` (workspaces/config_cache.py): a change
+of the workspace's credentials or pools, or of the system offers, drops it in every process.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from django.conf import settings
 from django.utils import timezone
 from urllib3 import HTTPHeaderDict
 
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential, CredentialStatus
 from providers.errors import AuthenticationFailed, ProviderError, QuotaExhausted
+from system.models import SystemCredential
+from system.selectors import system_offer
+from workspaces.config_cache import ConfigCache, ConfigKind, config_changed, config_forget_all
 from workspaces.models import Workspace
 
 from .models import Pool
@@ -66,40 +66,26 @@ class Served(Generic[T]):
     pool_key: str | None
 
 
-_cache: dict[tuple, tuple[float, Route]] = {}
-_cache_lock = threading.Lock()
-
-
-_listeners: list[Callable[[], None]] = []
-
-
-def on_forget(callback: Callable[[], None]) -> None:
-    """Also run `callback` whenever routes are forgotten (other caches of model config)."""
-    _listeners.append(callback)
+_routes: ConfigCache[Route] = ConfigCache(
+    "routes",
+    depends_on=(ConfigKind.CREDENTIALS, ConfigKind.POOLS, ConfigKind.SYSTEM_OFFERS),
+    seconds_setting="LOAD_BALANCING_CONFIG_CACHE_SECONDS",
+    size_setting="CONFIG_CACHE_SIZE",
+)
 
 
 def forget_routes() -> None:
-    """Drop this process's cached routes (after any change to pools, credentials or models)."""
-    with _cache_lock:
-        _cache.clear()
-    for callback in _listeners:
-        callback()
+    """Drop this process's cached configuration, for a shell or a test that edited rows
+    directly; the services declare their changes with `config_changed` instead."""
+    config_forget_all()
 
 
 def route_for(*, workspace: Workspace, ref: ModelRef, source: str = "custom") -> Route:
     key = (workspace.pk, ref.provider, ref.name, ref.type, ref.custom, source)
-    ttl = settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS
-    now = time.monotonic()
-    if ttl > 0:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
     build = _system_route if source == "system" else _build_route
-    route = build(workspace=workspace, ref=ref)
-    if ttl > 0:
-        with _cache_lock:
-            _cache[key] = (now + ttl, route)
-    return route
+    return _routes.get_or_load(
+        key, lambda: build(workspace=workspace, ref=ref), workspace_id=workspace.pk
+    )
 
 
 def _build_route(*, workspace: Workspace, ref: ModelRef) -> Route:
@@ -145,8 +131,6 @@ def _build_route(*, workspace: Workspace, ref: ModelRef) -> Route:
 def _system_route(*, workspace: Workspace, ref: ModelRef) -> Route:
     """The operator's working credentials of the provider, rotated and failed over like a
     pool shared by every workspace (their quotas are charged by the caller)."""
-    from system.selectors import system_offer
-
     offer = system_offer(ref.provider)
     credentials = {f"system-{c.pk}": c for c in (offer.credentials if offer else ())}
     names = {key: f"“{c.name}” (system)" for key, c in credentials.items()}
@@ -226,7 +210,10 @@ def credential_mark_failing(*, credential: Credential, error: ProviderError) -> 
         last_error_message=error.message[:400],
         last_checked_at=timezone.now(),
     )
-    forget_routes()
+    if isinstance(credential, SystemCredential):
+        config_changed(None, ConfigKind.SYSTEM_OFFERS)
+    else:
+        config_changed(credential.workspace_id, ConfigKind.CREDENTIALS)
 
 
 # -- rate-limit headers ------------------------------------------------------------------------

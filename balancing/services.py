@@ -20,11 +20,11 @@ from credentials.models import Credential
 from providers.models import CustomModel
 from providers.registry import get_provider
 from workspaces.actors import Actor, actor_user
+from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError, NotAllowed
 from workspaces.models import Workspace
 from workspaces.services import audit_record, require_manager
 
-from . import invocation
 from .models import MAX_ENTRIES, Pool, PoolEntry
 from .runtime import get_router
 
@@ -112,7 +112,7 @@ def _manage(workspace: Workspace, user: Actor) -> None:
 def _changed(pool: Pool, actor: Actor | None) -> None:
     pool.updated_by = actor_user(actor)
     pool.save(update_fields=["updated_by", "updated_at"])
-    transaction.on_commit(invocation.forget_routes)
+    config_changed(pool.workspace_id, ConfigKind.POOLS)
 
 
 def _enabled_count(pool: Pool) -> int:
@@ -402,8 +402,8 @@ def pool_delete(*, pool: Pool, acting_user: Actor) -> None:
         object_id=str(pool.pk),
         object_repr=_describe(pool),
     )
+    config_changed(pool.workspace_id, ConfigKind.POOLS)
     pool.delete()
-    transaction.on_commit(invocation.forget_routes)
 
 
 def pools_after_credential_delete(
@@ -412,10 +412,11 @@ def pools_after_credential_delete(
     """Run inside the credential's delete transaction, before the row goes: its entries go
     with it (cascade), and every balancing pool left with fewer than two enabled entries
     stops, with a warning the model page and the providers list show."""
-    transaction.on_commit(invocation.forget_routes)  # routes and resolved models go stale
+    config_changed(credential.workspace_id, ConfigKind.CREDENTIALS)
     pool_ids = set(credential.pool_entries.values_list("pool_id", flat=True))
     if not pool_ids:
         return []
+    config_changed(credential.workspace_id, ConfigKind.POOLS)  # its entries go with it
     stopped = []
     pools = Pool.objects.select_for_update().filter(pk__in=pool_ids, enabled=True)
     for pool in pools:
@@ -460,4 +461,4 @@ def credential_restored(*, credential: Credential) -> None:
     router = get_router()
     for key in keys:
         router.restore(key, str(credential.pk))
-    invocation.forget_routes()
+    config_changed(credential.workspace_id, ConfigKind.CREDENTIALS)

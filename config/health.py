@@ -1,6 +1,8 @@
 """`GET /healthz`: whether the database, Redis and the Celery broker answer, how many workers
-answered a ping, and which mode the app runs in. 200 while the app can serve (the database
-answers), 503 when it cannot; Redis, broker or worker faults degrade it without taking it down."""
+answered a ping, which mode the app runs in, and how configuration changes reach this process
+("config_cache": "shared" through Redis, "ttl" when only cache lifetimes bound them). 200
+while the app can serve (the database answers), 503 when it cannot; Redis, broker or worker
+faults degrade it without taking it down."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from workspaces.access import public_view
+from workspaces.config_cache import config_cache_mode
 
 logger = logging.getLogger(__name__)
 
@@ -108,5 +111,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "workers": _workers(broker),
         "mode": "embedded" if settings.EMBEDDED_MODE else "redis",
         "routing": _routing_mode(),
+        "config_cache": config_cache_mode(probe=True),
     }
     return JsonResponse(body, status=200 if database_ok else 503)

@@ -403,6 +403,16 @@ LOAD_BALANCING_BACKOFF_CAP = float(os.environ.get("LOAD_BALANCING_BACKOFF_CAP", 
 LOAD_BALANCING_CONFIG_CACHE_SECONDS = float(
     os.environ.get("LOAD_BALANCING_CONFIG_CACHE_SECONDS", "2")
 )
+# How many pools' routes and system offers a process keeps (least recently used dropped first).
+CONFIG_CACHE_SIZE = int(os.environ.get("CONFIG_CACHE_SIZE", "10000"))
+# How often a process asks Redis whether another process changed the configuration it caches
+# (workspaces/config_cache.py): the delay before a change elsewhere is seen. Without Redis (or
+# while it is down) the cache lifetimes above and below are the bound instead.
+CONFIG_CACHE_CHECK_SECONDS = float(os.environ.get("CONFIG_CACHE_CHECK_SECONDS", "0.05"))
+# How long a process trusts an API key it checked, and how many it keeps (revocations made in
+# the process apply at once; elsewhere within CONFIG_CACHE_CHECK_SECONDS, or this without Redis).
+API_KEY_CACHE_SECONDS = float(os.environ.get("API_KEY_CACHE_SECONDS", "5"))
+API_KEY_CACHE_SIZE = int(os.environ.get("API_KEY_CACHE_SIZE", "10000"))
 # The longest a streamed answer may last in total (the read timeout still applies between
 # chunks).
 PROVIDER_STREAM_TIMEOUT = float(os.environ.get("PROVIDER_STREAM_TIMEOUT", "300"))

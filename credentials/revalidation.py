@@ -24,7 +24,6 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from balancing.invocation import forget_routes
 from providers.adapters import get_adapter
 from providers.errors import (
     NotSupported,
@@ -36,6 +35,7 @@ from providers.errors import (
 )
 from providers.registry import get_provider
 from workspaces.actors import Operator
+from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.services import audit_record
 
 from .crypto import SecretDecryptionError, SecretUnreadable
@@ -201,7 +201,7 @@ def credential_revalidate(*, credential_id: int) -> Outcome:
         Credential.objects.filter(pk=locked.pk).update(**_checked_fields(error, timezone.now()))
         details = {"provider": locked.provider, "model": locked.model_name}
         if error is not None:
-            transaction.on_commit(forget_routes)
+            config_changed(locked.workspace_id, ConfigKind.CREDENTIALS)
             audit_record(
                 workspace=locked.workspace,
                 actor=BEAT,
@@ -253,7 +253,7 @@ def system_credential_revalidate(*, system_credential_id: int) -> Outcome:
             **_checked_fields(error, timezone.now())
         )
         if error is not None or was_failing:
-            transaction.on_commit(forget_routes)  # system offers list only working keys
+            config_changed(None, ConfigKind.SYSTEM_OFFERS)  # offers list only working keys
     if error is not None:
         logger.warning(
             "system credential %s (%s, %s) failed re-validation: %s",

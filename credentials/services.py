@@ -29,6 +29,7 @@ from providers.forms import CredentialValuesInvalid, clean_credential_values
 from providers.registry import get_provider
 from providers.schema import CredentialSchema, ProviderSpec
 from workspaces.actors import Actor, actor_user
+from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
 from workspaces.services import audit_record, require_manager
@@ -646,9 +647,7 @@ def _apply_failure(pending: PendingValidation, error: ProviderError) -> None:
     pending.expires_at = now + timedelta(seconds=settings.CREDENTIAL_RETRY_WINDOW)
     pending.save()
     if pending.kind == ValidationKind.CHECK and pending.credential_id:
-        from balancing.invocation import forget_routes
-
-        transaction.on_commit(forget_routes)
+        config_changed(pending.workspace_id, ConfigKind.CREDENTIALS)
         Credential.objects.filter(pk=pending.credential_id).update(
             status=CredentialStatus.FAILING,
             last_error_code=error.code,
@@ -732,9 +731,7 @@ def credential_set_default(*, credential: Credential, acting_user: Actor) -> Cre
         raise ApplicationError("That credential was deleted meanwhile.")
     if target.is_default:
         return target
-    from balancing.invocation import forget_routes
-
-    transaction.on_commit(forget_routes)  # Default Config entries now mean this credential
+    config_changed(credential.workspace_id, ConfigKind.CREDENTIALS)  # Default Config: this one
     Credential.objects.filter(**_scope(credential), is_default=True).update(is_default=False)
     target.is_default = True
     target.save(update_fields=["is_default", "updated_at"])

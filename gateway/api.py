@@ -14,14 +14,10 @@ The gateway (`gateway/views.py`) and the playground are thin layers over these f
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
-
-from django.conf import settings
 
 from balancing import invocation
 from balancing.invocation import Served
@@ -44,6 +40,7 @@ from providers.registry import catalog, get_provider
 from providers.schema import ProviderSpec
 from providers.selectors import ModelUnavailable, model_for_use, provider_models
 from system.quotas import quota_reserve
+from workspaces.config_cache import ConfigCache, ConfigKind
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
@@ -98,54 +95,23 @@ class ModelIdTooLong(UnknownModel):
     UnknownModel handle it too)."""
 
 
-class _ResolvedModels:
-    """This process's resolved model ids: a least-recently-used map of at most
-    `GATEWAY_MODEL_CACHE_SIZE` entries, each kept for the configuration cache time.
-
-    It holds usable models and refusals of models the workspace has (disabled, no credential,
-    ambiguous), never unknown ids: a client choosing names could otherwise fill it. A refusal is
-    kept as its class and message and raised afresh, since re-raising one stored exception
-    would chain every caller's frames onto its traceback.
-    """
-
-    def __init__(self):
-        self._entries: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: tuple, now: float):
-        with self._lock:
-            cached = self._entries.get(key)
-            if cached is None:
-                return None
-            if cached[0] <= now:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return cached[1]
-
-    def put(self, key: tuple, expires: float, outcome, *, size: int) -> None:
-        with self._lock:
-            self._entries[key] = (expires, outcome)
-            self._entries.move_to_end(key)
-            while len(self._entries) > max(size, 0):
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-_resolved = _ResolvedModels()
-
-
-def _forget_resolved() -> None:
-    _resolved.clear()
-
-
-invocation.on_forget(_forget_resolved)
+_resolved: ConfigCache[ModelHandle | tuple[type[ApplicationError], str]] = ConfigCache(
+    "resolved models",
+    depends_on=(
+        ConfigKind.CREDENTIALS,
+        ConfigKind.POOLS,
+        ConfigKind.MODELS,
+        ConfigKind.PREFERENCES,
+        ConfigKind.SYSTEM_OFFERS,
+    ),
+    seconds_setting="LOAD_BALANCING_CONFIG_CACHE_SECONDS",
+    size_setting="GATEWAY_MODEL_CACHE_SIZE",
+)
+"""This process's resolved model ids (least recently used dropped first). It holds usable
+models and refusals of models the workspace has (disabled, no credential, ambiguous), never
+unknown ids: a client choosing names could otherwise fill it. A refusal is kept as its class
+and message and raised afresh, since re-raising one stored exception would chain every
+caller's frames onto its traceback."""
 
 
 def resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle:
@@ -158,19 +124,17 @@ def resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle
             f"`model` is longer than {MODEL_ID_MAX_LENGTH} characters: no model has such an id.",
             field="model",
         )
-    key = (workspace.pk, model_id, model_type)
-    ttl = settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS
-    now = time.monotonic()
-    outcome = _resolved.get(key, now) if ttl > 0 else None
-    if outcome is None:
+
+    def load():
         try:
-            outcome = _resolve(workspace, model_id, model_type)
+            return _resolve(workspace, model_id, model_type)
         except UnknownModel:
             raise  # a miss is not kept: any client can send endless new names
         except (AmbiguousModel, ModelUnavailable) as exc:
-            outcome = (type(exc), exc.message)
-        if ttl > 0:
-            _resolved.put(key, now + ttl, outcome, size=settings.GATEWAY_MODEL_CACHE_SIZE)
+            return (type(exc), exc.message)
+
+    key = (workspace.pk, model_id, model_type)
+    outcome = _resolved.get_or_load(key, load, workspace_id=workspace.pk)
     if isinstance(outcome, tuple):
         refusal, message = outcome
         raise refusal(message)

@@ -6,24 +6,23 @@ person's keys (`api_keys_revoke_for_member`, on workspaces' `membership_ending` 
 authentication checks the membership as well, so a membership deleted any other way stops the
 keys too.
 
-Each process trusts a key it checked for `API_KEY_CACHE_SECONDS` (5 s): a revocation made by
-this process clears the cache at once, one made by another process is seen within that time.
+Each process trusts a key it checked for `API_KEY_CACHE_SECONDS` (5 s, workspaces/config_cache.py):
+a revocation made by this process is refused at once, one made by another process within
+`CONFIG_CACHE_CHECK_SECONDS` through Redis (within the cache time without it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from workspaces.config_cache import ConfigCache, ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError, NotAllowed
 from workspaces.models import Membership, Role, User, Workspace
 from workspaces.services import audit_record
@@ -32,7 +31,6 @@ from .models import ApiKey
 
 KEY_PREFIX = "mck_"
 LAST_USED_EVERY = timedelta(minutes=1)  # how stale `last_used_at` may get (one write a minute)
-CACHE_SECONDS = 5.0  # default of API_KEY_CACHE_SECONDS: how long a process trusts a checked key
 
 
 def _hash(raw: str) -> str:
@@ -100,7 +98,7 @@ def api_key_revoke(*, api_key: ApiKey, acting_user: User) -> ApiKey:
             object_id=str(locked.pk),
             object_repr=str(locked),
         )
-    _forget_now_and_on_commit()
+    config_changed(locked.workspace_id, ConfigKind.KEYS)
     return locked
 
 
@@ -129,24 +127,18 @@ def api_keys_revoke_for_member(
             object_repr=str(key),
             details={"reason": "membership ended", "member": user.email},
         )
-    _forget_now_and_on_commit()
+    config_changed(workspace.pk, ConfigKind.KEYS)
     return keys
 
 
-def _forget_now_and_on_commit() -> None:
-    # Now, so this process refuses the key at once; again on commit, so a request that cached
-    # the key between the two (reading the not yet committed state) does not keep it 5 s.
-    forget_keys()
-    transaction.on_commit(forget_keys)
-
-
-_cache: dict[str, tuple[float, ApiKey]] = {}
-_cache_lock = threading.Lock()
-
-
-def forget_keys() -> None:
-    with _cache_lock:
-        _cache.clear()
+# Keyed by the key's hash, which names no workspace before the lookup: a revocation in any
+# workspace drops the checked keys of all (revocations are rare, a re-check is one query).
+_checked: ConfigCache[ApiKey | None] = ConfigCache(
+    "API keys",
+    depends_on=(ConfigKind.KEYS,),
+    seconds_setting="API_KEY_CACHE_SECONDS",
+    size_setting="API_KEY_CACHE_SIZE",
+)
 
 
 def api_key_authenticate(raw: str) -> ApiKey | None:
@@ -154,29 +146,24 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     if not raw or not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         return None
     digest = _hash(raw)
-    now = time.monotonic()
-    cached = _cache.get(digest)
-    if cached is not None and cached[0] > now:
-        api_key = cached[1]
-    else:
-        creator_is_member = Exists(
-            Membership.objects.filter(workspace=OuterRef("workspace"), user=OuterRef("created_by"))
-        )
-        api_key = (
-            ApiKey.objects.select_related("workspace", "workspace__plan")
-            .filter(key_hash=digest, revoked_at__isnull=True)
-            .filter(Q(created_by_operator=True) | Q(creator_is_member))
-            .first()
-        )
-        if api_key is None:
-            return None
-        with _cache_lock:
-            if len(_cache) > 10_000:
-                _cache.clear()
-            ttl = getattr(settings, "API_KEY_CACHE_SECONDS", CACHE_SECONDS)
-            _cache[digest] = (now + ttl, api_key)
-    _touch(api_key)
+    api_key = _checked.get_or_load(
+        digest, lambda: _active_key(digest), workspace_id=None, keep=lambda key: key is not None
+    )
+    if api_key is not None:
+        _touch(api_key)
     return api_key
+
+
+def _active_key(digest: str) -> ApiKey | None:
+    creator_is_member = Exists(
+        Membership.objects.filter(workspace=OuterRef("workspace"), user=OuterRef("created_by"))
+    )
+    return (
+        ApiKey.objects.select_related("workspace", "workspace__plan")
+        .filter(key_hash=digest, revoked_at__isnull=True)
+        .filter(Q(created_by_operator=True) | Q(creator_is_member))
+        .first()
+    )
 
 
 def _touch(api_key: ApiKey) -> None:

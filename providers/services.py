@@ -8,9 +8,9 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from balancing.invocation import forget_routes
 from credentials.models import Credential
 from workspaces.actors import Actor, actor_user
+from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
 from workspaces.services import audit_record, require_manager
@@ -38,7 +38,7 @@ def _check_model(provider_key: str, model_type: str):
 def custom_model_remove(*, custom_model: CustomModel, acting_user: Actor) -> None:
     """Remove a custom model; its credentials stay, for a quick re-add from Add Model."""
     require_manager(workspace=custom_model.workspace, user=acting_user)
-    transaction.on_commit(forget_routes)
+    config_changed(custom_model.workspace_id, ConfigKind.MODELS)
     audit_record(
         workspace=custom_model.workspace,
         actor=acting_user,
@@ -59,7 +59,7 @@ def custom_model_readd(
     _check_model(credential.provider, credential.model_type)
     try:
         with transaction.atomic():
-            transaction.on_commit(forget_routes)
+            config_changed(workspace.pk, ConfigKind.MODELS)
             model = CustomModel.objects.create(
                 workspace=workspace,
                 provider=credential.provider,
@@ -99,7 +99,7 @@ def custom_model_ensure(
         defaults={"created_by": actor_user(acting_user)},
     )
     if created:
-        transaction.on_commit(forget_routes)
+        config_changed(workspace.pk, ConfigKind.MODELS)
         audit_record(workspace=workspace, actor=acting_user, action="model.add", target=model)
     return model
 
@@ -135,7 +135,7 @@ def model_set_enabled(
         model_type=model_type,
         defaults={"enabled": enabled},
     )
-    transaction.on_commit(forget_routes)
+    config_changed(workspace.pk, ConfigKind.MODELS)
     audit_record(
         workspace=workspace,
         actor=acting_user,

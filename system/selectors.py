@@ -2,19 +2,16 @@
 workspace's own) serve a workspace's calls to a provider (DESIGN.md section 4).
 
 `system_offer()` is read on every call, so it is cached per process for
-`LOAD_BALANCING_CONFIG_CACHE_SECONDS`, like routes, and cleared with them.
+`LOAD_BALANCING_CONFIG_CACHE_SECONDS`, like routes, and dropped in every process when the
+system services declare a change of the offers (workspaces/config_cache.py).
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 
-from django.conf import settings
-
-from balancing import invocation
 from providers.registry import get_provider
+from workspaces.config_cache import ConfigCache, ConfigKind
 from workspaces.models import Workspace
 
 from .models import Preferred, ProviderPreference, SystemCredential, SystemProvider
@@ -36,30 +33,17 @@ class SystemOffer:
         return [(n, t) for n, t in self.discovered if self.offers(n)]
 
 
-_offers: dict[str, tuple[float, SystemOffer | None]] = {}
-_lock = threading.Lock()
-
-
-def _forget() -> None:
-    with _lock:
-        _offers.clear()
-
-
-invocation.on_forget(_forget)
+_offers: ConfigCache[SystemOffer | None] = ConfigCache(
+    "system offers",
+    depends_on=(ConfigKind.SYSTEM_OFFERS,),
+    seconds_setting="LOAD_BALANCING_CONFIG_CACHE_SECONDS",
+    size_setting="CONFIG_CACHE_SIZE",
+)
 
 
 def system_offer(provider: str) -> SystemOffer | None:
     """The enabled system provider's offer with its working credentials, or None."""
-    ttl = settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS
-    now = time.monotonic()
-    cached = _offers.get(provider) if ttl > 0 else None
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    offer = _read_offer(provider)
-    if ttl > 0:
-        with _lock:
-            _offers[provider] = (now + ttl, offer)
-    return offer
+    return _offers.get_or_load(provider, lambda: _read_offer(provider), workspace_id=None)
 
 
 def _read_offer(provider: str) -> SystemOffer | None:

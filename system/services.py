@@ -12,13 +12,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from balancing.invocation import forget_routes
 from credentials.models import CredentialStatus
 from credentials.services import mask_secret
 from providers.adapters import get_adapter
 from providers.errors import ProviderError
 from providers.registry import get_provider
 from workspaces.actors import Actor
+from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 from workspaces.services import audit_record, require_manager
@@ -57,7 +57,7 @@ def provider_preference_set(
         )
         # After the commit (inside `apply_providers`' transaction too), or a call in between
         # would cache the old preference again.
-        transaction.on_commit(forget_routes)
+        config_changed(workspace.pk, ConfigKind.PREFERENCES)
 
 
 @transaction.atomic
@@ -78,7 +78,7 @@ def system_credential_store(
     credential.last_error_code = credential.last_error_message = ""
     credential.last_checked_at = timezone.now()
     credential.save()
-    transaction.on_commit(forget_routes)
+    config_changed(None, ConfigKind.SYSTEM_OFFERS)
     logger.info(
         "system credential %s (%s) saved by %s", credential.pk, credential.name, acting_user
     )
@@ -92,14 +92,14 @@ def system_credential_delete(*, credential: SystemCredential, acting_user: Actor
         "system credential %s (%s) deleted by %s", credential.pk, credential.name, acting_user
     )
     credential.delete()
-    transaction.on_commit(forget_routes)
+    config_changed(None, ConfigKind.SYSTEM_OFFERS)
 
 
 @transaction.atomic
 def system_provider_save(*, system: SystemProvider, acting_user: Actor) -> SystemProvider:
     """Offer a provider (or change what is offered); the cached system offers go stale."""
     system.save()
-    transaction.on_commit(forget_routes)
+    config_changed(None, ConfigKind.SYSTEM_OFFERS)
     logger.info("system provider %s saved by %s", system.provider, acting_user)
     return system
 
@@ -109,7 +109,7 @@ def system_provider_delete(*, system: SystemProvider, acting_user: Actor) -> Non
     """Stop offering a provider; its credentials go with it."""
     logger.info("system provider %s deleted by %s", system.provider, acting_user)
     system.delete()
-    transaction.on_commit(forget_routes)
+    config_changed(None, ConfigKind.SYSTEM_OFFERS)
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def system_models_refresh(system: SystemProvider) -> RefreshOutcome:
         discovered_models=discovered, models_refreshed_at=timezone.now(), refresh_error=""
     )
     system.refresh_from_db()
-    forget_routes()
+    config_changed(None, ConfigKind.SYSTEM_OFFERS)
     return RefreshOutcome(True, f"{len(discovered)} models found")
 
 

@@ -21,6 +21,7 @@ def test_healthz_in_embedded_mode(client, db):
         "workers": "in-process",
         "mode": "embedded",
         "routing": "local",
+        "config_cache": "ttl",
     }
 
 
