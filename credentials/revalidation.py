@@ -35,6 +35,7 @@ from providers.errors import (
     UpstreamError,
 )
 from providers.registry import get_provider
+from workspaces import jobs
 from workspaces.actors import Operator
 from workspaces.services import audit_record
 
@@ -47,6 +48,11 @@ AUDIT_ACTION = "credential.revalidate"
 BEAT = Operator("beat revalidation")  # who the audit log says acted
 # Answers about the provider's state, not the key's: they never mark a credential failing.
 INCONCLUSIVE = (RateLimited, UpstreamError, Unreachable, Timeout)
+# The Celery tasks (credentials/tasks.py) that run one check, by name: tasks import this module.
+TASKS = {
+    "credential": "credentials.revalidate_credential",
+    "system": "credentials.revalidate_system_credential",
+}
 
 
 class Outcome(StrEnum):
@@ -111,15 +117,11 @@ def revalidation_enqueue_all() -> int:
     The countdowns live in the broker, so with Redis keep them under the transport's
     visibility_timeout (1 h by default): at 30 per minute, a workspace of 1,800 credentials.
     """
-    from .services import BROKER_ERRORS
-    from .tasks import revalidate_credential, revalidate_system_credential
-
-    tasks = {"credential": revalidate_credential, "system": revalidate_system_credential}
     queued = 0
     for check in revalidation_plan(per_minute=settings.CREDENTIAL_REVALIDATION_RATE):
         try:
-            tasks[check.task].apply_async(args=[check.pk], countdown=check.countdown, retry=False)
-        except BROKER_ERRORS as exc:
+            jobs.task_send(TASKS[check.task], args=[check.pk], countdown=check.countdown)
+        except jobs.BROKER_ERRORS as exc:
             logger.warning("re-validation could not be queued: %s", type(exc).__name__)
             return queued  # the broker is down: the next scheduled run tries again
         queued += 1
