@@ -5,7 +5,9 @@ trips over it.
 Celery beat runs `credentials.revalidate_all` every CREDENTIAL_REVALIDATION_SECONDS; it enqueues
 one check per credential with a countdown from `revalidation_countdowns`, so no workspace's
 checks exceed CREDENTIAL_REVALIDATION_RATE per minute and workspaces do not wait for each other.
-Each check makes the provider call "Check now" makes (the adapter's `validate`).
+Each check makes the provider call "Check now" makes (the adapter's `validate`). A check has no
+row of its own, so it runs once by claiming its Celery task id (`jobs.first_delivery`): a check
+the broker delivers again does nothing, and the next scheduled run checks that credential anew.
 
 Unlike "Check now", an answer that says nothing about the key (rate limited, 5xx, unreachable,
 timed out) leaves the credential as it is: a scheduled run during a provider's bad minute must

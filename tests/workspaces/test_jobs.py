@@ -20,7 +20,9 @@ from django.utils import timezone
 
 from credentials.models import Credential, PendingValidation
 from providers.models import ModelRefresh
+from tests.conftest import celery_configured
 from tests.factories import CredentialFactory
+from workspaces.models import AuditEntry
 
 HX = {"HX-Request": "true"}
 
@@ -48,6 +50,48 @@ def wait_for(condition, timeout: float, what: str):
 
 
 # --- a second delivery -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revalidation_delivered_twice_by_the_broker_asks_the_provider_once(
+    celery_worker, fake_providers, workspace
+):
+    refused = credential(workspace, fake_providers, "sk-test-invalid-twice-0001", name="Refused")
+    marker = credential(workspace, fake_providers, "sk-test-valid-marker-0001", name="Marker")
+    task_id = str(uuid.uuid4())
+    for _ in range(2):  # what a redelivery looks like: the same message, the same task id
+        celery_worker.send_task(
+            "credentials.revalidate_credential", args=[refused.pk], task_id=task_id
+        )
+    # The solo worker takes tasks in order: once the marker's check has run, so have both.
+    celery_worker.send_task("credentials.revalidate_credential", args=[marker.pk])
+    wait_for(
+        lambda: Credential.objects.filter(pk=marker.pk, last_checked_at__isnull=False).exists(),
+        30,
+        "the worker to check the marker credential",
+    )
+    assert calls_with(fake_providers, "sk-test-invalid-twice-0001") == 1
+    refusals = AuditEntry.objects.filter(
+        action="credential.revalidate", object_id=str(refused.pk), outcome="failure"
+    )
+    assert refusals.count() == 1
+
+
+@pytest.fixture
+def eager():
+    with celery_configured(task_always_eager=True):
+        yield
+
+
+def test_a_scheduled_check_delivered_twice_runs_once(workspace, fake_providers, eager):
+    from credentials.tasks import revalidate_credential
+
+    refused = credential(workspace, fake_providers, "sk-test-invalid-again-0002")
+    task_id = str(uuid.uuid4())
+    revalidate_credential.apply(args=[refused.pk], task_id=task_id)
+    revalidate_credential.apply(args=[refused.pk], task_id=task_id)
+    assert calls_with(fake_providers, "sk-test-invalid-again-0002") == 1
+    assert AuditEntry.objects.filter(action="credential.revalidate").count() == 1
 
 
 def test_a_validation_delivered_twice_runs_once(members, workspace, fake_providers, queued_only):
