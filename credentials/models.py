@@ -7,13 +7,13 @@ plain JSON (`config`), and `masks` holds what pages may show of each secret.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from workspaces.jobs import Job, JobStatus
 from workspaces.models import Workspace
 
 from .crypto import StrictEncryptedTextField
@@ -91,15 +91,11 @@ class ValidationKind(models.TextChoices):
     CHECK = "check", "Check"
 
 
-class ValidationStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    EXPIRED = "expired", "Timed out"
+# A validation is a background job; its statuses are every job's.
+ValidationStatus = JobStatus
 
 
-class PendingValidation(models.Model):
+class PendingValidation(Job):
     """A credential write (or a re-check) waiting for the provider to confirm it.
 
     The typed secrets are encrypted like stored ones and wiped once the validation finishes
@@ -107,8 +103,6 @@ class PendingValidation(models.Model):
     retyping them); rows are deleted by the sweep.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     provider = models.CharField(max_length=50)
     model_name = models.CharField(max_length=200, blank=True, default="")
     model_type = models.CharField(max_length=30, blank=True, default="")
@@ -122,19 +116,15 @@ class PendingValidation(models.Model):
     # Load balancing → Add credential → new: once saved, the credential joins this model's
     # pool ({"model": name, "type": type, "custom": bool}).
     add_to_pool = models.JSONField(null=True, blank=True)
-    status = models.CharField(
-        max_length=10, choices=ValidationStatus.choices, default=ValidationStatus.QUEUED
-    )
-    error_code = models.CharField(max_length=40, blank=True, default="")
-    error_message = models.CharField(max_length=400, blank=True, default="")
-    error_hint = models.CharField(max_length=400, blank=True, default="")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
+
+    task_name = "credentials.validate_credential"
+    doing = "checking the key with the provider"
+    secret_fields = ("secret_payload",)
+    # After a failure the typed secrets stay until `expires_at` (the retry window), so the form
+    # can be resubmitted without retyping them; the sweep wipes them then.
+    secrets_outlive_failure = True
 
     class Meta:
         ordering = ["-created_at"]
@@ -143,10 +133,5 @@ class PendingValidation(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.provider} ({self.status})"
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (
-            ValidationStatus.SUCCEEDED,
-            ValidationStatus.FAILED,
-            ValidationStatus.EXPIRED,
-        )
+    def deadline(self):
+        return self.expires_at

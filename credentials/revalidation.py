@@ -5,7 +5,9 @@ trips over it.
 Celery beat runs `credentials.revalidate_all` every CREDENTIAL_REVALIDATION_SECONDS; it enqueues
 one check per credential with a countdown from `revalidation_countdowns`, so no workspace's
 checks exceed CREDENTIAL_REVALIDATION_RATE per minute and workspaces do not wait for each other.
-Each check makes the provider call "Check now" makes (the adapter's `validate`).
+Each check makes the provider call "Check now" makes (the adapter's `validate`). A check has no
+row of its own, so it runs once by claiming its Celery task id (`jobs.first_delivery`): a check
+the broker delivers again does nothing, and the next scheduled run checks that credential anew.
 
 Unlike "Check now", an answer that says nothing about the key (rate limited, 5xx, unreachable,
 timed out) leaves the credential as it is: a scheduled run during a provider's bad minute must
@@ -34,6 +36,7 @@ from providers.errors import (
     UpstreamError,
 )
 from providers.registry import get_provider
+from workspaces import jobs
 from workspaces.actors import Operator
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.services import audit_record
@@ -47,6 +50,11 @@ AUDIT_ACTION = "credential.revalidate"
 BEAT = Operator("beat revalidation")  # who the audit log says acted
 # Answers about the provider's state, not the key's: they never mark a credential failing.
 INCONCLUSIVE = (RateLimited, UpstreamError, Unreachable, Timeout)
+# The Celery tasks (credentials/tasks.py) that run one check, by name: tasks import this module.
+TASKS = {
+    "credential": "credentials.revalidate_credential",
+    "system": "credentials.revalidate_system_credential",
+}
 
 
 class Outcome(StrEnum):
@@ -111,15 +119,11 @@ def revalidation_enqueue_all() -> int:
     The countdowns live in the broker, so with Redis keep them under the transport's
     visibility_timeout (1 h by default): at 30 per minute, a workspace of 1,800 credentials.
     """
-    from .services import BROKER_ERRORS
-    from .tasks import revalidate_credential, revalidate_system_credential
-
-    tasks = {"credential": revalidate_credential, "system": revalidate_system_credential}
     queued = 0
     for check in revalidation_plan(per_minute=settings.CREDENTIAL_REVALIDATION_RATE):
         try:
-            tasks[check.task].apply_async(args=[check.pk], countdown=check.countdown, retry=False)
-        except BROKER_ERRORS as exc:
+            jobs.task_send(TASKS[check.task], args=[check.pk], countdown=check.countdown)
+        except jobs.BROKER_ERRORS as exc:
             logger.warning("re-validation could not be queued: %s", type(exc).__name__)
             return queued  # the broker is down: the next scheduled run tries again
         queued += 1

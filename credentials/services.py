@@ -1,9 +1,10 @@
 """Writes to credentials: validation before saving, defaults, deletion, and the audit trail.
 
-Every create or edit becomes a `PendingValidation`; the Celery task `validate_credential`
-calls `pending_validation_run`, and only a passing provider call creates or updates the
-credential. Views, `apply_providers` (through `credential_store`, after validating itself) and
-the Django admin all come through here; the operator acts as an `Operator` (workspaces/actors.py).
+Every create or edit becomes a `PendingValidation`, a background job (workspaces/jobs.py: queued
+on commit, run once, timed out, secrets wiped); the Celery task `validate_credential` calls
+`pending_validation_run`, and only a passing provider call creates or updates the credential.
+Views, `apply_providers` (through `credential_store`, after validating itself) and the Django
+admin all come through here; the operator acts as an `Operator` (workspaces/actors.py).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
-from redis.exceptions import RedisError
 
 from providers.adapters import get_adapter
 from providers.errors import ProviderError, UpstreamError
 from providers.forms import CredentialValuesInvalid, clean_credential_values
 from providers.registry import get_provider
 from providers.schema import CredentialSchema, ProviderSpec
+from workspaces import jobs
 from workspaces.actors import Actor, actor_user
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError
@@ -45,19 +45,7 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-UNAVAILABLE_MESSAGE = "Validation service unavailable"
-UNAVAILABLE_HINT = (
-    "The task queue or its worker cannot be reached, so the key could not be checked. Nothing was "
-    "saved. Try again in a moment; if it persists, the operator should check /healthz."
-)
-TIMEOUT_MESSAGE = "Validation timed out"
-TIMEOUT_HINT = (
-    "No validation result arrived in time (the worker may be busy or down). Nothing was saved. "
-    "Try again."
-)
 NAME_PATTERN = re.compile(r"^API KEY (\d+)$")
-# What publishing a task raises when the broker cannot be reached.
-BROKER_ERRORS = (KombuOperationalError, RedisError, OSError)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -190,7 +178,7 @@ def validation_request_create(
     Secret fields left empty keep the stored value (edit) or what was typed in the failed
     attempt `retry_of` (so a failed form can be resubmitted without retyping the key).
     """
-    with transaction.atomic():
+    with jobs.queue_on_commit() as queue:
         pending = _validation_request(
             workspace=workspace,
             provider_key=provider_key,
@@ -203,7 +191,8 @@ def validation_request_create(
             retry_of=retry_of,
             add_to_pool=add_to_pool,
         )
-    return _enqueue_after_commit(pending)
+        queue(pending)
+    return pending
 
 
 def _validation_request(
@@ -348,25 +337,28 @@ def _pool_target(
 
 def validation_check_request(*, credential: Credential, acting_user: User) -> PendingValidation:
     """Re-validate a stored credential ("Check now")."""
-    with transaction.atomic():
+    with jobs.queue_on_commit() as queue:
         require_manager(workspace=credential.workspace, user=acting_user)
         _require_validation_budget(credential.workspace)
         pending = _check_request(credential=credential, acting_user=acting_user)
-    return _enqueue_after_commit(pending)
+        queue(pending)
+    return pending
 
 
 def validation_check_all(
     *, workspace: Workspace, provider_key: str, acting_user: User
 ) -> list[PendingValidation]:
     """ "Check all": one check per credential of the provider (provider scope)."""
-    with transaction.atomic():
+    with jobs.queue_on_commit() as queue:
         require_manager(workspace=workspace, user=acting_user)
         credentials = list(
             Credential.objects.filter(workspace=workspace, provider=provider_key, model_name="")
         )
         _require_validation_budget(workspace, len(credentials))
         pendings = [_check_request(credential=c, acting_user=acting_user) for c in credentials]
-    return [_enqueue_after_commit(p) for p in pendings]
+        for pending in pendings:
+            queue(pending)
+    return pendings
 
 
 def _require_validation_budget(workspace: Workspace, count: int = 1) -> None:
@@ -402,69 +394,39 @@ def _check_request(*, credential: Credential, acting_user: User) -> PendingValid
     )
 
 
-def _enqueue_after_commit(pending: PendingValidation) -> PendingValidation:
-    """Hand the validation to Celery (in-process in embedded mode) and return it refreshed."""
-    from .tasks import validate_credential
-
-    try:
-        validate_credential.apply_async(args=[str(pending.pk)], retry=False)
-    except BROKER_ERRORS as exc:
-        logger.warning("validation %s could not be queued: %s", pending.pk, type(exc).__name__)
-        _finish(
-            pending.pk,
-            code="validation_unavailable",
-            message=UNAVAILABLE_MESSAGE,
-            hint=UNAVAILABLE_HINT,
-            from_statuses=(ValidationStatus.QUEUED,),
-        )
-    pending.refresh_from_db()
-    return pending
-
-
 # --- running a validation (the Celery task's body) ---------------------------------------------
 
 
 def pending_validation_run(*, pending_id: str) -> None:
     """Validate with the provider; save only on success and only while the request is live.
 
-    Safe to run twice (acks_late): a finished or expired request is left alone, and a result
-    that arrives after the page gave up (expired) is discarded rather than saved.
+    Run once by the job base: a second delivery, or a result that arrives after the page gave
+    up (expired), is discarded rather than saved.
     """
-    with transaction.atomic():
-        pending = PendingValidation.objects.select_for_update().filter(pk=pending_id).first()
-        if pending is None or pending.status != ValidationStatus.QUEUED:
-            return
-        if timezone.now() >= pending.expires_at:
-            _expire(pending)
-            return
-        pending.status = ValidationStatus.RUNNING
-        pending.started_at = timezone.now()
-        pending.save(update_fields=["status", "started_at"])
+    jobs.job_run(PendingValidation, pending_id, work=_provider_verdict, finish=_apply_verdict)
 
-    error: ProviderError | None = None
+
+def _provider_verdict(pending: PendingValidation) -> ProviderError | None:
+    """The provider's refusal, or None when it accepts the values (outside any transaction)."""
     try:
         provider = get_provider(pending.provider)
         values = _values_to_validate(pending)
         get_adapter(provider).validate(values, model=pending.model_name or None)
     except ProviderError as exc:
-        error = exc
+        return exc
     except SecretDecryptionError:
-        error = SecretUnreadable()
+        return SecretUnreadable()
     except Exception:  # an adapter bug must end as a failure, never as a saved credential
-        logger.exception("validation %s crashed", pending_id)
-        error = UpstreamError("unexpected error while validating")
+        logger.exception("validation %s crashed", pending.pk)
+        return UpstreamError("unexpected error while validating")
+    return None
 
-    with transaction.atomic():
-        pending = PendingValidation.objects.select_for_update().get(pk=pending_id)
-        if pending.status != ValidationStatus.RUNNING:
-            return  # timed out meanwhile: the user was told nothing was saved
-        if timezone.now() >= pending.expires_at:
-            _expire(pending)
-            return
-        if error is None:
-            _apply_success(pending)
-        else:
-            _apply_failure(pending, error)
+
+def _apply_verdict(pending: PendingValidation, error: ProviderError | None) -> None:
+    if error is None:
+        _apply_success(pending)
+    else:
+        _apply_failure(pending, error)
 
 
 def _values_to_validate(pending: PendingValidation) -> dict[str, Any]:
@@ -486,16 +448,10 @@ def _apply_success(pending: PendingValidation) -> None:
             if isinstance(exc, ApplicationError)
             else (f"A credential named “{pending.name}” was created meanwhile.")
         )
-        pending.status = ValidationStatus.FAILED
-        pending.error_code, pending.error_message, pending.error_hint = "conflict", message, ""
-        pending.finished_at = now
-        pending.save()
+        jobs.job_fail(pending, code="conflict", message=message, hint="")
         return
-    pending.status = ValidationStatus.SUCCEEDED
     pending.credential = credential
-    pending.secret_payload = None
-    pending.finished_at = now
-    pending.save()
+    jobs.job_succeed(pending)
     if pending.kind != ValidationKind.CHECK:
         return  # credential_store wrote the audit row
     _restore_on_commit(credential)
@@ -638,14 +594,9 @@ def _restore_on_commit(credential: Credential) -> None:
 
 def _apply_failure(pending: PendingValidation, error: ProviderError) -> None:
     now = timezone.now()
-    pending.status = ValidationStatus.FAILED
-    pending.error_code = error.code
-    pending.error_message = error.message[:400]
-    pending.error_hint = error.hint[:400]
-    pending.finished_at = now
     # Keep what was typed a little longer so the form can be resubmitted without retyping.
     pending.expires_at = now + timedelta(seconds=settings.CREDENTIAL_RETRY_WINDOW)
-    pending.save()
+    jobs.job_fail(pending, code=error.code, message=error.message, hint=error.hint)
     if pending.kind == ValidationKind.CHECK and pending.credential_id:
         config_changed(pending.workspace_id, ConfigKind.CREDENTIALS)
         Credential.objects.filter(pk=pending.credential_id).update(
@@ -666,41 +617,9 @@ def _apply_failure(pending: PendingValidation, error: ProviderError) -> None:
     )
 
 
-def _expire(pending: PendingValidation) -> None:
-    pending.status = ValidationStatus.EXPIRED
-    pending.error_code = "timeout"
-    pending.error_message = TIMEOUT_MESSAGE
-    pending.error_hint = TIMEOUT_HINT
-    pending.secret_payload = None
-    pending.finished_at = timezone.now()
-    pending.save()
-
-
-def _finish(pending_id, *, code: str, message: str, hint: str, from_statuses) -> None:
-    with transaction.atomic():
-        pending = (
-            PendingValidation.objects.select_for_update()
-            .filter(pk=pending_id, status__in=from_statuses)
-            .first()
-        )
-        if pending is None:
-            return
-        pending.status = ValidationStatus.FAILED
-        pending.error_code, pending.error_message, pending.error_hint = code, message, hint
-        pending.finished_at = timezone.now()
-        pending.save()
-
-
 def pending_validation_expire_if_overdue(*, pending: PendingValidation) -> PendingValidation:
     """Called when a page polls: past the deadline, the request ends as "timed out"."""
-    if pending.is_finished:
-        return pending
-    with transaction.atomic():
-        locked = PendingValidation.objects.select_for_update().get(pk=pending.pk)
-        if not locked.is_finished and timezone.now() >= locked.expires_at:
-            _expire(locked)
-    pending.refresh_from_db()
-    return pending
+    return jobs.job_expire_if_overdue(pending)
 
 
 def pending_validations_sweep(*, now=None) -> int:

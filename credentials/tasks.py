@@ -1,8 +1,11 @@
-"""Celery tasks of credentials: thin wrappers that take ids, never secrets."""
+"""Celery tasks of credentials: thin wrappers that take ids, never secrets. The services publish
+them by name through the job base (workspaces/jobs.py), so nothing below imports this module."""
 
 from __future__ import annotations
 
 from celery import shared_task
+
+from workspaces import jobs
 
 from . import revalidation, services
 
@@ -41,21 +44,25 @@ def revalidate_all() -> None:
 
 @shared_task(
     name="credentials.revalidate_credential",
+    bind=True,
     acks_late=True,
     soft_time_limit=45,
     time_limit=60,
     ignore_result=True,
 )
-def revalidate_credential(credential_id: int) -> None:
-    revalidation.credential_revalidate(credential_id=credential_id)
+def revalidate_credential(self, credential_id: int) -> None:
+    if jobs.first_delivery(self.request):
+        revalidation.credential_revalidate(credential_id=credential_id)
 
 
 @shared_task(
     name="credentials.revalidate_system_credential",
+    bind=True,
     acks_late=True,
     soft_time_limit=45,
     time_limit=60,
     ignore_result=True,
 )
-def revalidate_system_credential(system_credential_id: int) -> None:
-    revalidation.system_credential_revalidate(system_credential_id=system_credential_id)
+def revalidate_system_credential(self, system_credential_id: int) -> None:
+    if jobs.first_delivery(self.request):
+        revalidation.system_credential_revalidate(system_credential_id=system_credential_id)

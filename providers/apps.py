@@ -8,6 +8,9 @@ class ProvidersConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_catalog, "providers")
+        # Registers the Celery task, which the job base publishes by name from web processes
+        # too (Celery's own autodiscovery runs only in workers).
+        from . import tasks  # noqa: F401
 
 
 def check_catalog(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

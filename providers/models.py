@@ -7,11 +7,12 @@ re-add). `ModelSetting` records a model (predefined or custom) switched off in a
 
 from __future__ import annotations
 
-import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 
+from workspaces.jobs import Job, JobStatus
 from workspaces.models import Workspace
 
 from .schema import MODEL_TYPES
@@ -60,35 +61,22 @@ class ModelSetting(models.Model):
         return f"{self.provider}/{self.model_name} ({self.model_type}) {state}"
 
 
-class RefreshStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+# A refresh is a background job; its statuses are every job's.
+RefreshStatus = JobStatus
 
 
-class ModelRefresh(models.Model):
+class ModelRefresh(Job):
     """ "Refresh models": which models a credential can reach, as the provider lists them."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     provider = models.CharField(max_length=50)
     credential = models.ForeignKey(
         "credentials.Credential", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     credential_name = models.CharField(max_length=100, blank=True, default="")
-    status = models.CharField(
-        max_length=10, choices=RefreshStatus.choices, default=RefreshStatus.QUEUED
-    )
     discovered = models.JSONField(default=list, blank=True)  # [{"name": ..., "type": ...}]
-    error_code = models.CharField(max_length=40, blank=True, default="")
-    error_message = models.CharField(max_length=400, blank=True, default="")
-    error_hint = models.CharField(max_length=400, blank=True, default="")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+
+    task_name = "providers.refresh_models"
+    doing = "asking the provider for the model list"
 
     class Meta:
         ordering = ["-created_at"]
@@ -96,9 +84,9 @@ class ModelRefresh(models.Model):
     def __str__(self) -> str:
         return f"refresh {self.provider} ({self.status})"
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (RefreshStatus.SUCCEEDED, RefreshStatus.FAILED)
+    def deadline(self):
+        # No column of its own (the table predates the job base): as long as a validation.
+        return self.created_at + timedelta(seconds=settings.CREDENTIAL_VALIDATION_TIMEOUT)
 
 
 class DefaultModel(models.Model):

@@ -1,21 +1,24 @@
 """Writes to custom models and model switches; each checks the role (a user's; the operator
-has none) and writes the audit row."""
+has none) and writes the audit row. "Refresh models" is a background job (workspaces/jobs.py)."""
 
 from __future__ import annotations
 
 import logging
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential
+from workspaces import jobs
 from workspaces.actors import Actor, actor_user
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
 from workspaces.services import audit_record, require_manager
 
-from .models import CustomModel, ModelSetting
+from .adapters import get_adapter
+from .errors import ProviderError, UpstreamError
+from .models import CustomModel, ModelRefresh, ModelSetting
 from .registry import get_provider
 
 logger = logging.getLogger(__name__)
@@ -145,102 +148,57 @@ def model_set_enabled(
     )
 
 
-def model_refresh_request(*, credential: Credential, acting_user: User):
+def model_refresh_request(*, credential: Credential, acting_user: User) -> ModelRefresh:
     """Queue "Refresh models" for a credential; the task lists what it can reach."""
-    from credentials.services import BROKER_ERRORS, UNAVAILABLE_HINT, UNAVAILABLE_MESSAGE
-
-    from .models import ModelRefresh, RefreshStatus
-    from .tasks import refresh_models
-
-    require_manager(workspace=credential.workspace, user=acting_user)
-    provider = get_provider(credential.provider)
-    if provider is None or not provider.can_list_models:
-        raise ApplicationError(
-            f"{provider.label if provider else 'This provider'} cannot list its models."
+    with jobs.queue_on_commit() as queue:
+        require_manager(workspace=credential.workspace, user=acting_user)
+        provider = get_provider(credential.provider)
+        if provider is None or not provider.can_list_models:
+            raise ApplicationError(
+                f"{provider.label if provider else 'This provider'} cannot list its models."
+            )
+        refresh = ModelRefresh.objects.create(
+            workspace=credential.workspace,
+            provider=credential.provider,
+            credential=credential,
+            credential_name=credential.name,
+            created_by=acting_user,
         )
-    refresh = ModelRefresh.objects.create(
-        workspace=credential.workspace,
-        provider=credential.provider,
-        credential=credential,
-        credential_name=credential.name,
-        created_by=acting_user,
-    )
-    try:
-        refresh_models.apply_async(args=[str(refresh.pk)], retry=False)
-    except BROKER_ERRORS:
-        ModelRefresh.objects.filter(pk=refresh.pk, status=RefreshStatus.QUEUED).update(
-            status=RefreshStatus.FAILED,
-            error_code="validation_unavailable",
-            error_message=UNAVAILABLE_MESSAGE,
-            error_hint=UNAVAILABLE_HINT,
-            finished_at=timezone.now(),
-        )
-    refresh.refresh_from_db()
+        queue(refresh)
     return refresh
 
 
 def model_refresh_run(*, refresh_id: str) -> None:
-    """The task's body: list the credential's models through its adapter (SSRF-guarded)."""
-    from credentials.crypto import SecretDecryptionError, SecretUnreadable
-    from providers.adapters import get_adapter
-    from providers.errors import ProviderError, UpstreamError
+    """The task's body: list the credential's models through its adapter (SSRF-guarded), once,
+    and only while the page still waits for the answer (workspaces/jobs.py)."""
+    jobs.job_run(ModelRefresh, refresh_id, work=_list_models, finish=_apply_listing)
 
-    from .models import ModelRefresh, RefreshStatus
 
-    with transaction.atomic():
-        refresh = ModelRefresh.objects.select_for_update().filter(pk=refresh_id).first()
-        if refresh is None or refresh.status != RefreshStatus.QUEUED:
-            return  # already done (acks_late may deliver twice)
-        refresh.status = RefreshStatus.RUNNING
-        refresh.save(update_fields=["status"])
-    error = None
-    discovered = []
+def _list_models(refresh: ModelRefresh) -> list[tuple[str, str]] | ProviderError:
+    """The (name, type) pairs the credential reaches, or the provider's refusal."""
     try:
         credential = Credential.objects.filter(pk=refresh.credential_id).first()
         if credential is None:
             raise UpstreamError("the credential was deleted")
         models = get_adapter(get_provider(refresh.provider)).list_models(credential.values())
-        discovered = sorted({(m.name, m.type) for m in models})
+        return sorted({(m.name, m.type) for m in models})
     except ProviderError as exc:
-        error = exc
+        return exc
     except SecretDecryptionError:
-        error = SecretUnreadable()
+        return SecretUnreadable()
     except Exception:  # an adapter bug ends as a failed refresh, not a stuck one
-        logger.exception("model refresh %s crashed", refresh_id)
-        error = UpstreamError("unexpected error while listing models")
-    refresh.finished_at = timezone.now()
-    if error is None:
-        refresh.status = RefreshStatus.SUCCEEDED
-        refresh.discovered = [{"name": name, "type": kind} for name, kind in discovered]
-    else:
-        refresh.status = RefreshStatus.FAILED
-        refresh.error_code = error.code
-        refresh.error_message = error.message[:400]
-        refresh.error_hint = error.hint[:400]
-    refresh.save()
+        logger.exception("model refresh %s crashed", refresh.pk)
+        return UpstreamError("unexpected error while listing models")
 
 
-def model_refresh_expire_if_overdue(*, refresh):
+def _apply_listing(refresh: ModelRefresh, listing: list[tuple[str, str]] | ProviderError) -> None:
+    if isinstance(listing, ProviderError):
+        jobs.job_fail(refresh, code=listing.code, message=listing.message, hint=listing.hint)
+        return
+    refresh.discovered = [{"name": name, "type": kind} for name, kind in listing]
+    jobs.job_succeed(refresh)
+
+
+def model_refresh_expire_if_overdue(*, refresh: ModelRefresh) -> ModelRefresh:
     """Polled by the page: a refresh nobody answered in time ends as "timed out"."""
-    from datetime import timedelta
-
-    from django.conf import settings
-
-    from credentials.services import TIMEOUT_HINT, TIMEOUT_MESSAGE
-
-    from .models import ModelRefresh, RefreshStatus
-
-    deadline = refresh.created_at + timedelta(seconds=settings.CREDENTIAL_VALIDATION_TIMEOUT)
-    if refresh.is_finished or timezone.now() < deadline:
-        return refresh
-    ModelRefresh.objects.filter(
-        pk=refresh.pk, status__in=[RefreshStatus.QUEUED, RefreshStatus.RUNNING]
-    ).update(
-        status=RefreshStatus.FAILED,
-        error_code="timeout",
-        error_message=TIMEOUT_MESSAGE,
-        error_hint=TIMEOUT_HINT.replace("Nothing was saved. ", ""),
-        finished_at=timezone.now(),
-    )
-    refresh.refresh_from_db()
-    return refresh
+    return jobs.job_expire_if_overdue(refresh)
