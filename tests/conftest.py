@@ -177,6 +177,15 @@ def broker_down():
         yield
 
 
+def shared_database_url() -> str:
+    """The test database's URL, for another process (a worker, a second web process) that
+    must see the rows this test writes (SQLite's file, or PostgreSQL's test database)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 def start_celery_worker(broker: str, log_path, *, fake_port: int, name: str, **extra_env):
     """A Celery worker process (solo pool) on `broker`, sharing the test database and the
     fake providers, logging to `log_path`; `extra_env` adds environment variables."""
@@ -186,16 +195,9 @@ def start_celery_worker(broker: str, log_path, *, fake_port: int, name: str, **e
 
     from django.conf import settings
 
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        database_url = f"sqlite:///{db['NAME']}"
-    else:
-        database_url = (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        )
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": shared_database_url(),
         "REDIS_URL": broker,
         "PROVIDER_URL_ALLOWLIST": f"127.0.0.1:{fake_port}",
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),

@@ -3,7 +3,7 @@ process is seen by another process on its next reads, long before the cache life
 with Redis down the lifetime is the bound again, and /healthz says so.
 
 The other process is real: `tests/fakes/config_reader.py`, a Django process on the same
-database file and Redis, reading through the app's own caches as a web process does.
+test database and Redis, reading through the app's own caches as a web process does.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +24,7 @@ from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from gateway.models import ApiKey
 from gateway.services import api_key_authenticate, api_key_create, api_key_revoke
 from providers.services import model_set_enabled
+from tests.conftest import shared_database_url
 from tests.factories import CredentialFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,12 +35,10 @@ class OtherProcess:
     """The reader process; `ask(command)` sends one probe and returns its answer."""
 
     def __init__(self, redis_url: str):
-        db = connection.settings_dict
-        assert connection.vendor == "sqlite", "these tests share the SQLite test database file"
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": f"sqlite:///{db['NAME']}",
+            "DATABASE_URL": shared_database_url(),
             "REDIS_URL": redis_url,
             "FIELD_ENCRYPTION_KEY": ",".join(django_settings.FIELD_ENCRYPTION_KEY),
             "SECRET_KEY": django_settings.SECRET_KEY,
