@@ -92,8 +92,10 @@
       if (!modalContent.contains(document.activeElement)) focusInside();
     });
     document.body.addEventListener("htmx:afterRequest", (event) => {
-      // A 204 after a form in the modal means "saved": close it; the page refreshes by event.
-      if (event.detail.target === modalContent && event.detail.xhr.status === 204 && dialog.open) modal().hide();
+      // A 204 answering a form sent from the modal means "saved": close it; the page refreshes
+      // by event. A poll's 204 (a validation or a model refresh still running) means "not yet".
+      const verb = event.detail.requestConfig ? event.detail.requestConfig.verb : "get";
+      if (event.detail.target === modalContent && event.detail.xhr.status === 204 && verb !== "get" && dialog.open) modal().hide();
     });
     document.body.addEventListener("closeModal", () => { if (dialog.open) modal().hide(); });
     modalElement.addEventListener("shown.bs.modal", () => {

@@ -56,6 +56,23 @@ def test_scenario_wrong_key_then_fixed(page: Page, e2e, shot):
     shot("listed")
 
 
+def test_scenario_a_slow_check_keeps_the_dialog_until_its_answer(page: Page, e2e, shot):
+    """The provider takes 1.5 s: the dialog shows the check in progress through several polls
+    (each answered "not yet") and closes only with the outcome."""
+    e2e.fakes.hang_seconds = 1.5
+    e2e.login(page, "admin")
+    page.goto(e2e.url(PROVIDER))
+    add_credential(page, e2e, "Slow key", "sk-test-hang-e2e-000001")
+    modal = page.locator("#modal")
+    expect(modal.get_by_role("heading", name="Validating Slow key")).to_be_visible()
+    shot("validating")
+    toast = page.locator("#toasts").get_by_text("Slow key validated and saved. It is the default.")
+    expect(toast).to_be_visible()
+    expect(modal).to_be_hidden()
+    expect(credential_row(page, "Slow key")).to_be_visible()
+    assert len(e2e.fakes.requests) == 1, "the key was checked once"
+
+
 def add_valid_credential(page: Page, e2e, name: str, key: str) -> None:
     add_credential(page, e2e, name, key)
     modal = page.locator("#modal")
