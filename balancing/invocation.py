@@ -28,7 +28,7 @@ from credentials.models import Credential, CredentialStatus
 from providers.errors import AuthenticationFailed, ProviderError, QuotaExhausted
 from system.models import SystemCredential
 from system.selectors import system_offer
-from workspaces.config_cache import ConfigCache, ConfigKind, config_changed, config_forget_all
+from workspaces.config_cache import ConfigCache, ConfigKind, config_changed
 from workspaces.models import Workspace
 
 from .models import Pool
@@ -72,12 +72,6 @@ _routes: ConfigCache[Route] = ConfigCache(
     seconds_setting="LOAD_BALANCING_CONFIG_CACHE_SECONDS",
     size_setting="CONFIG_CACHE_SIZE",
 )
-
-
-def forget_routes() -> None:
-    """Drop this process's cached configuration, for a shell or a test that edited rows
-    directly; the services declare their changes with `config_changed` instead."""
-    config_forget_all()
 
 
 def route_for(*, workspace: Workspace, ref: ModelRef, source: str = "custom") -> Route:

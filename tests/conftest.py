@@ -54,13 +54,14 @@ def fresh_cache():
 def fresh_routing_state():
     """Each test starts with no cooldowns, counts or cached routes of an earlier test (ids
     are reused after a rollback, so stale state could otherwise match a new pool)."""
-    from balancing import invocation, runtime
+    from balancing import runtime
+    from workspaces.config_cache import config_forget_all
 
     runtime.reset()
-    invocation.forget_routes()
+    config_forget_all()
     yield
     runtime.reset()
-    invocation.forget_routes()
+    config_forget_all()
 
 
 @pytest.fixture

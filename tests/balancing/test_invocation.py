@@ -72,11 +72,11 @@ def make_key(workspace, fake_providers, name, *, api_key="sk-test-valid-1", is_d
 
 def set_key(credential: Credential, api_key: str) -> None:
     """Changes a stored key (what the provider will now answer to it), as an edit would."""
-    from balancing.invocation import forget_routes
+    from workspaces.config_cache import config_forget_all
 
     credential.secret_data = json.dumps({"api_key": api_key})
     credential.save()
-    forget_routes()
+    config_forget_all()
 
 
 def served(workspace, count: int) -> list[str]:
@@ -132,9 +132,9 @@ def test_when_every_entry_fails_the_error_says_which_and_when_to_retry(workspace
 
 def test_a_pool_of_failing_credentials_needs_them_fixed(workspace, pool):
     Credential.objects.filter(workspace=workspace).update(status="failing")
-    from balancing.invocation import forget_routes
+    from workspaces.config_cache import config_forget_all
 
-    forget_routes()
+    config_forget_all()
     with pytest.raises(PoolUnavailable, match="all 3 credentials of the pool are failing"):
         invoke(workspace=workspace, ref=GPT, call=list_models)
 
@@ -168,9 +168,9 @@ def test_without_load_balancing_the_default_credential_serves(workspace, pool, m
 def test_on_the_free_plan_the_pool_is_kept_but_not_used(workspace, pool):
     workspace.plan = None
     workspace.save()
-    from balancing.invocation import forget_routes
+    from workspaces.config_cache import config_forget_all
 
-    forget_routes()
+    config_forget_all()
     assert served(workspace, 3) == ["key-a"] * 3
 
 

@@ -36,7 +36,7 @@ def run_prompt(page: Page, prompt: str) -> None:
 
 
 def test_scenario_pool_built_enabled_used_and_cooling_down(page: Page, e2e, pro_plan, shot):
-    from balancing import invocation
+    from workspaces.config_cache import config_forget_all
 
     e2e.workspace.plan = pro_plan
     e2e.workspace.save()
@@ -102,7 +102,7 @@ def test_scenario_pool_built_enabled_used_and_cooling_down(page: Page, e2e, pro_
     # over to Key A, and Key B steps out of the rotation.
     key_b.config = {"base_url": e2e.fakes.base_url("openai", "ratelimited")}
     key_b.save()
-    invocation.forget_routes()
+    config_forget_all()
     page.goto(e2e.url("/playground/"))
     page.locator(f'input[type=radio][value="openai/{MODEL}"]').check()
     for number in range(3):

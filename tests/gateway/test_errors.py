@@ -93,9 +93,9 @@ def test_a_disabled_model_gets_403(client, bearer, openai_key, workspace, member
         enabled=False,
         acting_user=members["owner"].user,
     )
-    from balancing.invocation import forget_routes
+    from workspaces.config_cache import config_forget_all
 
-    forget_routes()
+    config_forget_all()
     response = post(
         client, "/v1/chat/completions", {"model": "openai/gpt-4o", "messages": HELLO}, bearer
     )
@@ -138,9 +138,9 @@ def test_a_bare_name_works_when_one_provider_offers_it_and_is_refused_when_sever
         is_default=True,
         config={"base_url": fake_providers.base_url("openai")},
     )
-    from balancing.invocation import forget_routes
+    from workspaces.config_cache import config_forget_all
 
-    forget_routes()
+    config_forget_all()
     response = post(client, "/v1/chat/completions", {"model": "gpt-4o", "messages": HELLO}, bearer)
     assert response.status_code == 400
     error = error_of(response)

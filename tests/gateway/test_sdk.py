@@ -148,9 +148,9 @@ def test_a_pool_fails_over_and_a_fully_rate_limited_pool_answers_429(
     Credential.objects.filter(pk=openai_key.pk).update(
         secret_data=json.dumps({"api_key": "sk-ratelimited-2"})
     )
-    from balancing.invocation import forget_routes
+    from workspaces.config_cache import config_forget_all
 
-    forget_routes()
+    config_forget_all()
     with pytest.raises(openai.RateLimitError) as caught:
         sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=messages)
     response = caught.value.response

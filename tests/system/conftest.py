@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from balancing.invocation import forget_routes
 from system.models import PlanQuota, SystemCredential, SystemProvider
+from workspaces.config_cache import config_forget_all
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def system_openai(db, fake_providers):
         masks={"api_key": "sk-…ator"},
         config={"base_url": fake_providers.base_url("openai")},
     )
-    forget_routes()
+    config_forget_all()
     return system
 
 
@@ -44,7 +44,7 @@ def quota(free_plan):
             provider="openai",
             defaults={"limit": limit, "unit": unit, "period": period},
         )
-        forget_routes()
+        config_forget_all()
         return row
 
     return make

@@ -123,9 +123,9 @@ def test_the_schedule_refreshes_every_system_provider(system_openai):
 def test_offered_models_limit_what_workspaces_get(workspace, system_openai, quota):
     quota(10)
     SystemProvider.objects.filter(pk=system_openai.pk).update(offered_models=["gpt-4o-mini"])
-    from balancing.invocation import forget_routes
+    from workspaces.config_cache import config_forget_all
 
-    forget_routes()
+    config_forget_all()
     rows = {
         r.name: r
         for r in provider_models(workspace=workspace, provider=get_provider("openai")).predefined

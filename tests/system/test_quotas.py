@@ -107,9 +107,9 @@ def test_a_failed_call_is_refunded(workspace, system_openai, quota, fake_provide
     system_openai.credentials.update(
         config={"base_url": fake_providers.base_url("openai", "error500")}
     )
-    from balancing.invocation import forget_routes
+    from workspaces.config_cache import config_forget_all
 
-    forget_routes()
+    config_forget_all()
     with pytest.raises(ProviderError):
         chat(workspace)
     assert quota_state(workspace, "openai").used == 0
@@ -301,9 +301,9 @@ def test_unknown_usage_settles_at_the_reservation(
     SystemCredential.objects.update(
         config={"base_url": fake_providers.base_url("openai", "badusage")}
     )
-    from balancing.invocation import forget_routes
+    from workspaces.config_cache import config_forget_all
 
-    forget_routes()
+    config_forget_all()
     quota(100, unit="tokens")
     if stream:
         streamed = api.chat_stream(workspace, "openai/gpt-4o-mini", HELLO)
