@@ -25,9 +25,9 @@ from urllib3 import HTTPHeaderDict
 
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential, CredentialStatus
-from providers.errors import AuthenticationFailed, ProviderError, QuotaExhausted
 from system.models import SystemCredential
 from system.selectors import system_offer
+from upstream.errors import AuthenticationFailed, ProviderError, QuotaExhausted
 from workspaces.config_cache import ConfigCache, ConfigKind, config_changed
 from workspaces.models import Workspace
 

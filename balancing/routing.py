@@ -32,7 +32,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from providers.errors import (
+from upstream.errors import (
     AuthenticationFailed,
     ProviderError,
     QuotaExhausted,

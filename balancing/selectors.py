@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from credentials.models import Credential, CredentialStatus
-from providers.errors import ProviderError
+from upstream.errors import ProviderError
 from workspaces.models import Workspace
 
 from .models import Pool, PoolEntry

@@ -18,7 +18,7 @@ from django.db.models import F, Max
 
 from credentials.models import Credential
 from providers.models import CustomModel
-from providers.registry import get_provider
+from upstream.registry import get_provider
 from workspaces.actors import Actor, actor_user
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError, NotAllowed

@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "django_bootstrap5",
     "axes",
     "csp",  # its checks catch settings in the pre-4.0 format
+    "upstream",
     "workspaces",
     "providers",
     "credentials",
@@ -346,10 +347,10 @@ BOOTSTRAP5 = {
 # --- Providers ---------------------------------------------------------------------------------
 # The declarative catalog: one YAML file per provider (DESIGN.md section 3).
 PROVIDER_CATALOG_DIR = Path(
-    os.environ.get("PROVIDER_CATALOG_DIR", BASE_DIR / "providers" / "catalog")
+    os.environ.get("PROVIDER_CATALOG_DIR", BASE_DIR / "upstream" / "catalog")
 )
 
-# Outbound calls to providers (providers/outbound.py). User-supplied URLs that resolve to
+# Outbound calls to providers (upstream/outbound.py). User-supplied URLs that resolve to
 # loopback, private, link-local or metadata addresses are refused unless their host:port (or
 # bare host) is allow-listed here, e.g. "localhost:11434" for a local Ollama.
 PROVIDER_URL_ALLOWLIST = env_list("PROVIDER_URL_ALLOWLIST")

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from encrypted_model_fields.fields import EncryptedTextField
 
-from providers.errors import ProviderError
+from upstream.errors import ProviderError
 
 
 class SecretDecryptionError(RuntimeError):

@@ -26,8 +26,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from providers.adapters import get_adapter
-from providers.errors import (
+from upstream.adapters import get_adapter
+from upstream.errors import (
     NotSupported,
     ProviderError,
     RateLimited,
@@ -35,7 +35,7 @@ from providers.errors import (
     Unreachable,
     UpstreamError,
 )
-from providers.registry import get_provider
+from upstream.registry import get_provider
 from workspaces import jobs
 from workspaces.actors import Operator
 from workspaces.config_cache import ConfigKind, config_changed

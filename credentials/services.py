@@ -22,11 +22,11 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from providers.adapters import get_adapter
-from providers.errors import ProviderError, UpstreamError
-from providers.forms import CredentialValuesInvalid, clean_credential_values
-from providers.registry import get_provider
-from providers.schema import CredentialSchema, ProviderSpec
+from upstream.adapters import get_adapter
+from upstream.errors import ProviderError, UpstreamError
+from upstream.forms import CredentialValuesInvalid, clean_credential_values
+from upstream.registry import get_provider
+from upstream.schema import CredentialSchema, ProviderSpec
 from workspaces import jobs
 from workspaces.actors import Actor, actor_user
 from workspaces.config_cache import ConfigKind, config_changed

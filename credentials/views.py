@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
-from providers.registry import get_provider_or_404
-from providers.schema import ProviderSpec
+from upstream.registry import get_provider_or_404
+from upstream.schema import ProviderSpec
 from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
 from workspaces.toasts import toast

@@ -23,8 +23,11 @@ from balancing import invocation
 from balancing.invocation import Served
 from balancing.services import ModelRef
 from credentials.models import Credential
-from providers.adapters import get_adapter
-from providers.calls import (
+from providers.models import CustomModel
+from providers.selectors import ModelUnavailable, model_for_use, provider_models
+from system.quotas import quota_reserve
+from upstream.adapters import get_adapter
+from upstream.calls import (
     ChatChunk,
     ChatRequest,
     ChatResult,
@@ -34,12 +37,9 @@ from providers.calls import (
     ModerationResult,
     Usage,
 )
-from providers.errors import ProviderError, QuotaExceeded
-from providers.models import CustomModel
-from providers.registry import catalog, get_provider
-from providers.schema import ProviderSpec
-from providers.selectors import ModelUnavailable, model_for_use, provider_models
-from system.quotas import quota_reserve
+from upstream.errors import ProviderError, QuotaExceeded
+from upstream.registry import catalog, get_provider
+from upstream.schema import ProviderSpec
 from workspaces.config_cache import ConfigCache, ConfigKind
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace

@@ -27,9 +27,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from balancing.invocation import NoCredential
 from balancing.routing import PoolUnavailable
-from providers.calls import Message
 from providers.defaults import default_model_id
-from providers.errors import (
+from providers.fields import ModelField, WorkspaceForm
+from providers.model_options import first_active_option
+from providers.selectors import ModelUnavailable
+from upstream.calls import Message
+from upstream.errors import (
     BadRequest,
     ModelNotAvailable,
     NotSupported,
@@ -39,9 +42,6 @@ from providers.errors import (
     RateLimited,
     Timeout,
 )
-from providers.fields import ModelField, WorkspaceForm
-from providers.model_options import first_active_option
-from providers.selectors import ModelUnavailable
 from workspaces.access import workspace_view
 
 from . import api

@@ -18,7 +18,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from providers.registry import get_provider
+from upstream.registry import get_provider
 from workspaces.models import Workspace
 
 from .models import UsageRecord

@@ -29,8 +29,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from balancing.invocation import NoCredential
 from balancing.routing import PoolUnavailable
-from providers.calls import ROLES, Message
-from providers.errors import (
+from providers.selectors import ModelUnavailable
+from upstream.calls import ROLES, Message
+from upstream.errors import (
     AuthenticationFailed,
     BadRequest,
     ModelNotAvailable,
@@ -41,7 +42,6 @@ from providers.errors import (
     RateLimited,
     Timeout,
 )
-from providers.selectors import ModelUnavailable
 from workspaces.access import public_view
 
 from . import api

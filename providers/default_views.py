@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 from django_htmx.middleware import HtmxDetails
 
+from upstream.schema import MODEL_TYPES
 from workspaces.access import workspace_view
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Role
@@ -20,7 +21,6 @@ from workspaces.toasts import toast
 from . import defaults
 from .fields import ModelField
 from .model_options import ModelOption, model_options
-from .schema import MODEL_TYPES
 
 TEMPLATE = "providers/default_models.html"
 FRAGMENT = "default-models"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from upstream.schema import MODEL_TYPES
 from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
 from workspaces.services import audit_record, require_manager
@@ -27,7 +28,6 @@ from .model_options import (
     model_options,
 )
 from .models import DefaultModel
-from .schema import MODEL_TYPES
 
 
 @dataclass(frozen=True)

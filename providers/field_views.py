@@ -7,11 +7,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from upstream.schema import MODEL_TYPES
 from workspaces.access import workspace_view
 
 from .fields import SAFE_NAME, TEMPLATE, picker_context
 from .model_options import model_options
-from .schema import MODEL_TYPES
 
 
 @require_GET

@@ -26,6 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
+from upstream.schema import MODEL_TYPES
 from workspaces.models import Workspace
 
 from .model_options import (
@@ -34,7 +35,6 @@ from .model_options import (
     model_option_for_id,
     model_options,
 )
-from .schema import MODEL_TYPES
 
 TEMPLATE = "providers/widgets/model_picker.html"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")

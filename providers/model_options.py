@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from balancing.services import ModelRef
+from upstream.registry import catalog, get_provider
+from upstream.schema import MODEL_TYPES, ProviderSpec
+from upstream.status import ModelStatus
 from workspaces.models import Workspace
 
-from .registry import catalog, get_provider
-from .schema import MODEL_TYPES, ProviderSpec
 from .selectors import ModelRow, provider_models
-from .status import ModelStatus
 
 CUSTOM_SUFFIX = "#custom"
 

@@ -12,10 +12,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 
+from upstream.schema import MODEL_TYPES
 from workspaces.jobs import Job, JobStatus
 from workspaces.models import Workspace
-
-from .schema import MODEL_TYPES
 
 
 class CustomModel(models.Model):

@@ -45,16 +45,16 @@ from credentials.services import (
 )
 from system.models import Preferred, ProviderPreference
 from system.services import provider_preference_set
+from upstream.adapters import get_adapter
+from upstream.errors import ProviderError, UpstreamError
+from upstream.forms import CredentialValuesInvalid, clean_credential_values
+from upstream.registry import catalog, get_provider
+from upstream.schema import CredentialSchema, ProviderSpec
 from workspaces.actors import Actor, Operator
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
-from .adapters import get_adapter
-from .errors import ProviderError, UpstreamError
-from .forms import CredentialValuesInvalid, clean_credential_values
 from .models import CustomModel
-from .registry import catalog, get_provider
-from .schema import CredentialSchema, ProviderSpec
 from .services import custom_model_ensure, custom_model_remove
 
 logger = logging.getLogger(__name__)

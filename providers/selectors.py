@@ -12,13 +12,13 @@ from credentials.models import Credential
 from credentials.selectors import ProviderCredentialSummary, provider_credential_summaries
 from system.quotas import quota_states
 from system.selectors import SystemState, preferences, system_offer, system_state
+from upstream.registry import catalog
+from upstream.schema import MODEL_TYPES, PredefinedModel, ProviderSpec
+from upstream.status import ModelStatus, model_status
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
 from .models import CustomModel, ModelSetting
-from .registry import catalog
-from .schema import MODEL_TYPES, PredefinedModel, ProviderSpec
-from .status import ModelStatus, model_status
 
 
 @dataclass(frozen=True)

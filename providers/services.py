@@ -9,6 +9,9 @@ from django.db import IntegrityError, transaction
 
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential
+from upstream.adapters import get_adapter
+from upstream.errors import ProviderError, UpstreamError
+from upstream.registry import get_provider
 from workspaces import jobs
 from workspaces.actors import Actor, actor_user
 from workspaces.config_cache import ConfigKind, config_changed
@@ -16,10 +19,7 @@ from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
 from workspaces.services import audit_record, require_manager
 
-from .adapters import get_adapter
-from .errors import ProviderError, UpstreamError
 from .models import CustomModel, ModelRefresh, ModelSetting
-from .registry import get_provider
 
 logger = logging.getLogger(__name__)
 

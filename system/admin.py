@@ -14,10 +14,10 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from credentials.services import kept_secret_moved
-from providers.adapters import get_adapter
-from providers.errors import ProviderError
-from providers.forms import _form_field
-from providers.registry import catalog, get_provider
+from upstream.adapters import get_adapter
+from upstream.errors import ProviderError
+from upstream.forms import _form_field
+from upstream.registry import catalog, get_provider
 from workspaces.actors import Operator
 from workspaces.admin import PlanAdmin
 from workspaces.models import Plan

@@ -47,7 +47,7 @@ class SystemProvider(models.Model):
         ordering = ["provider"]
 
     def __str__(self) -> str:
-        from providers.registry import get_provider
+        from upstream.registry import get_provider
 
         spec = get_provider(self.provider)
         return f"{spec.label if spec else self.provider} (system)"

@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime
 
 from django.db.models import F
 
-from providers.calls import Usage
-from providers.errors import QuotaExceeded
-from providers.registry import get_provider
+from upstream.calls import Usage
+from upstream.errors import QuotaExceeded
+from upstream.registry import get_provider
 from workspaces.models import Plan, Workspace
 
 from .models import UNLIMITED, ModelCredit, PlanQuota, QuotaPeriod, QuotaUnit, QuotaUsage

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from providers.registry import get_provider
+from upstream.registry import get_provider
 from workspaces.config_cache import ConfigCache, ConfigKind
 from workspaces.models import Workspace
 

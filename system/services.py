@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from credentials.models import CredentialStatus
 from credentials.services import mask_secret
-from providers.adapters import get_adapter
-from providers.errors import ProviderError
-from providers.registry import get_provider
+from upstream.adapters import get_adapter
+from upstream.errors import ProviderError
+from upstream.registry import get_provider
 from workspaces.actors import Actor
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError

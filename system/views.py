@@ -6,8 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from providers.registry import get_provider_or_404
 from providers.selectors import provider_models
+from upstream.registry import get_provider_or_404
 from workspaces.access import workspace_view
 from workspaces.exceptions import ApplicationError
 from workspaces.toasts import toast

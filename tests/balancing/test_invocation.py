@@ -16,11 +16,11 @@ from balancing.routing import PoolUnavailable
 from balancing.runtime import get_stats
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from credentials.models import Credential
-from providers import outbound
-from providers.adapters import get_adapter
-from providers.errors import AuthenticationFailed, RateLimited
-from providers.registry import get_provider
 from tests.factories import CredentialFactory
+from upstream import outbound
+from upstream.adapters import get_adapter
+from upstream.errors import AuthenticationFailed, RateLimited
+from upstream.registry import get_provider
 
 GPT = ModelRef("openai", "gpt-4o", "llm")
 
@@ -151,7 +151,7 @@ def test_an_entry_with_no_requests_left_leaves_rotation_before_a_429(
 
 def test_a_bad_request_is_not_the_entrys_fault(workspace, pool):
     def bad(credential):
-        from providers.errors import BadRequest
+        from upstream.errors import BadRequest
 
         raise BadRequest("max_tokens is too large")
 

@@ -20,7 +20,7 @@ from collections import Counter
 import pytest
 
 from balancing.routing import COOLING_DOWN, IN_ROTATION, Router
-from providers.errors import RateLimited
+from upstream.errors import RateLimited
 
 SPAWN = multiprocessing.get_context("spawn")
 PROCESSES = 4

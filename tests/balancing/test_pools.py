@@ -353,7 +353,7 @@ def test_a_credential_that_validates_again_returns_to_rotation(
     from balancing.routing import FAILING, IN_ROTATION
     from balancing.runtime import get_router
     from credentials.services import validation_check_request
-    from providers.errors import AuthenticationFailed
+    from upstream.errors import AuthenticationFailed
 
     add(paid, owner, keys[1])
     key = pool_of().key

@@ -19,7 +19,7 @@ from balancing.routing import (
     PoolUnavailable,
     Router,
 )
-from providers.errors import (
+from upstream.errors import (
     AuthenticationFailed,
     BadRequest,
     ModelNotAvailable,

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from gateway import api, usage
 from gateway.models import UsageRecord
-from providers.calls import Message
 from tests.factories import WorkspaceFactory
 from tests.faults import database_refusing_connections, in_thread
+from upstream.calls import Message
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [Message("user", "Hello there")]

@@ -12,9 +12,9 @@ from django.urls import reverse
 from credentials.models import Credential
 from providers import services
 from providers.models import CustomModel
-from providers.registry import get_provider
 from providers.selectors import ModelUnavailable, model_for_use, provider_models
 from tests.factories import CredentialFactory
+from upstream.registry import get_provider
 
 HX = {"HX-Request": "true"}
 VALID = "sk-test-valid-custom-0001"

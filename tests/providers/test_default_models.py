@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from providers import defaults
 from providers.models import CustomModel, DefaultModel, ModelSetting
-from providers.schema import MODEL_TYPES
 from tests.factories import CredentialFactory
+from upstream.schema import MODEL_TYPES
 from workspaces.exceptions import ApplicationError, NotAllowed
 from workspaces.models import AuditEntry
 

@@ -12,9 +12,9 @@ from django.urls import reverse
 from balancing.models import Pool, PoolEntry
 from providers.fields import ModelField, WorkspaceForm
 from providers.models import CustomModel, ModelSetting
-from providers.registry import get_provider
 from providers.selectors import provider_models
 from tests.factories import CredentialFactory
+from upstream.registry import get_provider
 
 VOID = {"input", "br", "img", "meta", "link", "hr"}
 

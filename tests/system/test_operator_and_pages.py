@@ -11,11 +11,11 @@ from django.test import Client
 
 from gateway import api
 from gateway.services import api_key_create
-from providers.calls import Message
-from providers.registry import get_provider
 from providers.selectors import provider_models
 from system import tasks
 from system.models import ProviderPreference, SystemCredential, SystemProvider
+from upstream.calls import Message
+from upstream.registry import get_provider
 from workspaces.models import AuditEntry, User
 
 

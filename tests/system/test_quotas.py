@@ -16,11 +16,11 @@ from django.db import connection
 
 from gateway import api
 from gateway.models import UsageRecord
-from providers.calls import Message
-from providers.errors import ProviderError, QuotaExceeded
 from system.models import ModelCredit, Preferred, ProviderPreference, QuotaUsage
 from system.quotas import QuotaState, quota_reserve, quota_state, seconds_until_reset
 from system.selectors import choose_source
+from upstream.calls import Message
+from upstream.errors import ProviderError, QuotaExceeded
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [Message("user", "Hello there")]  # the fake answers "You said: Hello there" (4 tokens)
@@ -209,7 +209,7 @@ def test_source_choice_table(has_custom, offered, left, preference, source, fall
 RESERVE = """
 import sys, time
 from system.quotas import quota_reserve
-from providers.errors import ProviderError, QuotaExceeded
+from upstream.errors import ProviderError, QuotaExceeded
 from workspaces.models import Workspace
 workspace = Workspace.objects.get(pk={workspace})
 while time.time() < {start}:

@@ -14,9 +14,9 @@ import time
 import pytest
 import urllib3.util.connection
 
-from providers import outbound
-from providers.errors import BadRequest, Timeout, Unreachable, UnsafeURL, UpstreamError
-from providers.outbound import MAX_REDIRECTS, address_is_public, host_is_allowlisted
+from upstream import outbound
+from upstream.errors import BadRequest, Timeout, Unreachable, UnsafeURL, UpstreamError
+from upstream.outbound import MAX_REDIRECTS, address_is_public, host_is_allowlisted
 
 VALID = {"Authorization": "Bearer sk-test-valid-1"}
 LOOPBACK = {"127.0.0.1", "localhost"}

@@ -9,9 +9,9 @@ import logging
 
 import pytest
 
-from providers.adapters import get_adapter
-from providers.calls import ChatRequest, Message, Usage
-from providers.registry import get_provider
+from upstream.adapters import get_adapter
+from upstream.calls import ChatRequest, Message, Usage
+from upstream.registry import get_provider
 
 VALID_KEY = "sk-test-valid-1"
 CHAT_MODEL = {
@@ -85,7 +85,7 @@ def test_embeddings_with_unreadable_usage_come_back_with_usage_unknown(
 
 
 def test_unreadable_usage_is_logged_once_per_provider(fake_providers, caplog):
-    from providers.adapters.base import forget_usage_warnings
+    from upstream.adapters.base import forget_usage_warnings
 
     forget_usage_warnings()  # as a fresh process
     caplog.set_level(logging.WARNING)
@@ -100,7 +100,7 @@ def test_unreadable_usage_is_logged_once_per_provider(fake_providers, caplog):
 
 @pytest.mark.parametrize("count", ["x", "12", -1, 1.5, 1e300, float("inf"), True, [3], {"n": 3}])
 def test_a_count_that_is_not_a_whole_number_of_tokens_makes_the_usage_unknown(count):
-    from providers.adapters.base import reported_usage
+    from upstream.adapters.base import reported_usage
 
     assert reported_usage("openai", 3, count) is None
     assert reported_usage("openai", 3, 4.0, None) == Usage(3, 4)

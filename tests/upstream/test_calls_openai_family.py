@@ -11,9 +11,10 @@ import json
 
 import pytest
 
-from providers.adapters import ProviderAdapter, get_adapter
-from providers.calls import ChatRequest, Message, Usage
-from providers.errors import (
+from tests.fakes.providers import RETRY_AFTER, OpenAI
+from upstream.adapters import ProviderAdapter, get_adapter
+from upstream.calls import ChatRequest, Message, Usage
+from upstream.errors import (
     AuthenticationFailed,
     BadRequest,
     ModelNotAvailable,
@@ -21,8 +22,7 @@ from providers.errors import (
     RateLimited,
     UpstreamError,
 )
-from providers.registry import get_provider
-from tests.fakes.providers import RETRY_AFTER, OpenAI
+from upstream.registry import get_provider
 
 VALID_KEY = "sk-test-valid-1"
 PROXY_TOKEN = "ollama-proxy-token-7f3a9c2e1b4d"

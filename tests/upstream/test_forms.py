@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django import forms
 
-from providers.forms import CredentialValuesInvalid, build_schema_form, clean_credential_values
-from providers.registry import get_provider
-from providers.schema import parse_provider
+from upstream.forms import CredentialValuesInvalid, build_schema_form, clean_credential_values
+from upstream.registry import get_provider
+from upstream.schema import parse_provider
 
 SCHEMA_ENTRY = {
     "key": "example",
@@ -189,7 +189,7 @@ def test_non_form_write_paths_reject_what_the_form_rejects(schema, values, field
 
 
 def test_every_catalog_schema_builds_a_form_with_a_label_per_field():
-    from providers.registry import catalog
+    from upstream.registry import catalog
 
     for provider in catalog():
         for schema in filter(None, [provider.credential_schema, provider.custom_model_schema]):

@@ -11,10 +11,10 @@ import yaml
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from providers.registry import catalog, get_provider, load_catalog
-from providers.schema import CatalogError, parse_provider
+from upstream.registry import catalog, get_provider, load_catalog
+from upstream.schema import CatalogError, parse_provider
 
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "providers" / "catalog"
+CATALOG_DIR = Path(__file__).resolve().parents[2] / "upstream" / "catalog"
 
 STABLE_KEYS = [
     "openai",
@@ -198,8 +198,8 @@ def test_malformed_entries_are_rejected_naming_file_and_field(mutate, path, mess
     data = copy.deepcopy(openai_entry())
     mutate(data)
     with pytest.raises(CatalogError) as raised:
-        parse_provider(data, source="providers/catalog/openai.yaml")
-    assert raised.value.source == "providers/catalog/openai.yaml"
+        parse_provider(data, source="upstream/catalog/openai.yaml")
+    assert raised.value.source == "upstream/catalog/openai.yaml"
     assert raised.value.path == path
     assert message in raised.value.message
 

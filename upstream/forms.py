@@ -14,18 +14,19 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-from workspaces.exceptions import ApplicationError
-
 from .schema import CredentialSchema, SchemaField
 
 
-class CredentialValuesInvalid(ApplicationError):
-    """Values that do not satisfy a schema; `errors` maps each variable to its messages."""
+class CredentialValuesInvalid(ValueError):
+    """Values that do not satisfy a schema; `errors` maps each variable to its messages. Each
+    write path turns it into its own error (a form error, a provisioning error with the path)."""
 
     def __init__(self, errors: dict[str, list[str]]):
         self.errors = errors
         first_variable, messages = next(iter(errors.items()))
-        super().__init__(f"{first_variable}: {messages[0]}", field=first_variable)
+        self.field = first_variable
+        self.message = f"{first_variable}: {messages[0]}"
+        super().__init__(self.message)
 
 
 def reject_control_characters(value: Any) -> None:

@@ -10,10 +10,11 @@ import socket
 import pytest
 from urllib3 import HTTPHeaderDict
 
-from providers import outbound
-from providers.adapters import ProviderAdapter, get_adapter
-from providers.adapters.base import retry_after
-from providers.errors import (
+from tests.fakes.providers import RETRY_AFTER, Anthropic, Cohere, Gemini, Ollama
+from upstream import outbound
+from upstream.adapters import ProviderAdapter, get_adapter
+from upstream.adapters.base import retry_after
+from upstream.errors import (
     AuthenticationFailed,
     BadRequest,
     ModelNotAvailable,
@@ -24,9 +25,8 @@ from providers.errors import (
     Unreachable,
     UpstreamError,
 )
-from providers.outbound import ProviderResponse
-from providers.registry import catalog, get_provider
-from tests.fakes.providers import RETRY_AFTER, Anthropic, Cohere, Gemini, Ollama
+from upstream.outbound import ProviderResponse
+from upstream.registry import catalog, get_provider
 
 PROVIDER_KEYS = [
     "openai",

@@ -1,4 +1,4 @@
-"""The provider catalog: every `providers/catalog/<key>.yaml` file, parsed once and cached.
+"""The provider catalog: every `upstream/catalog/<key>.yaml` file, parsed once and cached.
 
 Adding a provider means adding a catalog file (and, from the credentials issue on, an adapter);
 nothing else needs to change.

@@ -13,9 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from providers.adapters import ProviderAdapter, get_adapter
-from providers.calls import ChatRequest, ChatResult, ChatStream, Message, Usage
-from providers.errors import (
+from tests.fakes.providers import RETRY_AFTER, Stability
+from upstream.adapters import ProviderAdapter, get_adapter
+from upstream.calls import ChatRequest, ChatResult, ChatStream, Message, Usage
+from upstream.errors import (
     AuthenticationFailed,
     BadRequest,
     NotSupported,
@@ -23,8 +24,7 @@ from providers.errors import (
     RateLimited,
     UpstreamError,
 )
-from providers.registry import get_provider
-from tests.fakes.providers import RETRY_AFTER, Stability
+from upstream.registry import get_provider
 
 VALID_KEY = "sk-test-valid-1"
 CLAUDE = "claude-sonnet-4-5-20250929"
