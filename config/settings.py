@@ -133,6 +133,9 @@ INSTALLED_APPS = [
     "providers",
     "credentials",
     "balancing",
+    "api_keys",
+    "invocation",
+    "playground",
     "gateway",
     "system",
 ]
@@ -426,7 +429,7 @@ GATEWAY_MAX_INPUTS = int(os.environ.get("GATEWAY_MAX_INPUTS", "2048"))
 # ids are never kept), so memory stays bounded whatever names clients send.
 GATEWAY_MODEL_CACHE_SIZE = int(os.environ.get("GATEWAY_MODEL_CACHE_SIZE", "4096"))
 # Usage records are written in batches by a background thread every this many seconds
-# (gateway/usage.py); 0 writes each one during the call. At most USAGE_MAX_PENDING wait in
+# (invocation/usage.py); 0 writes each one during the call. At most USAGE_MAX_PENDING wait in
 # memory while the database is down.
 USAGE_WRITE_INTERVAL = float(os.environ.get("USAGE_WRITE_INTERVAL", "0.5"))
 USAGE_MAX_PENDING = int(os.environ.get("USAGE_MAX_PENDING", "50000"))

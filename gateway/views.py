@@ -27,8 +27,10 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from balancing.invocation import NoCredential
+from api_keys.services import api_key_authenticate
 from balancing.routing import PoolUnavailable
+from invocation import api
+from invocation.failover import NoCredential
 from providers.selectors import ModelUnavailable
 from upstream.calls import ROLES, Message
 from upstream.errors import (
@@ -43,9 +45,6 @@ from upstream.errors import (
     Timeout,
 )
 from workspaces.access import public_view
-
-from . import api
-from .services import api_key_authenticate
 
 logger = logging.getLogger(__name__)
 

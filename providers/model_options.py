@@ -51,7 +51,7 @@ class ModelOption:
 
     @property
     def gateway_id(self) -> str:
-        """The id `gateway.api` resolves: the same, `#custom` included."""
+        """The id `invocation.api` resolves: the same, `#custom` included."""
         return self.id
 
     @property

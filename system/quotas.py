@@ -1,11 +1,7 @@
-"""Plan quotas of system providers: what a workspace may still use, and metering.
+"""Plan quotas of system providers: what a workspace may still use in the current period.
 
-Every system-provider call first **reserves** its cost with one conditional UPDATE
-(`used = used + cost WHERE used < limit`): the database serialises concurrent reservations on
-the row, so when one unit is left exactly one call gets it, whatever the number of processes.
-Calls cost 1, credits cost the model's credits (the last call may pass the limit by less than
-its own cost), tokens reserve 1 and are settled with the real count once the answer reports
-usage (a call whose usage is unknown keeps what it reserved). A call that fails is refunded.
+Charging calls against these quotas (reserve, settle, refund) is metering, in
+`invocation/metering.py`.
 """
 
 from __future__ import annotations
@@ -13,14 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from django.db.models import F
-
-from upstream.calls import Usage
-from upstream.errors import QuotaExceeded
-from upstream.registry import get_provider
 from workspaces.models import Plan, Workspace
 
-from .models import UNLIMITED, ModelCredit, PlanQuota, QuotaPeriod, QuotaUnit, QuotaUsage
+from .models import UNLIMITED, PlanQuota, QuotaPeriod, QuotaUnit, QuotaUsage
 
 EPOCH = date(1970, 1, 1)
 
@@ -78,7 +69,7 @@ def seconds_until_reset(period: str, now: datetime | None = None) -> float | Non
     return (datetime(year, month, 1, tzinfo=UTC) - now).total_seconds()
 
 
-def _plan(workspace: Workspace) -> tuple[int | None, str]:
+def plan_of(workspace: Workspace) -> tuple[int | None, str]:
     if workspace.plan_id:
         return workspace.plan_id, workspace.plan_name
     free = Plan.objects.filter(slug=Plan.FREE).only("pk", "name").first()
@@ -87,7 +78,7 @@ def _plan(workspace: Workspace) -> tuple[int | None, str]:
 
 def quota_states(workspace: Workspace, providers: list[str] | None = None) -> dict[str, QuotaState]:
     """The workspace's quota for each provider (two queries, whatever their number)."""
-    plan_id, plan_name = _plan(workspace)
+    plan_id, plan_name = plan_of(workspace)
     quotas = PlanQuota.objects.filter(plan_id=plan_id) if plan_id else PlanQuota.objects.none()
     if providers is not None:
         quotas = quotas.filter(provider__in=providers)
@@ -116,74 +107,3 @@ def quota_states(workspace: Workspace, providers: list[str] | None = None) -> di
 
 def quota_state(workspace: Workspace, provider: str) -> QuotaState:
     return quota_states(workspace, [provider])[provider]
-
-
-def _exceeded(provider: str, plan_name: str, retry_after: float | None) -> QuotaExceeded:
-    spec = get_provider(provider)
-    label = spec.label if spec else provider
-    return QuotaExceeded(
-        f"{label} quota exceeded for this workspace's plan ({plan_name})",
-        retry_after=retry_after,
-    )
-
-
-@dataclass
-class Reservation:
-    """A call's charge on its quota, settled after the call (tokens) or refunded on failure."""
-
-    row_filter: dict
-    unit: str
-    charged: int
-    done: bool = False
-
-    def settle(self, usage: Usage | None) -> None:
-        """Charge the call's tokens; usage None (unknown: not reported, or unreadable) keeps
-        the reservation, never 0, so a provider's malformed answer cannot make calls free."""
-        if self.done:
-            return
-        self.done = True
-        if self.unit == QuotaUnit.TOKENS and usage is not None:
-            tokens = usage.total_tokens
-            if tokens != self.charged:
-                QuotaUsage.objects.filter(**self.row_filter).update(
-                    used=F("used") + (tokens - self.charged)
-                )
-
-    def refund(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        QuotaUsage.objects.filter(**self.row_filter).update(used=F("used") - self.charged)
-
-
-def quota_reserve(workspace: Workspace, provider: str, model: str) -> Reservation:
-    """Charge one call to `model` on the workspace's quota for the system `provider`, or raise
-    QuotaExceeded ("<provider> quota exceeded for this workspace's plan")."""
-    plan_id, plan_name = _plan(workspace)
-    quota = PlanQuota.objects.filter(plan_id=plan_id, provider=provider).first()
-    if quota is None:
-        spec = get_provider(provider)
-        raise QuotaExceeded(
-            f"{spec.label if spec else provider} is not included in the {plan_name} plan"
-        )
-    cost = 1
-    if quota.unit == QuotaUnit.CREDITS:
-        cost = (
-            ModelCredit.objects.filter(provider=provider, model_name=model)
-            .values_list("credits", flat=True)
-            .first()
-        ) or 1
-    row_filter = {
-        "workspace_id": workspace.pk,
-        "provider": provider,
-        "period_start": period_start(quota.period),
-    }
-    rows = QuotaUsage.objects.filter(**row_filter)
-    if quota.limit != UNLIMITED:
-        rows = rows.filter(used__lt=quota.limit)
-    if rows.update(used=F("used") + cost) == 0:
-        # No row yet for this period (create it, racing safely), or the quota is used up.
-        QuotaUsage.objects.bulk_create([QuotaUsage(**row_filter)], ignore_conflicts=True)
-        if rows.update(used=F("used") + cost) == 0:
-            raise _exceeded(provider, plan_name, seconds_until_reset(quota.period))
-    return Reservation(row_filter=row_filter, unit=quota.unit, charged=cost)

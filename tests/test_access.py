@@ -152,7 +152,7 @@ def objects(members, workspace):
         workspace=workspace, provider="openai", model_name="gpt-4o", model_type="llm"
     )
     pool_entry = PoolEntry.objects.create(pool=pool, credential=credential, position=0)
-    from gateway.services import api_key_create
+    from api_keys.services import api_key_create
 
     api_key = api_key_create(workspace=workspace, name="ci", acting_user=members["owner"].user)
     from workspaces.models import Invitation

@@ -15,10 +15,10 @@ import requests
 from django.db import connection
 from django.urls import reverse
 
+from api_keys.services import api_key_create
 from balancing.runtime import get_router
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from credentials.models import Credential, PendingValidation, ValidationStatus
-from gateway.services import api_key_create
 from tests.conftest import celery_configured, require_service, start_celery_worker
 from tests.factories import CredentialFactory
 

@@ -456,7 +456,7 @@ def gateway_bodies(name: str) -> st.SearchStrategy:
 
 @pytest.fixture
 def gateway(workspace, members, fake_providers):
-    from gateway.services import api_key_create
+    from api_keys.services import api_key_create
     from tests.factories import CredentialFactory
 
     CredentialFactory(

@@ -234,7 +234,7 @@ def test_gateway_answers_json_to_anonymous_callers_never_html(client, db, name, 
 
 
 def test_a_revoked_or_malformed_key_is_a_json_401(client, db, members, workspace):
-    from gateway.services import api_key_create, api_key_revoke
+    from api_keys.services import api_key_create, api_key_revoke
 
     new = api_key_create(workspace=workspace, name="x", acting_user=members["owner"].user)
     api_key_revoke(api_key=new.api_key, acting_user=members["owner"].user)

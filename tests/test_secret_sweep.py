@@ -315,7 +315,7 @@ def test_the_api_key_secret_is_shown_once(canaries, client_for):
             text = response_text(client.get(url, headers=HX)) + response_text(client.get(url))
             assert canaries.api_key_secret not in text, (role, url)
             assert canaries.api_key_secret[10:] not in text, (role, url)
-    from gateway.models import ApiKey
+    from api_keys.models import ApiKey
 
     rows = json.dumps(list(ApiKey.objects.values()), default=str)
     assert not canaries.leaks(rows)

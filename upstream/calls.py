@@ -2,7 +2,7 @@
 
 Adapters translate these to and from each provider's wire format (`adapters/`); the Python API
 and the gateway speak only these. Every result carries the provider's response `headers`, so
-load balancing can read rate-limit budgets (`balancing.invocation`).
+load balancing can read rate-limit budgets (`invocation.failover`).
 
 Streams: `ChatStream` is returned once the provider has accepted the request (status 2xx, so
 errors before the first token raise from the adapter call and can fail over); iterating yields

@@ -25,6 +25,7 @@ urlpatterns = [
     path("settings/workspace/", views.workspace_update, name="workspace-update"),
     path("settings/workspace/leave/", views.workspace_leave, name="workspace-leave"),
     path("settings/workspace/transfer/", views.workspace_transfer, name="workspace-transfer"),
+    path("settings/audit-log/", views.audit_log, name="audit-log"),
     path("settings/members/", views.member_list, name="member-list"),
     path("settings/members/new/", views.member_create, name="member-create"),
     path("settings/members/<int:pk>/edit/", views.member_update, name="member-update"),

@@ -11,11 +11,11 @@ from collections import Counter
 import pytest
 from django.urls import reverse
 
-from balancing.invocation import NoCredential, invoke, rate_limit_status
 from balancing.routing import PoolUnavailable
 from balancing.runtime import get_stats
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from credentials.models import Credential
+from invocation.failover import NoCredential, invoke, rate_limit_status
 from tests.factories import CredentialFactory
 from upstream import outbound
 from upstream.adapters import get_adapter

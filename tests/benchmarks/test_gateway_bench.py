@@ -51,7 +51,7 @@ import json
 from workspaces.models import Plan, Workspace, User, Membership
 from credentials.models import Credential
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
-from gateway.services import api_key_create
+from api_keys.services import api_key_create
 owner = User.objects.create_user(email="owner@bench.test", password="x-bench-password")
 ws = Workspace.objects.create(name="Bench", slug="bench", plan=Plan.objects.get(slug="pro"))
 Membership.objects.create(workspace=ws, user=owner, role="owner")

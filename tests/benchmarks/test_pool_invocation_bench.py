@@ -23,9 +23,9 @@ import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from balancing.invocation import invoke
 from balancing.runtime import get_router
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
+from invocation.failover import invoke
 from tests.factories import CredentialFactory
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]

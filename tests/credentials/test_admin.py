@@ -8,10 +8,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from balancing.invocation import route_for
 from balancing.models import Pool
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from credentials.models import Credential
+from invocation.failover import route_for
 from providers.models import CustomModel
 from tests.factories import CredentialFactory, UserFactory
 from workspaces.models import AuditEntry

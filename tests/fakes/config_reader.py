@@ -23,10 +23,10 @@ import django
 
 def main() -> None:
     django.setup()
-    from balancing import invocation
+    from api_keys.services import api_key_authenticate
     from balancing.services import ModelRef
-    from gateway import api
-    from gateway.services import api_key_authenticate
+    from invocation import api
+    from invocation import failover as invocation
     from workspaces.models import Workspace
 
     def probe(command: dict):

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.test.client import ClientHandler
 
-from gateway.services import api_key_create
+from api_keys.services import api_key_create
 from gateway.wsgi import LeanGatewayMixin
 from tests.factories import CredentialFactory
 

@@ -9,12 +9,13 @@ import importlib
 import time
 
 import pytest
-from django.apps import apps
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.test import Client
 from django.urls import reverse
 
-from gateway.models import ApiKey
-from gateway.services import api_key_create
+from api_keys.models import ApiKey
+from api_keys.services import api_key_create
 from tests.factories import MembershipFactory, UserFactory
 from workspaces.models import AuditEntry, Membership
 
@@ -181,8 +182,15 @@ def test_the_migration_revokes_the_keys_of_people_who_already_left(workspace, me
     gone_user.delete()
     ApiKey.objects.update(created_by_operator=False)  # as every row was before the migration
 
-    migration = importlib.import_module("gateway.migrations.0005_revoke_keys_of_former_members")
-    migration.revoke_keys_of_former_members(apps, None)
+    name = ("gateway", "0005_revoke_keys_of_former_members")
+    migration = importlib.import_module("gateway.migrations." + name[1])
+    # The models as they were at that migration (API keys have moved to another app since),
+    # beside every other app's models as they are now.
+    loader = MigrationLoader(connection)
+    moved = ("gateway", "api_keys", "invocation")
+    nodes = [node for node in loader.graph.leaf_nodes() if node[0] not in moved]
+    state_apps = loader.project_state([*nodes, name]).apps
+    migration.revoke_keys_of_former_members(state_apps, None)
 
     revoked = set(ApiKey.objects.filter(revoked_at__isnull=False).values_list("pk", flat=True))
     assert revoked == {left.api_key.pk, gone.pk}

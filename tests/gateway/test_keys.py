@@ -9,7 +9,7 @@ import io
 from django.core.management import call_command
 from django.urls import reverse
 
-from gateway.models import ApiKey
+from api_keys.models import ApiKey
 
 HX = {"HX-Request": "true"}
 
@@ -34,7 +34,7 @@ def test_a_key_needs_a_name(client_for, workspace):
 
 
 def test_members_see_their_own_keys_and_managers_see_all(client_for, api_key, members):
-    from gateway.services import api_key_create
+    from api_keys.services import api_key_create
 
     api_key_create(
         workspace=api_key.api_key.workspace, name="admins", acting_user=members["admin"].user
@@ -86,7 +86,7 @@ def test_the_management_command_prints_a_working_key(client, workspace, openai_k
 
 
 def test_a_key_of_another_workspace_sees_only_that_workspace(client, other_workspace, openai_key):
-    from gateway.services import api_key_create
+    from api_keys.services import api_key_create
 
     other = api_key_create(
         workspace=other_workspace["workspace"],

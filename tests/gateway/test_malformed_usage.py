@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gateway.models import UsageRecord
+from invocation.models import UsageRecord
 from tests.factories import CredentialFactory
 
 HELLO = [{"role": "user", "content": "Hello there"}]

@@ -8,7 +8,7 @@ import traceback
 
 import pytest
 
-from gateway import api
+from invocation import api
 
 HELLO = [{"role": "user", "content": "Hello"}]
 LONG_ID = "openai/" + "q" * 300  # over the 256-character cap

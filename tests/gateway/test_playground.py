@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from gateway.models import UsageRecord
+from invocation.models import UsageRecord
 from providers import defaults
 from providers.models import CustomModel, ModelSetting
 from tests.factories import CredentialFactory

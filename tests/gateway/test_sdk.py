@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
-from gateway.models import UsageRecord
+from invocation.models import UsageRecord
 from tests.factories import CredentialFactory
 
 

@@ -1,4 +1,4 @@
-"""The batched usage writer production runs (gateway/usage.py): calls return before their
+"""The batched usage writer production runs (invocation/usage.py): calls return before their
 record is written, records keep the time of the call, a background thread writes them, and
 deleted credentials, a deleted workspace, a database that refuses connections and a process
 exiting lose nothing that can still be stored."""
@@ -16,8 +16,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from gateway import api, usage
-from gateway.models import UsageRecord
+from invocation import api, usage
+from invocation.models import UsageRecord
 from tests.factories import WorkspaceFactory
 from tests.faults import database_refusing_connections, in_thread
 from upstream.calls import Message
@@ -125,8 +125,8 @@ def test_records_pending_at_exit_are_written(workspace, transactional_db):
     else:
         url = f"sqlite:///{db['NAME']}"
     script = (
-        "from gateway.models import UsageRecord\n"
-        "from gateway.usage import record_usage, writer\n"
+        "from invocation.models import UsageRecord\n"
+        "from invocation.usage import record_usage, writer\n"
         f"record_usage(UsageRecord(workspace_id={workspace.pk}, provider='openai', "
         "model='gpt-4o-mini', model_type='llm', endpoint='chat'))\n"
         "assert writer().pending() == 1\n"

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from gateway import selectors
-from gateway.models import UsageRecord
+from invocation import selectors
+from invocation.models import UsageRecord
 
 # A fixed "now" (a Saturday morning, UTC) so day boundaries never move under a test.
 NOW = datetime(2025, 3, 15, 10, 30, tzinfo=UTC)

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from gateway import api
-from gateway.services import api_key_create
+from api_keys.services import api_key_create
+from invocation import api
 from providers.selectors import provider_models
 from system import tasks
 from system.models import ProviderPreference, SystemCredential, SystemProvider

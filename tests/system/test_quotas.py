@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from gateway import api
-from gateway.models import UsageRecord
+from invocation import api
+from invocation.metering import quota_reserve
+from invocation.models import UsageRecord
 from system.models import ModelCredit, Preferred, ProviderPreference, QuotaUsage
-from system.quotas import QuotaState, quota_reserve, quota_state, seconds_until_reset
+from system.quotas import QuotaState, quota_state, seconds_until_reset
 from system.selectors import choose_source
 from upstream.calls import Message
 from upstream.errors import ProviderError, QuotaExceeded
@@ -208,7 +209,7 @@ def test_source_choice_table(has_custom, offered, left, preference, source, fall
 
 RESERVE = """
 import sys, time
-from system.quotas import quota_reserve
+from invocation.metering import quota_reserve
 from upstream.errors import ProviderError, QuotaExceeded
 from workspaces.models import Workspace
 workspace = Workspace.objects.get(pk={workspace})

@@ -20,9 +20,9 @@ from django.conf import settings as django_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from api_keys.models import ApiKey
+from api_keys.services import api_key_authenticate, api_key_create, api_key_revoke
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
-from gateway.models import ApiKey
-from gateway.services import api_key_authenticate, api_key_create, api_key_revoke
 from providers.services import model_set_enabled
 from tests.conftest import shared_database_url
 from tests.factories import CredentialFactory

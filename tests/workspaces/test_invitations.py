@@ -13,7 +13,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from gateway.services import api_key_create
+from api_keys.services import api_key_create
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 from workspaces.exceptions import NotAllowed
 from workspaces.models import Invitation, Membership, User

@@ -386,12 +386,3 @@ def usage_chart(points: list[UsagePoint], *, bucket: str, range_label: str) -> U
         time_labels=time_labels,
         tokens_line=" ".join(f"{b.tokens_x},{b.tokens_y}" for b in buckets),
     )
-
-
-def api_keys_of_member(*, workspace: Workspace, user, **_signal) -> list[str]:
-    """The active keys `user` created in `workspace`, one line each: those that stop if the
-    membership ends (a receiver of workspaces' `membership_ending_preview`)."""
-    from .models import ApiKey
-
-    keys = ApiKey.objects.filter(workspace=workspace, created_by=user, revoked_at__isnull=True)
-    return [f"API key “{key.name}” ({key.prefix}…)" for key in keys.order_by("name")]

@@ -1,12 +1,12 @@
 """The Python API: call a workspace's models by id, whatever provider serves them.
 
-    from gateway import api
+    from invocation import api
     served = api.chat(workspace, "openai/gpt-4o-mini", [Message("user", "Hello")])
     served.value.content, served.value.usage, served.credential.name
 
 `resolve()` turns a model id ("provider/model", or a bare name when only one provider of the
 workspace offers it) into a usable model, refusing unknown, disabled and credential-less ones.
-Each call then goes through `balancing.invocation.invoke` (the default credential, or the pool
+Each call then goes through `invocation.failover.invoke` (the default credential, or the pool
 with cooldowns and failover) and leaves one `UsageRecord` (tokens, latency, outcome, credential).
 The gateway (`gateway/views.py`) and the playground are thin layers over these functions.
 """
@@ -19,13 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from balancing import invocation
-from balancing.invocation import Served
+from api_keys.models import ApiKey
 from balancing.services import ModelRef
 from credentials.models import Credential
 from providers.models import CustomModel
 from providers.selectors import ModelUnavailable, model_for_use, provider_models
-from system.quotas import quota_reserve
 from upstream.adapters import get_adapter
 from upstream.calls import (
     ChatChunk,
@@ -44,7 +42,10 @@ from workspaces.config_cache import ConfigCache, ConfigKind
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
-from .models import ApiKey, UsageRecord
+from . import failover
+from .failover import Served
+from .metering import quota_reserve
+from .models import UsageRecord
 from .usage import record_usage
 
 logger = logging.getLogger(__name__)
@@ -280,7 +281,7 @@ class _Metered:
         try:
             self.reservation = quota_reserve(workspace, handle.provider.key, handle.name)
         except QuotaExceeded:
-            route = invocation.route_for(workspace=workspace, ref=handle.ref)
+            route = failover.route_for(workspace=workspace, ref=handle.ref)
             if route.default is None and route.pool_key is None:
                 raise
             self.source = "custom"  # preferred system, no quota left: the workspace's own
@@ -311,7 +312,7 @@ def _invoke_metered(
     try:
         metered = _Metered(workspace, handle)
         handle = metered.handle(handle)
-        served = invocation.invoke(
+        served = failover.invoke(
             workspace=workspace, ref=handle.ref, call=call, source=handle.source
         )
     except ProviderError as error:

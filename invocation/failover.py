@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from django.utils import timezone
 from urllib3 import HTTPHeaderDict
 
+from balancing.models import Pool
+from balancing.routing import PoolUnavailable
+from balancing.runtime import get_router, get_stats
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential, CredentialStatus
 from system.models import SystemCredential
@@ -31,12 +34,8 @@ from upstream.errors import AuthenticationFailed, ProviderError, QuotaExhausted
 from workspaces.config_cache import ConfigCache, ConfigKind, config_changed
 from workspaces.models import Workspace
 
-from .models import Pool
-from .routing import PoolUnavailable
-from .runtime import get_router, get_stats
-
 if TYPE_CHECKING:
-    from .services import ModelRef
+    from balancing.services import ModelRef
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ with server-sent events: `delta` ({"text"}) per piece of the answer, then `error
 before the stream starts is a JSON error with a 4xx/5xx status. Without JavaScript the form
 posts normally and the page comes back with the whole answer.
 
-Calls go through `gateway.api.chat_stream` like the gateway's, so they are routed, metered and
+Calls go through `invocation.api.chat_stream` like the gateway's, so they are routed, metered and
 recorded (under the member) the same way.
 """
 
@@ -25,8 +25,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from balancing.invocation import NoCredential
 from balancing.routing import PoolUnavailable
+from invocation import api
+from invocation.failover import NoCredential
 from providers.defaults import default_model_id
 from providers.fields import ModelField, WorkspaceForm
 from providers.model_options import first_active_option
@@ -43,8 +44,6 @@ from upstream.errors import (
     Timeout,
 )
 from workspaces.access import workspace_view
-
-from . import api
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,14 @@
+"""Read-side queries over API keys."""
+
+from __future__ import annotations
+
+from workspaces.models import Workspace
+
+from .models import ApiKey
+
+
+def api_keys_of_member(*, workspace: Workspace, user, **_signal) -> list[str]:
+    """The active keys `user` created in `workspace`, one line each: those that stop if the
+    membership ends (a receiver of workspaces' `membership_ending_preview`)."""
+    keys = ApiKey.objects.filter(workspace=workspace, created_by=user, revoked_at__isnull=True)
+    return [f"API key “{key.name}” ({key.prefix}…)" for key in keys.order_by("name")]

@@ -1,0 +1,1 @@
+"""The playground page: try a workspace's models in the browser, through `invocation.api`."""
