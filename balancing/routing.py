@@ -32,6 +32,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from config.redis_urls import redis_client
 from upstream.errors import (
     AuthenticationFailed,
     ProviderError,
@@ -430,8 +431,6 @@ class Router:
         redis-py retries a failed command ten times by default; here it does not retry, the
         router's own fallback does the recovering.
         """
-        from config.redis_urls import redis_client
-
         client = redis_client(
             url,
             socket_timeout=socket_timeout,

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 
-from credentials.models import Credential
-from providers.models import CustomModel
+from credentials.models import Credential, CustomModel
 from upstream.registry import get_provider
 from workspaces.actors import Actor, actor_user
 from workspaces.config_cache import ConfigKind, config_changed
@@ -140,8 +139,16 @@ def pool_entry_join(
     *, credential: Credential, target: dict, acting_user: Actor | None
 ) -> PoolEntry:
     """A credential added from a pool's Add credential joins it once validated and saved
-    (inside the save's transaction; the role, plan and model were checked when the request
-    was made). The cap and the audit row are `pool_entry_add`'s: a full pool refuses."""
+    (inside the save's transaction). The plan, the model and the credential's scope are checked
+    again, as when the request was made; the cap and the audit row are `pool_entry_add`'s: a
+    full pool refuses."""
+    target = pool_target_check(
+        workspace=credential.workspace,
+        provider_key=credential.provider,
+        target=target,
+        model_name=credential.model_name,
+        model_type=credential.model_type,
+    )
     ref = ModelRef(
         provider=credential.provider,
         name=target["model"],
@@ -151,6 +158,29 @@ def pool_entry_join(
     return _entry_append(
         workspace=credential.workspace, ref=ref, credential=credential, actor=acting_user
     )
+
+
+def pool_target_check(
+    *, workspace: Workspace, provider_key: str, target: dict, model_name: str, model_type: str
+) -> dict:
+    """The pool a new credential of `model_name`/`model_type` will join (Load balancing → Add
+    credential → new), as {"model", "type", "custom"}: asked when the credential is submitted,
+    so the save is unlikely to fail on it, and again when it is saved (`pool_entry_join`)."""
+    require_load_balancing(workspace)
+    ref = ModelRef(
+        provider=provider_key,
+        name=str(target.get("model") or ""),
+        type=str(target.get("type") or ""),
+        custom=bool(target.get("custom")),
+    )
+    if ref.custom and (ref.name, ref.type) != (model_name, model_type):
+        raise ApplicationError("The credential must belong to the model whose pool it joins.")
+    if not ref.custom and model_name:
+        raise ApplicationError("A provider credential is needed for this model's pool.")
+    if not ref.custom:
+        model_ref_check(workspace=workspace, ref=ref)
+    pool_room_check(workspace=workspace, ref=ref)
+    return {"model": ref.name, "type": ref.type, "custom": ref.custom}
 
 
 def pool_room_check(*, workspace: Workspace, ref: ModelRef) -> None:
@@ -462,3 +492,22 @@ def credential_restored(*, credential: Credential) -> None:
     for key in keys:
         router.restore(key, str(credential.pk))
     config_changed(credential.workspace_id, ConfigKind.CREDENTIALS)
+
+
+# Receivers of the credentials app's signals (credentials/signals.py), connected in apps.py.
+
+
+def on_credential_saved(
+    *, credential: Credential, created: bool, add_to_pool: dict | None, acting_user, **_signal
+) -> None:
+    if created and add_to_pool:
+        pool_entry_join(credential=credential, target=add_to_pool, acting_user=acting_user)
+
+
+def on_credential_working(*, credential: Credential, **_signal) -> None:
+    credential_restored(credential=credential)
+
+
+def on_credential_deleting(*, credential: Credential, acting_user, **_signal) -> list[str]:
+    stopped = pools_after_credential_delete(credential=credential, acting_user=acting_user)
+    return [f"{pool.provider}/{pool.model_name}" for pool in stopped]

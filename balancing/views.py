@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from credentials.models import Credential
+from credentials.models import Credential, CustomModel
 from upstream.registry import get_provider_or_404
 from upstream.schema import ProviderSpec
 from workspaces.access import manager_view, workspace_view
@@ -88,8 +88,6 @@ def pool_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
 def _custom_model(request: HttpRequest, ref: ModelRef):
     if not ref.custom:
         return None
-    from providers.models import CustomModel
-
     return CustomModel.objects.filter(
         workspace=request.workspace, provider=ref.provider, name=ref.name, type=ref.type
     ).first()

@@ -15,6 +15,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from balancing.runtime import get_router
 from workspaces.access import public_view
 from workspaces.config_cache import config_cache_mode
 
@@ -90,8 +91,6 @@ def _workers(broker: str) -> int | str:
 
 def _routing_mode() -> str:
     """Load balancing state: "shared" (Redis) or "local" (embedded, or Redis is down)."""
-    from balancing.runtime import get_router
-
     router = get_router()
     if router.shared is not None:
         router.pick("healthz", ["probe"])  # notices an outage (or a recovery) now

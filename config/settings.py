@@ -247,7 +247,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
 # How often system providers ask their provider for its model list (seconds).
 SYSTEM_MODELS_REFRESH_SECONDS = float(os.environ.get("SYSTEM_MODELS_REFRESH_SECONDS", "21600"))
-# Scheduled re-validation of every stored credential (credentials/revalidation.py): how often
+# Scheduled re-validation of every stored credential (system/revalidation.py): how often
 # (seconds), and at most how many provider checks per minute per workspace.
 CREDENTIAL_REVALIDATION_SECONDS = float(os.environ.get("CREDENTIAL_REVALIDATION_SECONDS", "86400"))
 CREDENTIAL_REVALIDATION_RATE = int(os.environ.get("CREDENTIAL_REVALIDATION_RATE", "30"))

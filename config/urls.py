@@ -13,9 +13,7 @@ admin.site.site_title = "Model Console admin"
 urlpatterns = [
     path("", include("workspaces.urls")),
     path("", include("providers.urls")),
-    path("", include("credentials.urls")),
     path("", include("balancing.urls")),
-    path("", include("system.urls")),
     path("", include("api_keys.urls")),
     path("", include("invocation.urls")),
     path("", include("playground.urls")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from upstream.forms import SchemaForm, build_schema_form, reject_control_characters
-from upstream.schema import CredentialSchema
+from upstream.schema import MODEL_TYPES, CredentialSchema
 
 
 class CredentialFormMixin(forms.Form):
@@ -44,8 +44,6 @@ def credential_form_class(schema: CredentialSchema) -> type[SchemaForm]:
 
 def custom_model_form_class(provider) -> type[SchemaForm]:
     """Add Model: the model's name and type, then its credential (custom-model schema)."""
-    from upstream.schema import MODEL_TYPES
-
     credential_form = credential_form_class(provider.custom_model_schema)
     fields = {
         "model_name": forms.CharField(

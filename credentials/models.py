@@ -85,6 +85,33 @@ class Credential(models.Model):
         return {**self.config, **self.secrets}
 
 
+class CustomModel(models.Model):
+    """A workspace's own model (name + type) of a provider: the scope its credentials and its
+    load-balancing pool belong to. It exists while it has a credential, or until removed; its
+    pages (Add Model, remove, re-add, switches) are the providers app's."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=50)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=30)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "providers_custommodel"  # where it was created; rows stay put
+        ordering = ["provider", "name", "type"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "provider", "name", "type"], name="custom_model_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.name} ({self.type})"
+
+
 class ValidationKind(models.TextChoices):
     CREATE = "create", "Create"
     UPDATE = "update", "Update"

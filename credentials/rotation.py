@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken
+from django.apps import apps
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import ExpressionWrapper, F
 
-from .crypto import SecretDecryptionError, decrypt
+from .crypto import SecretDecryptionError, StrictEncryptedTextField, decrypt
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,15 @@ class SecretUnrecoverable(RuntimeError):
 
 
 def encrypted_columns() -> list[EncryptedColumn]:
-    """Every column holding a secret encrypted with FIELD_ENCRYPTION_KEY."""
-    from system.models import SystemCredential
-
-    from .models import Credential, PendingValidation
-
+    """Every column holding a secret encrypted with FIELD_ENCRYPTION_KEY: every field of type
+    `StrictEncryptedTextField`, in any installed app (workspace credentials, their pending
+    validations, the operator's system credentials), found through the app registry so a new
+    one is rotated too and this module needs to know no other app."""
     return [
-        EncryptedColumn("credentials.Credential", Credential, "secret_data"),
-        EncryptedColumn("credentials.PendingValidation", PendingValidation, "secret_payload"),
-        EncryptedColumn("system.SystemCredential", SystemCredential, "secret_data"),
+        EncryptedColumn(model._meta.label, model, field.name)
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
+        if isinstance(field, StrictEncryptedTextField)
     ]
 
 

@@ -38,10 +38,12 @@ from .crypto import SecretDecryptionError, SecretUnreadable
 from .models import (
     Credential,
     CredentialStatus,
+    CustomModel,
     PendingValidation,
     ValidationKind,
     ValidationStatus,
 )
+from .signals import credential_deleting, credential_saved, credential_working
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +174,9 @@ def validation_request_create(
 ) -> PendingValidation:
     """Queue a create (or, with `credential`, an edit) for validation; nothing is saved yet.
 
-    `add_to_pool` (a model's load-balancing pool, {"model", "type", "custom"}) makes a new
-    credential join that pool once it is saved.
+    `add_to_pool` (a model's load-balancing pool, {"model", "type", "custom"}, as
+    `balancing.services.pool_target_check` returns it) makes a new credential join that pool
+    once it is saved: it is handed to the apps above with `credential_saved`.
 
     Secret fields left empty keep the stored value (edit) or what was typed in the failed
     attempt `retry_of` (so a failed form can be resubmitted without retyping the key).
@@ -281,10 +284,6 @@ def _validation_request(
     if clash.exists():
         raise ApplicationError(f"A credential named “{name}” already exists here.", field="name")
 
-    if add_to_pool is not None:
-        add_to_pool = _pool_target(
-            workspace, provider.key, add_to_pool, model_name=model_name, model_type=model_type
-        )
     config, secrets = _split_values(schema, cleaned)
     _require_validation_budget(workspace)
     pending = PendingValidation.objects.create(
@@ -304,35 +303,6 @@ def _validation_request(
     if retry_of is not None:
         PendingValidation.objects.filter(pk=retry_of.pk).delete()
     return pending
-
-
-def _pool_target(
-    workspace: Workspace, provider_key: str, target: dict, *, model_name: str, model_type: str
-) -> dict:
-    """The pool a new credential will join, checked now so the save is unlikely to fail on
-    it (a pool filled meanwhile still refuses it then: `pool_entry_join`)."""
-    from balancing.services import (
-        ModelRef,
-        model_ref_check,
-        pool_room_check,
-        require_load_balancing,
-    )
-
-    require_load_balancing(workspace)
-    ref = ModelRef(
-        provider=provider_key,
-        name=str(target.get("model") or ""),
-        type=str(target.get("type") or ""),
-        custom=bool(target.get("custom")),
-    )
-    if ref.custom and (ref.name, ref.type) != (model_name, model_type):
-        raise ApplicationError("The credential must belong to the model whose pool it joins.")
-    if not ref.custom and model_name:
-        raise ApplicationError("A provider credential is needed for this model's pool.")
-    if not ref.custom:
-        model_ref_check(workspace=workspace, ref=ref)
-    pool_room_check(workspace=workspace, ref=ref)
-    return {"model": ref.name, "type": ref.type, "custom": ref.custom}
 
 
 def validation_check_request(*, credential: Credential, acting_user: User) -> PendingValidation:
@@ -554,8 +524,6 @@ def credential_store(
         in_scope = Credential.objects.select_for_update().filter(**scope)
         first_in_scope = not list(in_scope.defer("secret_data"))  # lock the rows, then decide
         if model_name:
-            from providers.services import custom_model_ensure
-
             # Adding a credential to a name + type that exists adds it to that model.
             custom_model_ensure(
                 workspace=workspace,
@@ -567,10 +535,13 @@ def credential_store(
         credential = Credential.objects.create(
             **scope, **fields, is_default=first_in_scope, created_by=actor_user(acting_user)
         )
-        if add_to_pool:
-            from balancing.services import pool_entry_join
-
-            pool_entry_join(credential=credential, target=add_to_pool, acting_user=acting_user)
+    credential_saved.send(
+        sender=Credential,
+        credential=credential,
+        created=created,
+        add_to_pool=add_to_pool if created else None,
+        acting_user=acting_user,
+    )
     _restore_on_commit(credential)
     details = {"provider": provider, "model": model_name, "default": credential.is_default}
     if changed:
@@ -587,9 +558,7 @@ def credential_store(
 
 def _restore_on_commit(credential: Credential) -> None:
     """Once saved as working, the credential is back in rotation in every pool of its scope."""
-    from balancing.services import credential_restored
-
-    transaction.on_commit(lambda: credential_restored(credential=credential))
+    transaction.on_commit(lambda: credential_working.send(sender=Credential, credential=credential))
 
 
 def _apply_failure(pending: PendingValidation, error: ProviderError) -> None:
@@ -694,14 +663,12 @@ def credential_delete(*, credential: Credential, acting_user: Actor) -> Credenti
             "was_default": was_default,
         },
     )
-    from balancing.services import pools_after_credential_delete
-
-    stopped = pools_after_credential_delete(credential=target, acting_user=acting_user)
+    answers = credential_deleting.send(
+        sender=Credential, credential=target, acting_user=acting_user
+    )
     target.delete()
     model_deleted = False
     if target.model_name and len(scope) == 1:
-        from providers.models import CustomModel
-
         model_deleted = bool(
             CustomModel.objects.filter(
                 workspace=target.workspace,
@@ -713,5 +680,22 @@ def credential_delete(*, credential: Credential, acting_user: Actor) -> Credenti
     return CredentialDeleted(
         was_default=was_default,
         model_deleted=model_deleted,
-        pools_stopped=tuple(f"{pool.provider}/{pool.model_name}" for pool in stopped),
+        pools_stopped=tuple(model for _, models in answers for model in models),
     )
+
+
+def custom_model_ensure(
+    *, workspace: Workspace, provider: str, name: str, model_type: str, acting_user: Actor | None
+) -> CustomModel:
+    """The custom model of a name + type, created when a credential for it is first saved."""
+    model, created = CustomModel.objects.get_or_create(
+        workspace=workspace,
+        provider=provider,
+        name=name,
+        type=model_type,
+        defaults={"created_by": actor_user(acting_user)},
+    )
+    if created:
+        config_changed(workspace.pk, ConfigKind.MODELS)
+        audit_record(workspace=workspace, actor=acting_user, action="model.add", target=model)
+    return model

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from workspaces import jobs
-
-from . import revalidation, services
+from . import services
 
 
 @shared_task(
@@ -29,40 +27,3 @@ def validate_credential(pending_id: str) -> None:
 )
 def sweep_pending_validations() -> None:
     services.pending_validations_sweep()
-
-
-@shared_task(
-    name="credentials.revalidate_all",
-    ignore_result=True,
-    soft_time_limit=300,
-    time_limit=330,
-)
-def revalidate_all() -> None:
-    """Scheduled by beat: queue a spaced check of every credential (credentials/revalidation.py)."""
-    revalidation.revalidation_enqueue_all()
-
-
-@shared_task(
-    name="credentials.revalidate_credential",
-    bind=True,
-    acks_late=True,
-    soft_time_limit=45,
-    time_limit=60,
-    ignore_result=True,
-)
-def revalidate_credential(self, credential_id: int) -> None:
-    if jobs.first_delivery(self.request):
-        revalidation.credential_revalidate(credential_id=credential_id)
-
-
-@shared_task(
-    name="credentials.revalidate_system_credential",
-    bind=True,
-    acks_late=True,
-    soft_time_limit=45,
-    time_limit=60,
-    ignore_result=True,
-)
-def revalidate_system_credential(self, system_credential_id: int) -> None:
-    if jobs.first_delivery(self.request):
-        revalidation.system_credential_revalidate(system_credential_id=system_credential_id)

@@ -21,8 +21,7 @@ from typing import TypeVar
 
 from api_keys.models import ApiKey
 from balancing.services import ModelRef
-from credentials.models import Credential
-from providers.models import CustomModel
+from credentials.models import Credential, CustomModel
 from providers.selectors import ModelUnavailable, model_for_use, provider_models
 from upstream.adapters import get_adapter
 from upstream.calls import (

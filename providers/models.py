@@ -1,8 +1,6 @@
-"""A workspace's custom models and its per-model switches.
-
-A custom model is a name + type the workspace added for a provider; its credentials are
-`Credential` rows with that name and type, so removing the model keeps them (for a quick
-re-add). `ModelSetting` records a model (predefined or custom) switched off in a workspace.
+"""A workspace's model settings: switches (`ModelSetting`, a model switched off), default models
+and model-list refreshes. Custom models themselves are the scope credentials belong to, so they
+are declared in `credentials/models.py`; this app keeps their pages and settings.
 """
 
 from __future__ import annotations
@@ -15,28 +13,6 @@ from django.db import models
 from upstream.schema import MODEL_TYPES
 from workspaces.jobs import Job, JobStatus
 from workspaces.models import Workspace
-
-
-class CustomModel(models.Model):
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    provider = models.CharField(max_length=50)
-    name = models.CharField(max_length=200)
-    type = models.CharField(max_length=30)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["provider", "name", "type"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "provider", "name", "type"], name="custom_model_unique"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.provider}/{self.name} ({self.type})"
 
 
 class ModelSetting(models.Model):

@@ -33,7 +33,7 @@ from balancing.services import (
     require_load_balancing,
 )
 from credentials.crypto import SecretDecryptionError
-from credentials.models import Credential
+from credentials.models import Credential, CustomModel
 from credentials.services import (
     clean_model_name,
     clean_name,
@@ -41,6 +41,7 @@ from credentials.services import (
     credential_schema,
     credential_set_default,
     credential_store,
+    custom_model_ensure,
     kept_secret_moved,
 )
 from system.models import Preferred, ProviderPreference
@@ -54,8 +55,7 @@ from workspaces.actors import Actor, Operator
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
-from .models import CustomModel
-from .services import custom_model_ensure, custom_model_remove
+from .services import custom_model_remove
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from balancing.selectors import PoolFlag, pool_flags, pool_warning_counts
-from credentials.models import Credential
+from credentials.models import Credential, CustomModel
 from credentials.selectors import ProviderCredentialSummary, provider_credential_summaries
 from system.quotas import quota_states
 from system.selectors import SystemState, preferences, system_offer, system_state
@@ -18,7 +18,7 @@ from upstream.status import ModelStatus, model_status
 from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
-from .models import CustomModel, ModelSetting
+from .models import ModelSetting
 
 
 @dataclass(frozen=True)

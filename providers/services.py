@@ -8,7 +8,7 @@ import logging
 from django.db import IntegrityError, transaction
 
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
-from credentials.models import Credential
+from credentials.models import Credential, CustomModel
 from upstream.adapters import get_adapter
 from upstream.errors import ProviderError, UpstreamError
 from upstream.registry import get_provider
@@ -19,7 +19,7 @@ from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
 from workspaces.services import audit_record, require_manager
 
-from .models import CustomModel, ModelRefresh, ModelSetting
+from .models import ModelRefresh, ModelSetting
 
 logger = logging.getLogger(__name__)
 
@@ -87,23 +87,6 @@ def custom_model_readd(
         target=model,
         details={"credential": credential.name},
     )
-    return model
-
-
-def custom_model_ensure(
-    *, workspace: Workspace, provider: str, name: str, model_type: str, acting_user: Actor | None
-) -> CustomModel:
-    """The custom model of a name + type, created when a credential for it is first saved."""
-    model, created = CustomModel.objects.get_or_create(
-        workspace=workspace,
-        provider=provider,
-        name=name,
-        type=model_type,
-        defaults={"created_by": actor_user(acting_user)},
-    )
-    if created:
-        config_changed(workspace.pk, ConfigKind.MODELS)
-        audit_record(workspace=workspace, actor=acting_user, action="model.add", target=model)
     return model
 
 

@@ -1,12 +1,32 @@
-"""The Model Providers pages (a provider's models, custom models, switches, model refresh),
-Default models, and the model field's search."""
+"""The Model Providers pages (a provider's models, its credentials and their validation, custom
+models, switches, model refresh, the system-or-own preference), Default models, and the model
+field's search. Pool pages under a provider's page are balancing's own."""
 
 from django.urls import include, path
 
-from . import default_views, field_views, views
+from . import credential_views, default_views, field_views, preference_views, views
 
 # Under one provider's page: settings/model-providers/<provider_key>/...
 provider_patterns = [
+    path("models/new/", credential_views.custom_model_create, name="custom-model-create"),
+    path("credentials/", credential_views.credential_list, name="credential-list"),
+    path("credentials/new/", credential_views.credential_create, name="credential-create"),
+    path(
+        "credentials/check-all/", credential_views.credential_check_all, name="credential-check-all"
+    ),
+    path(
+        "credentials/<int:pk>/edit/", credential_views.credential_update, name="credential-update"
+    ),
+    path(
+        "credentials/<int:pk>/delete/", credential_views.credential_delete, name="credential-delete"
+    ),
+    path(
+        "credentials/<int:pk>/default/",
+        credential_views.credential_default,
+        name="credential-default",
+    ),
+    path("credentials/<int:pk>/check/", credential_views.credential_check, name="credential-check"),
+    path("preference/", preference_views.provider_preference, name="provider-preference"),
     path("", views.provider_detail, name="provider-detail"),
     path("models/readd/", views.custom_model_readd, name="custom-model-readd"),
     path("models/toggle/", views.model_toggle, name="model-toggle"),
@@ -18,6 +38,11 @@ provider_patterns = [
 ]
 
 urlpatterns = [
+    path(
+        "settings/validations/<uuid:pk>/",
+        credential_views.validation_detail,
+        name="validation-detail",
+    ),
     path("settings/model-providers/", views.provider_list, name="provider-list"),
     path("settings/default-models/", default_views.default_models, name="default-models"),
     path("settings/model-field/search/", field_views.model_field_search, name="model-field-search"),

@@ -14,7 +14,6 @@ from django_htmx.http import (
 
 from credentials.selectors import credential_choices, credential_get_or_404, summarize
 from credentials.services import pending_validations_sweep
-from credentials.views import credential_list_context
 from upstream.registry import get_provider_or_404
 from upstream.schema import MODEL_TYPES
 from workspaces.access import manager_view, workspace_view
@@ -22,6 +21,7 @@ from workspaces.exceptions import ApplicationError
 from workspaces.toasts import toast
 
 from . import selectors, services
+from .credential_views import credential_list_context
 from .models import ModelRefresh
 
 

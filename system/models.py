@@ -21,6 +21,7 @@ from django.db import models
 from django.db.models import Q
 
 from credentials.crypto import StrictEncryptedTextField
+from upstream.registry import get_provider
 from workspaces.models import Plan, Workspace
 
 
@@ -47,8 +48,6 @@ class SystemProvider(models.Model):
         ordering = ["provider"]
 
     def __str__(self) -> str:
-        from upstream.registry import get_provider
-
         spec = get_provider(self.provider)
         return f"{spec.label if spec else self.provider} (system)"
 

@@ -137,7 +137,8 @@ def objects(members, workspace):
         credential=credential,
         expires_at=timezone.now() + timedelta(minutes=5),
     )
-    from providers.models import CustomModel, ModelRefresh
+    from credentials.models import CustomModel
+    from providers.models import ModelRefresh
 
     custom_model = CustomModel.objects.create(
         workspace=workspace, provider="openai", name="my-finetune", type="llm"

@@ -216,7 +216,7 @@ def canaries(
 
 
 def custom_credential_model(workspace):
-    from providers.models import CustomModel
+    from credentials.models import CustomModel
 
     return CustomModel.objects.get(workspace=workspace, name="canary-ft")
 

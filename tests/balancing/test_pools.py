@@ -17,9 +17,8 @@ from balancing.services import (
     pool_entry_set_enabled,
     pool_set_enabled,
 )
-from credentials.models import Credential
+from credentials.models import Credential, CustomModel
 from credentials.services import credential_delete, credential_set_default
-from providers.models import CustomModel
 from tests.factories import CredentialFactory
 from workspaces.exceptions import ApplicationError, NotAllowed
 from workspaces.models import AuditEntry

@@ -12,8 +12,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from credentials.models import Credential
-from providers.models import CustomModel
+from credentials.models import Credential, CustomModel
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]
 RUNS = 60

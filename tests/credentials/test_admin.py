@@ -10,9 +10,8 @@ from django.urls import reverse
 
 from balancing.models import Pool
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
-from credentials.models import Credential
+from credentials.models import Credential, CustomModel
 from invocation.failover import route_for
-from providers.models import CustomModel
 from tests.factories import CredentialFactory, UserFactory
 from workspaces.models import AuditEntry
 

@@ -9,9 +9,10 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
+from credentials.models import CustomModel
 from invocation.models import UsageRecord
 from providers import defaults
-from providers.models import CustomModel, ModelSetting
+from providers.models import ModelSetting
 from tests.factories import CredentialFactory
 
 PAGE = reverse("playground")

@@ -159,7 +159,7 @@ def test_a_pool_fails_over_and_a_fully_rate_limited_pool_answers_429(
 
 
 def test_an_error_mid_stream_ends_the_stream_with_an_error_event(sdk, workspace, fake_providers):
-    from providers.models import CustomModel
+    from credentials.models import CustomModel
 
     CustomModel.objects.create(
         workspace=workspace, provider="openai", name="midstream-1", type="llm"

@@ -9,9 +9,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from credentials.models import Credential
+from credentials.models import Credential, CustomModel
 from providers import services
-from providers.models import CustomModel
 from providers.selectors import ModelUnavailable, model_for_use, provider_models
 from tests.factories import CredentialFactory
 from upstream.registry import get_provider

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from credentials.models import CustomModel
 from providers import defaults
-from providers.models import CustomModel, DefaultModel, ModelSetting
+from providers.models import DefaultModel, ModelSetting
 from tests.factories import CredentialFactory
 from upstream.schema import MODEL_TYPES
 from workspaces.exceptions import ApplicationError, NotAllowed

@@ -10,8 +10,9 @@ from django import forms
 from django.urls import reverse
 
 from balancing.models import Pool, PoolEntry
+from credentials.models import CustomModel
 from providers.fields import ModelField, WorkspaceForm
-from providers.models import CustomModel, ModelSetting
+from providers.models import ModelSetting
 from providers.selectors import provider_models
 from tests.factories import CredentialFactory
 from upstream.registry import get_provider

@@ -12,8 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from balancing.models import Pool, PoolEntry
-from credentials.models import Credential
-from providers.models import CustomModel
+from credentials.models import Credential, CustomModel
 from system.models import ProviderPreference
 from tests.factories import CredentialFactory, WorkspaceFactory
 from workspaces.models import AuditEntry

@@ -84,7 +84,7 @@ def eager():
 
 
 def test_a_scheduled_check_delivered_twice_runs_once(workspace, fake_providers, eager):
-    from credentials.tasks import revalidate_credential
+    from system.tasks import revalidate_credential
 
     refused = credential(workspace, fake_providers, "sk-test-invalid-again-0002")
     task_id = str(uuid.uuid4())

@@ -26,6 +26,9 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from balancing.services import credential_restored
+from credentials.crypto import SecretDecryptionError, SecretUnreadable
+from credentials.models import Credential, CredentialStatus
 from upstream.adapters import get_adapter
 from upstream.errors import (
     NotSupported,
@@ -41,8 +44,7 @@ from workspaces.actors import Operator
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.services import audit_record
 
-from .crypto import SecretDecryptionError, SecretUnreadable
-from .models import Credential, CredentialStatus
+from .models import SystemCredential
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +100,6 @@ def revalidation_plan(*, per_minute: int) -> list[ScheduledCheck]:
     workspace_rows = Credential.objects.order_by("workspace_id", "pk").values_list(
         "pk", "workspace_id"
     )
-    from system.models import SystemCredential
-
     system_rows = SystemCredential.objects.order_by("system_provider_id", "pk").values_list(
         "pk", "system_provider_id"
     )
@@ -217,8 +217,6 @@ def credential_revalidate(*, credential_id: int) -> Outcome:
             return Outcome.FAILING
         if not was_failing:
             return Outcome.ACTIVE
-        from balancing.services import credential_restored
-
         transaction.on_commit(lambda: credential_restored(credential=locked))
         audit_record(
             workspace=locked.workspace,
@@ -233,8 +231,6 @@ def credential_revalidate(*, credential_id: int) -> Outcome:
 def system_credential_revalidate(*, system_credential_id: int) -> Outcome:
     """Re-validate one of the operator's keys: marked failing (or active again) and logged;
     no workspace audit log holds operator keys."""
-    from system.models import SystemCredential
-
     row = (
         SystemCredential.objects.select_related("system_provider")
         .defer("secret_data")

@@ -11,15 +11,15 @@ import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 
-from credentials import tasks
 from credentials.models import Credential
-from credentials.revalidation import (
+from system import tasks
+from system.models import SystemCredential, SystemProvider
+from system.revalidation import (
     Outcome,
     credential_revalidate,
     revalidation_countdowns,
     revalidation_plan,
 )
-from system.models import SystemCredential, SystemProvider
 from tests.conftest import celery_configured
 from tests.factories import CredentialFactory, WorkspaceFactory
 from workspaces.models import AuditEntry
@@ -110,7 +110,7 @@ def test_a_working_key_writes_no_audit_entry(workspace, openai_url):
 @pytest.mark.parametrize("key", ["sk-test-ratelimited-1234567890", "sk-test-error500-1234567890"])
 def test_a_provider_in_trouble_leaves_the_credential_as_it_was(workspace, openai_url, key, caplog):
     row = credential(workspace, openai_url, key)
-    with caplog.at_level(logging.WARNING, logger="credentials.revalidation"):
+    with caplog.at_level(logging.WARNING, logger="system.revalidation"):
         outcome = credential_revalidate(credential_id=row.pk)
     assert outcome is Outcome.INCONCLUSIVE
     row = fresh(row)
@@ -151,7 +151,7 @@ def test_system_credentials_are_marked_and_restored_without_a_workspace_audit(
         name="operator-revoked", secret_data=json.dumps({"api_key": BAD_KEY}), **base
     )
 
-    with caplog.at_level(logging.WARNING, logger="credentials.revalidation"):
+    with caplog.at_level(logging.WARNING, logger="system.revalidation"):
         tasks.revalidate_all()
 
     bad, good = fresh(bad), fresh(good)

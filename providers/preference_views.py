@@ -6,13 +6,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from providers.selectors import provider_models
+from system import services
 from upstream.registry import get_provider_or_404
 from workspaces.access import workspace_view
 from workspaces.exceptions import ApplicationError
 from workspaces.toasts import toast
 
-from . import services
+from .selectors import provider_models
 
 
 @require_POST

@@ -14,15 +14,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
+from balancing.selectors import credential_pool_usage
+from balancing.services import pool_target_check
+from credentials import selectors, services
+from credentials.forms import credential_form_class, custom_model_form_class
+from credentials.models import Credential, PendingValidation, ValidationKind, ValidationStatus
 from upstream.registry import get_provider_or_404
 from upstream.schema import ProviderSpec
 from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
 from workspaces.toasts import toast
 
-from . import selectors, services
-from .forms import credential_form_class, custom_model_form_class
-from .models import Credential, PendingValidation, ValidationKind, ValidationStatus
+from .selectors import custom_model_get_or_404, provider_models
 
 
 def _changed(response: HttpResponse, *, close_modal: bool = True) -> HttpResponse:
@@ -79,8 +82,6 @@ def _form_page(
         "add_to_pool": add_to_pool if not credential else None,
     }
     if custom and credential is None and not add_to_pool:
-        from providers.selectors import provider_models
-
         context["removed_models"] = provider_models(
             workspace=request.workspace, provider=provider
         ).removed
@@ -243,6 +244,14 @@ def _submit(
     form again, with the reason when the service refused it."""
     if request.method == "POST" and form.is_valid():
         try:
+            if request_kwargs.get("add_to_pool") is not None:
+                request_kwargs["add_to_pool"] = pool_target_check(
+                    workspace=request.workspace,
+                    provider_key=provider.key,
+                    target=request_kwargs["add_to_pool"],
+                    model_name=request_kwargs.get("model_name", ""),
+                    model_type=request_kwargs.get("model_type", ""),
+                )
             pending = services.validation_request_create(
                 workspace=request.workspace,
                 provider_key=provider.key,
@@ -386,8 +395,6 @@ def credential_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpR
                 )[1:]
             )
         )
-        from balancing.selectors import credential_pool_usage
-
         return render(
             request,
             template,
@@ -447,8 +454,6 @@ def credential_list_context(
 @workspace_view()
 def credential_list(request: HttpRequest, provider_key: str) -> HttpResponse:
     """The credential section alone, refreshed after `credentialsChanged`."""
-    from providers.selectors import custom_model_get_or_404
-
     provider = get_provider_or_404(provider_key)
     custom_model = None
     if request.GET.get("model"):
