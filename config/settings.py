@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "providers",
     "credentials",
     "balancing",
+    "provisioning",
     "api_keys",
     "invocation",
     "playground",

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from workspaces.models import Workspace
 
-from ...provisioning import provisioning_export
+from ...exporter import provisioning_export
 
 
 class Command(BaseCommand):

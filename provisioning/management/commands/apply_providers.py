@@ -1,5 +1,5 @@
 """`manage.py apply_providers FILE.yaml [--dry-run] [--prune] [--allow-inline-secrets]`: makes
-a workspace's provider configuration match a file, all or nothing (`providers/provisioning.py`).
+a workspace's provider configuration match a file, all or nothing (`provisioning/`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from workspaces.exceptions import ApplicationError
 
-from ...provisioning import (
+from ...parser import provisioning_file_parse
+from ...planner import (
     CREATE,
     DELETE,
     UNCHANGED,
     UPDATE,
     provisioning_apply,
-    provisioning_file_parse,
     provisioning_plan,
     provisioning_workspace,
 )

@@ -1,4 +1,4 @@
-"""Declarative provisioning (`apply_providers`, `export_providers`; providers/provisioning.py):
+"""Declarative provisioning (`apply_providers`, `export_providers`; provisioning/):
 plans, idempotence, all-or-nothing, secrets from the environment only, pruning, pools and the
 export round trip. Validation really calls the loopback fake of each provider's API."""
 
@@ -570,16 +570,16 @@ def test_a_change_made_while_keys_are_validated_stops_the_apply(
 ):
     """Providers are called outside the transaction; the plan is worked out again under locks
     and a workspace edited meanwhile (here: someone adds key-b in the UI) gets nothing."""
-    from providers import provisioning
+    from provisioning import planner
 
-    real_validate = provisioning._validate
+    real_validate = planner._validate
 
     def validate_while_someone_edits(spec):
         if not Credential.objects.filter(workspace=workspace, name="key-b").exists():
             CredentialFactory(workspace=workspace, name="key-b")
         return real_validate(spec)
 
-    monkeypatch.setattr(provisioning, "_validate", validate_while_someone_edits)
+    monkeypatch.setattr(planner, "_validate", validate_while_someone_edits)
 
     message = apply_fails(tmp_path, full_file(openai_url))
 
