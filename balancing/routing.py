@@ -32,7 +32,6 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from config.redis_urls import redis_client
 from upstream.errors import (
     AuthenticationFailed,
     ProviderError,
@@ -42,6 +41,7 @@ from upstream.errors import (
     Unreachable,
     UpstreamError,
 )
+from workspaces.redis_urls import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import threading
 
 from django.conf import settings
 
-from config.redis_urls import redis_client
+from workspaces.redis_urls import redis_client
 
 from .routing import Router
 from .stats import PoolStats, register_exit_flush

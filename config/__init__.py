@@ -1,4 +1,5 @@
-"""Project configuration: settings, URLs, the Celery app and the WSGI/ASGI entry points."""
+"""Project configuration, the top of the layers: settings, URLs, health, the Celery app and the
+WSGI/ASGI entry points."""
 
 from .celery import app as celery_app
 

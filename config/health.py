@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -18,6 +19,7 @@ from django.views.decorators.http import require_GET
 from balancing.runtime import get_router
 from workspaces.access import public_view
 from workspaces.config_cache import config_cache_mode
+from workspaces.redis_urls import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +37,6 @@ def _database_ok() -> bool:
 def _redis_state() -> str:
     if settings.EMBEDDED_MODE:
         return "not configured"
-    import redis
-
-    from config.redis_urls import redis_client
-
     try:
         redis_client(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
         return "ok"

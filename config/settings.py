@@ -12,7 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.email_url import parse_email_url
-from config.redis_urls import celery_broker, parse_sentinel
+from workspaces.redis_urls import celery_broker, parse_sentinel
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -128,17 +128,18 @@ INSTALLED_APPS = [
     "django_bootstrap5",
     "axes",
     "csp",  # its checks catch settings in the pre-4.0 format
+    # The project's apps, bottom layer first (docs/architecture.md).
     "upstream",
     "workspaces",
-    "providers",
     "credentials",
     "balancing",
+    "system",
+    "providers",
     "provisioning",
     "api_keys",
     "invocation",
     "playground",
     "gateway",
-    "system",
 ]
 
 MIDDLEWARE = [
@@ -222,7 +223,7 @@ CACHES = {
 
 # /healthz pings Celery workers at most this often (seconds); probes in between reuse the count.
 HEALTH_WORKER_CACHE_SECONDS = float(os.environ.get("HEALTH_WORKER_CACHE_SECONDS", "10"))
-# A Sentinel REDIS_URL becomes kombu's form plus the service name (config/redis_urls.py).
+# A Sentinel REDIS_URL becomes kombu's form plus the service name (workspaces/redis_urls.py).
 _BROKER, _SENTINEL_OPTIONS = celery_broker(REDIS_URL) if REDIS_URL else ("memory://localhost/", {})
 CELERY_BROKER_URL = _BROKER
 CELERY_RESULT_BACKEND = _BROKER if REDIS_URL else "cache+memory://"

@@ -1,1 +1,2 @@
-"""The provider catalog, its credential schemas, the schema form builder and the provider pages."""
+"""The model settings and the Model Providers pages: a provider's models and credentials, custom
+models, switches, default models, model-list refresh and the model field."""

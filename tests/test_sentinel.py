@@ -12,8 +12,8 @@ from django.urls import reverse
 from kombu import Connection
 
 from balancing.routing import Router
-from config.redis_urls import celery_broker, parse_sentinel, redis_client
 from tests.fakes.private_redis import REDIS_SERVER, free_port
+from workspaces.redis_urls import celery_broker, parse_sentinel, redis_client
 
 
 @pytest.fixture

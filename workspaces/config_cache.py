@@ -36,7 +36,7 @@ from django.db import transaction
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from config.redis_urls import redis_client
+from .redis_urls import redis_client
 
 logger = logging.getLogger(__name__)
 
