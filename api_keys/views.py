@@ -37,7 +37,7 @@ def _visible_keys(request: HttpRequest):
 @require_GET
 @workspace_view()
 def api_key_list(request: HttpRequest) -> HttpResponse:
-    template = "gateway/api_key_list.html"
+    template = "api_keys/api_key_list.html"
     if request.htmx and request.htmx.target == "api-key-table":
         template += "#api-key-table"
     base_url = request.build_absolute_uri("/v1")
@@ -60,13 +60,13 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         else:
             response = render(
                 request,
-                "gateway/api_key_created.html",
+                "api_keys/api_key_created.html",
                 {"new": new, "base_url": request.build_absolute_uri("/v1")},
             )
             response["Cache-Control"] = "no-store"  # the only time the key is shown
             trigger_client_event(response, "apiKeysChanged")
             return toast(response, f"API key “{new.api_key.name}” created.")
-    template = "gateway/api_key_form.html"
+    template = "api_keys/api_key_form.html"
     if request.htmx:
         template += "#api-key-form"
     return render(request, template, {"form": form}, status=422 if form.errors else 200)

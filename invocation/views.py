@@ -63,7 +63,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
             points, bucket=usage_range.bucket, range_label=usage_range.label
         ),
     }
-    template = "gateway/usage.html"
+    template = "invocation/usage.html"
     if request.htmx and request.htmx.target == "usage-content":
         template += "#usage-content"
     return render(request, template, context)

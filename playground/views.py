@@ -47,7 +47,7 @@ from workspaces.access import workspace_view
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE = "gateway/playground.html"
+TEMPLATE = "playground/playground.html"
 
 
 class PlaygroundForm(WorkspaceForm):

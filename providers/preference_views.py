@@ -37,7 +37,7 @@ def provider_preference(request: HttpRequest, provider_key: str) -> HttpResponse
         return toast(HttpResponse(""), message, level=level)
     response = render(
         request,
-        "system/provider_access.html",
+        "providers/provider_access.html",
         {"system": system, "provider": provider, "can_manage": True},
     )
     response["HX-Trigger-After-Swap"] = "credentialsChanged"
