@@ -1,7 +1,8 @@
 """Moving a model or a task between apps keeps what people already have.
 
 The API keys moved from the gateway app to `api_keys` and the usage records to `invocation`
-(state-only migrations, same tables; gateway 0006 hands over their content types). These tests
+(state-only migrations, same tables; gateway 0006 hands over their content types), and custom
+models from `providers` to `credentials` (providers 0005 hands over theirs). These tests
 take a database as it was before the moves, with the data a user has, run the migrations, and
 check through today's code that nothing was lost; then the way back. A Celery task moved to
 another module must keep its name, or the messages already queued under it are dropped.
@@ -24,10 +25,17 @@ from django.utils import timezone
 
 from api_keys.models import ApiKey
 from api_keys.services import api_key_authenticate
+from credentials.models import CustomModel
 from invocation.models import UsageRecord
 from workspaces.models import AuditEntry, Membership, Role, User
 
 BEFORE_MOVE = ("gateway", "0005_revoke_keys_of_former_members")
+# Every app that had a migration since, at its last migration before the moves.
+BEFORE_THE_MOVES = {
+    "gateway": "0005_revoke_keys_of_former_members",
+    "providers": "0004_modelrefresh_can_time_out",
+    "credentials": "0002_pending_add_to_pool",
+}
 NEW_APPS = ("api_keys", "invocation")
 MOVED = {"apikey": "api_keys", "usagerecord": "invocation"}  # model → its app now
 RAW_KEY = "mck_moved-key-that-a-client-still-sends-0123456789"
@@ -59,11 +67,10 @@ def latest():
 
 
 def before_the_moves():
-    """Every app at its leaf, except gateway at 0005 and the two new apps not applied."""
+    """Every app at its leaf, except those that moved models (at their migration before the
+    moves) and the two new apps (not applied)."""
     targets = [
-        BEFORE_MOVE if app == "gateway" else (app, name)
-        for app, name in latest()
-        if app not in NEW_APPS
+        (app, BEFORE_THE_MOVES.get(app, name)) for app, name in latest() if app not in NEW_APPS
     ]
     return targets + [(app, None) for app in NEW_APPS]
 
@@ -75,6 +82,8 @@ def migrated_back():
     applied = executor.loader.applied_migrations
     assert BEFORE_MOVE in applied
     assert ("gateway", "0006_models_moved_out") not in applied
+    assert ("providers", "0005_custom_models_moved_out") not in applied
+    assert ("credentials", "0003_custommodel") not in applied
     assert not [key for key in applied if key[0] in NEW_APPS]
     return executor.loader.project_state([t for t in targets if t[1] is not None]).apps
 
@@ -242,6 +251,50 @@ def test_migrating_from_before_the_moves_keeps_keys_usage_and_admin_rights(
     audit = AuditEntry.objects.get(object_type="api_key", object_id=str(key.pk))
     assert audit.pk == before["audit"]
     assert audit.workspace_id == key.workspace_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_custom_models_keep_their_rows_audit_and_admin_rights_when_they_move_to_credentials(
+    migrations_restored,
+):
+    """If this fails, a deploy with the move would cost a workspace its custom models (and so
+    every model id `provider/name#custom` its applications call), or the admin permissions and
+    history on them, or the audit trail's way to them."""
+    apps = migrated_back()
+    ContentType_ = apps.get_model("contenttypes", "ContentType")
+    Permission_ = apps.get_model("auth", "Permission")
+    ContentType_.objects.filter(app_label="credentials", model="custommodel").delete()
+    old_type, _ = ContentType_.objects.get_or_create(app_label="providers", model="custommodel")
+    permission, _ = Permission_.objects.get_or_create(
+        content_type=old_type, codename="change_custommodel", defaults={"name": "Can change"}
+    )
+    user = apps.get_model("workspaces", "User").objects.create(email="cm@moves.test", password="!")
+    user.user_permissions.add(permission)
+    workspace = apps.get_model("workspaces", "Workspace").objects.create(name="CM", slug="cm")
+    model = apps.get_model("providers", "CustomModel").objects.create(
+        workspace=workspace, provider="openai_compatible", name="llama-3-70b", type="llm"
+    )
+    apps.get_model("workspaces", "AuditEntry").objects.create(
+        workspace=workspace,
+        action="model.add",
+        object_type="custommodel",
+        object_id=str(model.pk),
+        object_repr=str(model.name),
+    )
+
+    migrated_forward()
+
+    moved = CustomModel.objects.get(pk=model.pk)
+    assert (moved.workspace_id, moved.provider, moved.name, moved.type) == (
+        workspace.pk,
+        "openai_compatible",
+        "llama-3-70b",
+        "llm",
+    )
+    assert ContentType.objects.get_for_model(CustomModel).pk == old_type.pk
+    assert not ContentType.objects.filter(app_label="providers", model="custommodel").exists()
+    assert User.objects.get(pk=user.pk).has_perm("credentials.change_custommodel")
+    assert AuditEntry.objects.filter(object_type="custommodel", object_id=str(model.pk)).exists()
 
 
 # --- backwards -----------------------------------------------------------------------------
