@@ -66,7 +66,8 @@ class PoolUnavailable(ProviderError):
     """No entry of the pool could serve the call: every one failed, is cooling down or failing.
 
     `retry_after` is the number of seconds until the earliest entry is back in rotation, None
-    when only failing entries remain (they come back when their credential is fixed).
+    when only failing entries remain (they come back when their credential is fixed: the answer
+    is then 503, with no time to retry after).
     `errors` maps each entry tried during the call to the error it raised.
     """
 
@@ -76,6 +77,8 @@ class PoolUnavailable(ProviderError):
         "Every entry of this model's pool failed or is cooling down. Retry after the time given, "
         "fix the failing credentials, or add another credential to the pool."
     )
+    http_status = 429
+    error_type = "rate_limit_error"
 
     def __init__(
         self,
@@ -87,6 +90,8 @@ class PoolUnavailable(ProviderError):
     ):
         self.retry_after = retry_after
         self.errors = dict(errors or {})
+        if retry_after is None:
+            self.http_status, self.error_type = 503, "api_error"
         super().__init__(detail, hint=hint)
 
     def as_dict(self) -> dict:

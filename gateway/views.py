@@ -4,7 +4,8 @@ server-sent events), `/v1/embeddings` and `/v1/moderations`, authenticated by wo
 Requests and answers have OpenAI's shapes whatever provider serves the model, and so do errors
 (`{"error": {"message", "type", "param", "code"}}`): 400 bad request (naming the field), 401 bad
 key, 403 disabled or unusable model, 404 unknown model, 413 body too large, 429 rate limited
-everywhere (with Retry-After), 502 upstream error, 504 timeout. Nothing under /v1/ answers with
+everywhere (with Retry-After), 502 upstream error, 504 timeout. Each error class declares its
+status, type and code (`workspaces.exceptions.error_answer`). Nothing under /v1/ answers with
 an HTML page, not even an unexpected fault.
 """
 
@@ -24,35 +25,25 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from api_keys.services import api_key_authenticate
-from balancing.routing import PoolUnavailable
 from invocation import api
-from invocation.failover import NoCredential
-from providers.selectors import ModelUnavailable
+from invocation.streaming import event_stream
 from upstream.calls import ROLES, Message
-from upstream.errors import (
-    AuthenticationFailed,
-    BadRequest,
-    ModelNotAvailable,
-    NotSupported,
-    ProviderError,
-    QuotaExceeded,
-    QuotaExhausted,
-    RateLimited,
-    Timeout,
-)
+from upstream.errors import ProviderError
 from workspaces.access import public_view
+from workspaces.exceptions import ApplicationError, error_answer
 
 logger = logging.getLogger(__name__)
 
 
-class InvalidRequest(Exception):
+class InvalidRequest(ApplicationError):
+    """A malformed request (400); `param` names the field at fault."""
+
     def __init__(self, message: str, param: str | None = None):
-        super().__init__(message)
-        self.message, self.param = message, param
+        super().__init__(message, field=param)
 
 
 def error_response(
@@ -71,39 +62,19 @@ def error_response(
     return response
 
 
-def _provider_error_response(error: ProviderError) -> JsonResponse:
-    """A provider-side failure in OpenAI's words; the message never holds a secret (adapters
-    scrub provider texts) and never says which key failed, only the credential's name."""
-    message = f"{error.message}. {error.hint}".strip()
-    if isinstance(error, (PoolUnavailable, RateLimited)):
-        retry = error.retry_after
-        if retry is None and isinstance(error, PoolUnavailable):
-            return error_response(503, message, type_="api_error", code=error.code)
-        return error_response(
-            429, message, type_="rate_limit_error", code=error.code, retry_after=retry or 1
-        )
-    if isinstance(error, QuotaExceeded):
-        return error_response(
-            429,
-            message,
-            type_="insufficient_quota",
-            code=error.code,
-            retry_after=error.retry_after,
-        )
-    if isinstance(error, QuotaExhausted):
-        return error_response(429, message, type_="insufficient_quota", code=error.code)
-    if isinstance(error, NoCredential):
-        return error_response(403, message, type_="permission_error", code=error.code)
-    if isinstance(error, (BadRequest, NotSupported)):
-        return error_response(400, message, code=error.code)
-    if isinstance(error, ModelNotAvailable):
-        return error_response(404, message, code="model_not_found")
-    if isinstance(error, Timeout):
-        return error_response(504, message, type_="api_error", code=error.code)
-    if isinstance(error, AuthenticationFailed):
-        message = f"The provider refused the workspace's credential. {error.message}"
-        return error_response(502, message, type_="api_error", code="upstream_" + error.code)
-    return error_response(502, message, type_="api_error", code=error.code)
+def _error_answer_response(error: ApplicationError | ProviderError) -> JsonResponse:
+    """An error in OpenAI's words, as its class declares them (`error_answer`); a provider's
+    message never holds a secret (adapters scrub provider texts) and never says which key
+    failed, only the credential's name."""
+    answer = error_answer(error)
+    return error_response(
+        answer.status,
+        answer.message,
+        type_=answer.type,
+        code=answer.code,
+        param=answer.param,
+        retry_after=answer.retry_after,
+    )
 
 
 def gateway_view(methods: tuple[str, ...]):
@@ -130,27 +101,11 @@ def gateway_view(methods: tuple[str, ...]):
                     )
                 request.api_key = api_key
                 return view(request, *args, **kwargs)
-            except InvalidRequest as exc:
-                return error_response(400, exc.message, param=exc.param)
             except RequestDataTooBig:
                 limit = settings.GATEWAY_MAX_BODY_BYTES // 1024
                 return error_response(413, f"The body is larger than {limit} KiB.")
-            except api.ModelIdTooLong as exc:
-                return error_response(400, exc.message, param="model", code="model_id_too_long")
-            except api.UnknownModel as exc:
-                return error_response(404, exc.message, param="model", code="model_not_found")
-            except api.AmbiguousModel as exc:
-                return error_response(400, exc.message, param="model", code="model_ambiguous")
-            except ModelUnavailable as exc:
-                return error_response(
-                    403,
-                    exc.message,
-                    type_="permission_error",
-                    param="model",
-                    code="model_unavailable",
-                )
-            except ProviderError as exc:
-                return _provider_error_response(exc)
+            except (ApplicationError, ProviderError) as exc:
+                return _error_answer_response(exc)
             except DatabaseError:
                 logger.exception("gateway: database unavailable on %s", request.path)
                 return error_response(
@@ -328,13 +283,7 @@ def chat_completions(request: HttpRequest) -> HttpResponse:
         streamed = api.chat_stream(
             workspace, model_id, messages, caller=_caller(request), **options
         )
-        response = StreamingHttpResponse(
-            _SSEBody(streamed, completion_id, created, include_usage),
-            content_type="text/event-stream",
-        )
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        return response
+        return event_stream(streamed, _sse(streamed, completion_id, created, include_usage))
     served = api.chat(workspace, model_id, messages, caller=_caller(request), **options)
     result = served.value
     model = api.resolve(workspace, model_id, "llm").id
@@ -354,22 +303,6 @@ def chat_completions(request: HttpRequest) -> HttpResponse:
             "usage": _usage_json(result.usage),
         }
     )
-
-
-class _SSEBody:
-    """The streamed body; closing it (the client went away) closes the upstream stream too,
-    even before the first chunk was sent."""
-
-    def __init__(self, streamed: api.StreamedChat, *args):
-        self._events = _sse(streamed, *args)
-        self._streamed = streamed
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._events
-
-    def close(self) -> None:
-        self._events.close()
-        self._streamed.close()
 
 
 def _sse(

@@ -22,7 +22,7 @@ from typing import TypeVar
 from api_keys.models import ApiKey
 from balancing.services import ModelRef
 from credentials.models import Credential, CustomModel
-from providers.selectors import ModelUnavailable, model_for_use, provider_models
+from providers.selectors import ModelNotFound, ModelUnavailable, model_for_use, provider_models
 from upstream.adapters import get_adapter
 from upstream.calls import (
     ChatChunk,
@@ -56,11 +56,18 @@ CUSTOM_SUFFIX = "#custom"  # keeps a custom model apart from a predefined one of
 
 
 class UnknownModel(ApplicationError):
-    """No model of that id and type in the workspace (404 on the gateway)."""
+    """No model of that id and type in the workspace."""
+
+    field = "model"
+    http_status = 404
+    error_code = "model_not_found"
 
 
 class AmbiguousModel(ApplicationError):
-    """A bare model name several providers offer (400 on the gateway)."""
+    """A bare model name several providers offer."""
+
+    field = "model"
+    error_code = "model_ambiguous"
 
 
 @dataclass(frozen=True)
@@ -91,8 +98,11 @@ MODEL_ID_MAX_LENGTH = 256  # longer ids are refused before any lookup (and never
 
 
 class ModelIdTooLong(UnknownModel):
-    """A model id over MODEL_ID_MAX_LENGTH characters (400 on the gateway; callers that handle
+    """A model id over MODEL_ID_MAX_LENGTH characters (a bad request; callers that handle
     UnknownModel handle it too)."""
+
+    http_status = 400
+    error_code = "model_id_too_long"
 
 
 _resolved: ConfigCache[ModelHandle | tuple[type[ApplicationError], str]] = ConfigCache(
@@ -188,12 +198,10 @@ def _usable(
         row = model_for_use(
             workspace=workspace, provider=provider, name=name, model_type=model_type, custom=custom
         )
-    except ModelUnavailable as exc:
-        if "is not a" in exc.message:
-            raise UnknownModel(
-                f"No {model_type} model {provider.key}/{name} in this workspace."
-            ) from None
-        raise
+    except ModelNotFound:
+        raise UnknownModel(
+            f"No {model_type} model {provider.key}/{name} in this workspace."
+        ) from None
     return ModelHandle(provider, row.name, row.type, row.custom is not None, row.source)
 
 

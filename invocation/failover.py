@@ -44,6 +44,8 @@ class NoCredential(ProviderError):
     code = "no_credential"
     title = "No credential"
     hint = "Add a credential for this model, or select one as the default."
+    http_status = 403
+    error_type = "permission_error"
 
 
 @dataclass(frozen=True)

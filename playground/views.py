@@ -21,29 +21,20 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from django import forms
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from balancing.routing import PoolUnavailable
 from invocation import api
-from invocation.failover import NoCredential
+from invocation.streaming import event_stream
 from providers.defaults import default_model_id
 from providers.fields import ModelField, WorkspaceForm
 from providers.model_options import first_active_option
 from providers.selectors import ModelUnavailable
 from upstream.calls import Message
-from upstream.errors import (
-    BadRequest,
-    ModelNotAvailable,
-    NotSupported,
-    ProviderError,
-    QuotaExceeded,
-    QuotaExhausted,
-    RateLimited,
-    Timeout,
-)
+from upstream.errors import ProviderError
 from workspaces.access import workspace_view
+from workspaces.exceptions import error_answer
 
 logger = logging.getLogger(__name__)
 
@@ -79,41 +70,29 @@ class Failure:
     code: str = ""
 
 
-def _provider_status(error: ProviderError) -> int:
-    if isinstance(error, RateLimited | PoolUnavailable | QuotaExhausted | QuotaExceeded):
-        return 429
-    if isinstance(error, NoCredential):
-        return 403
-    if isinstance(error, BadRequest | NotSupported):
-        return 400
-    if isinstance(error, ModelNotAvailable):
-        return 404
-    if isinstance(error, Timeout):
-        return 504
-    return 502
+# What the page says of a refused model (a provider error carries its own title and hint).
+_REFUSALS: dict[type[Exception], tuple[str, str]] = {
+    api.UnknownModel: (
+        "Unknown model",
+        "Choose a model from the list: it shows every model of this workspace.",
+    ),
+    api.AmbiguousModel: ("Ambiguous model", ""),
+    ModelUnavailable: (
+        "Model unavailable",
+        "Choose an active model, or fix this one in Model Providers.",
+    ),
+}
 
 
 def _failure(exc: Exception) -> Failure:
+    """The status is the one every HTTP answer of this error has (`error_answer`); the code a
+    provider error's own, which its usage record keeps too."""
     if isinstance(exc, ProviderError):
-        return Failure(_provider_status(exc), exc.title, exc.message, exc.hint, exc.code)
-    if isinstance(exc, api.UnknownModel):
-        return Failure(
-            404,
-            "Unknown model",
-            exc.message,
-            "Choose a model from the list: it shows every model of this workspace.",
-            "model_not_found",
-        )
-    if isinstance(exc, api.AmbiguousModel):
-        return Failure(400, "Ambiguous model", exc.message, "", "model_ambiguous")
-    if isinstance(exc, ModelUnavailable):
-        return Failure(
-            403,
-            "Model unavailable",
-            exc.message,
-            "Choose an active model, or fix this one in Model Providers.",
-            "model_unavailable",
-        )
+        return Failure(error_answer(exc).status, exc.title, exc.message, exc.hint, exc.code)
+    for refused, (title, hint) in _REFUSALS.items():
+        if isinstance(exc, refused):
+            answer = error_answer(exc)
+            return Failure(answer.status, title, exc.message, hint, answer.code or "")
     raise exc
 
 
@@ -206,22 +185,6 @@ def _events(streamed: api.StreamedChat, run: Run) -> Iterator[bytes]:
     yield _event("done", run.figures())
 
 
-class _StreamBody:
-    """The streamed body; closing it (the client went away, or pressed Stop) closes the
-    provider's stream too, even before the first chunk was sent."""
-
-    def __init__(self, streamed: api.StreamedChat, run: Run):
-        self._events = _events(streamed, run)
-        self._streamed = streamed
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._events
-
-    def close(self) -> None:
-        self._events.close()
-        self._streamed.close()
-
-
 def _collect(streamed: api.StreamedChat, run: Run) -> Run:
     """The whole answer at once, for a browser without JavaScript."""
     pieces = []
@@ -293,10 +256,7 @@ def playground_run(request: HttpRequest) -> HttpResponse:
     run = Run(model=option.id, credential=streamed.credential.name, started=started)
     if not streaming:
         return _page(request, form, run=_collect(streamed, run))
-    response = StreamingHttpResponse(_StreamBody(streamed, run), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return event_stream(streamed, _events(streamed, run))
 
 
 def _refused(

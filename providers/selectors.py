@@ -313,6 +313,19 @@ def custom_model_get_or_404(*, workspace: Workspace, provider: str, pk) -> Custo
 class ModelUnavailable(ApplicationError):
     """A model that cannot be used now; the message says why (disabled, no credential...)."""
 
+    field = "model"
+    http_status = 403
+    error_type = "permission_error"
+    error_code = "model_unavailable"
+
+
+class ModelNotFound(ModelUnavailable):
+    """The workspace has no model of that name and type at all."""
+
+    http_status = 404
+    error_type = "invalid_request_error"
+    error_code = "model_not_found"
+
 
 def model_for_use(
     *,
@@ -322,7 +335,8 @@ def model_for_use(
     model_type: str,
     custom: bool | None = None,
 ) -> ModelRow:
-    """The model a call would use, or ModelUnavailable: unknown, disabled, no usable credential.
+    """The model a call would use, or ModelUnavailable: disabled, no usable credential, or
+    unknown (ModelNotFound).
 
     Invocation (the Python API and the gateway) goes through here, so a model switched off in
     the workspace is refused wherever it is called from.
@@ -339,9 +353,7 @@ def model_for_use(
         None,
     )
     if row is None:
-        raise ModelUnavailable(
-            f"{provider.key}/{name} is not a {model_type} model of this workspace."
-        )
+        raise ModelNotFound(f"{provider.key}/{name} is not a {model_type} model of this workspace.")
     if not row.status.usable:
         raise ModelUnavailable(
             f"{provider.key}/{name}: {row.status.label.lower()}. {row.status.reason}"

@@ -1,8 +1,12 @@
 """The one taxonomy every provider error maps onto (DESIGN.md section 3), with the words a user
-needs to fix it.
+needs to fix it, and how HTTP answers it.
 
 Messages never contain a secret: adapters build them from status codes and the provider's
 error text, which they pass through `scrub()` first.
+
+Each class declares its answer in OpenAI's error shape: `http_status`, `error_type` and
+`error_code` (the taxonomy's `code` unless a class names another). `error_answer()`
+(`workspaces/exceptions.py`) reads them for the gateway and the playground.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ class ProviderError(Exception):
     code = "provider_error"
     title = "Provider error"
     hint = ""
+    http_status = 502  # the provider failed: a bad gateway, unless a class says otherwise
+    error_type = "api_error"
 
     def __init__(self, detail: str = "", *, hint: str | None = None):
         self.detail = detail
@@ -27,6 +33,16 @@ class ProviderError(Exception):
     def message(self) -> str:
         return f"{self.title}: {self.detail}" if self.detail else self.title
 
+    @property
+    def error_code(self) -> str:
+        """The answer's `code`: the taxonomy's, unless a class names another."""
+        return self.code
+
+    @property
+    def error_message(self) -> str:
+        """The answer's `message`: what failed and what to do."""
+        return f"{self.message}. {self.hint}".strip()
+
     def as_dict(self) -> dict:
         return {"code": self.code, "message": self.message, "hint": self.hint}
 
@@ -35,12 +51,19 @@ class AuthenticationFailed(ProviderError):
     code = "authentication_failed"
     title = "Authentication failed"
     hint = "Verify the key, its expiry, credits and permissions."
+    error_code = "upstream_authentication_failed"  # the caller's own key was fine
+
+    @property
+    def error_message(self) -> str:
+        return f"The provider refused the workspace's credential. {self.message}"
 
 
 class RateLimited(ProviderError):
     code = "rate_limited"
     title = "Rate limited"
     hint = "The provider is throttling this key. Wait and retry, or add another key to a pool."
+    http_status = 429
+    error_type = "rate_limit_error"
 
     def __init__(
         self, detail: str = "", *, retry_after: float | None = None, hint: str | None = None
@@ -58,6 +81,8 @@ class QuotaExhausted(ProviderError):
     code = "quota_exhausted"
     title = "Quota exhausted"
     hint = "The account has no credit or quota left. Check billing with the provider."
+    http_status = 429
+    error_type = "insufficient_quota"
 
 
 class QuotaExceeded(ProviderError):
@@ -67,6 +92,8 @@ class QuotaExceeded(ProviderError):
     code = "quota_exceeded"
     title = "Quota exceeded"
     hint = "Add your own credential for this provider, or ask the site operator for a bigger plan."
+    http_status = 429
+    error_type = "insufficient_quota"
 
     def __init__(self, detail: str = "", *, retry_after: float | None = None, hint=None):
         self.retry_after = retry_after  # until the quota's period starts again; None: never
@@ -81,12 +108,17 @@ class ModelNotAvailable(ProviderError):
     code = "model_not_available"
     title = "Model not available"
     hint = "The key cannot reach this model. Refresh models to see which ones it can use."
+    http_status = 404
+    error_type = "invalid_request_error"
+    error_code = "model_not_found"
 
 
 class BadRequest(ProviderError):
     code = "bad_request"
     title = "Bad request"
     hint = "The provider rejected the request. Check the fields of the credential."
+    http_status = 400
+    error_type = "invalid_request_error"
 
 
 class UpstreamError(ProviderError):
@@ -105,12 +137,15 @@ class Timeout(ProviderError):
     code = "timeout"
     title = "Timed out"
     hint = "The provider did not answer in time. Try again, or check the base URL."
+    http_status = 504
 
 
 class NotSupported(ProviderError):
     code = "not_supported"
     title = "Not supported"
     hint = "This provider or model does not offer that kind of call."
+    http_status = 400
+    error_type = "invalid_request_error"
 
 
 class UnsafeURL(ProviderError):
