@@ -1,7 +1,8 @@
 """Credentials of a workspace for a provider or one custom model, and pending validations.
 
-A credential's secret fields are one encrypted JSON text (`secret_data`); its other fields are
-plain JSON (`config`), and `masks` holds what pages may show of each secret.
+A credential is a `StoredSecret`, the base of every stored key (the operator's system
+credentials too): its secret fields are one encrypted JSON text (`secret_data`), its other
+fields plain JSON (`config`), and `masks` holds what pages may show of each secret.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from upstream.errors import ProviderError
 from workspaces.jobs import Job, JobStatus
 from workspaces.models import Workspace
 
@@ -24,28 +26,88 @@ class CredentialStatus(models.TextChoices):
     FAILING = "failing", "Failing"
 
 
-class Credential(models.Model):
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="credentials")
-    provider = models.CharField(max_length=50)
-    # Blank for a provider credential (all predefined models); set for one custom model. A
-    # name + type, not a foreign key: removing a custom model keeps its credentials.
-    model_name = models.CharField(max_length=200, blank=True, default="")
-    model_type = models.CharField(max_length=30, blank=True, default="")
+def mask_secret(value: str) -> str:
+    """What a page may show of a secret: at most the first 3 and last 4 characters."""
+    value = str(value)
+    if len(value) >= 16:
+        return f"{value[:3]}…{value[-4:]}"
+    if len(value) >= 10:
+        return f"{value[:2]}…{value[-2:]}"
+    return "…" * 3
+
+
+class StoredSecret(models.Model):
+    """A named, validated key to a provider, kept at rest: a workspace's `Credential` and the
+    operator's `system.SystemCredential` are both one. The secret fields are one encrypted
+    JSON text (`secret_data`), the other fields plain JSON (`config`), and `masks` what pages
+    may show of each secret. `status` and the `last_*` fields say how the last check (a
+    validation, a scheduled re-validation or a failed call) went."""
+
     name = models.CharField(max_length=100)
     secret_data = StrictEncryptedTextField()
     config = models.JSONField(default=dict, blank=True)
     masks = models.JSONField(default=dict, blank=True)
-    is_default = models.BooleanField(default=False)
     status = models.CharField(
         max_length=10, choices=CredentialStatus.choices, default=CredentialStatus.ACTIVE
     )
     last_error_code = models.CharField(max_length=40, blank=True, default="")
     last_error_message = models.CharField(max_length=400, blank=True, default="")
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def secrets(self) -> dict[str, Any]:
+        """The decrypted secret fields; only adapters and validation read this."""
+        return json.loads(self.secret_data) if self.secret_data else {}
+
+    def values(self) -> dict[str, Any]:
+        """Every field's value (secret and plain), as a provider call needs them."""
+        return {**self.config, **self.secrets}
+
+    def set_values(self, *, config: dict[str, Any], secrets: dict[str, Any], checked_at) -> None:
+        """Hold values the provider has just accepted (not saved): the secrets encrypted and
+        masked, the key active as of `checked_at`."""
+        self.config = config
+        self.secret_data = json.dumps(secrets)
+        self.masks = {name: mask_secret(value) for name, value in secrets.items()}
+        for field, value in self.check_result(None, checked_at).items():
+            setattr(self, field, value)
+
+    @staticmethod
+    def check_result(error: ProviderError | None, checked_at) -> dict[str, Any]:
+        """The fields a check's verdict sets: active with no error, or failing with the
+        provider's error (message cut to the column's 400 characters)."""
+        if error is None:
+            return {
+                "status": CredentialStatus.ACTIVE,
+                "last_error_code": "",
+                "last_error_message": "",
+                "last_checked_at": checked_at,
+            }
+        return {
+            "status": CredentialStatus.FAILING,
+            "last_error_code": error.code,
+            "last_error_message": error.message[:400],
+            "last_checked_at": checked_at,
+        }
+
+
+class Credential(StoredSecret):
+    """A workspace's key for a provider, or for one of its custom models."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="credentials")
+    provider = models.CharField(max_length=50)
+    # Blank for a provider credential (all predefined models); set for one custom model. A
+    # name + type, not a foreign key: removing a custom model keeps its credentials.
+    model_name = models.CharField(max_length=200, blank=True, default="")
+    model_type = models.CharField(max_length=30, blank=True, default="")
+    is_default = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -70,19 +132,6 @@ class Credential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.provider}{'/' + self.model_name if self.model_name else ''})"
-
-    @property
-    def is_custom_model(self) -> bool:
-        return bool(self.model_name)
-
-    @property
-    def secrets(self) -> dict[str, Any]:
-        """The decrypted secret fields; only adapters and validation read this."""
-        return json.loads(self.secret_data) if self.secret_data else {}
-
-    def values(self) -> dict[str, Any]:
-        """Every field's value (secret and plain), as a provider call needs them."""
-        return {**self.config, **self.secrets}
 
 
 class CustomModel(models.Model):

@@ -37,7 +37,6 @@ from workspaces.services import audit_record, require_manager
 from .crypto import SecretDecryptionError, SecretUnreadable
 from .models import (
     Credential,
-    CredentialStatus,
     CustomModel,
     PendingValidation,
     ValidationKind,
@@ -51,16 +50,6 @@ NAME_PATTERN = re.compile(r"^API KEY (\d+)$")
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def mask_secret(value: str) -> str:
-    """What a page may show of a secret: at most the first 3 and last 4 characters."""
-    value = str(value)
-    if len(value) >= 16:
-        return f"{value[:3]}…{value[-4:]}"
-    if len(value) >= 10:
-        return f"{value[:2]}…{value[-2:]}"
-    return "…" * 3
 
 
 def credential_schema(provider: ProviderSpec, *, custom: bool) -> CredentialSchema:
@@ -443,18 +432,10 @@ def _save_credential(pending: PendingValidation, *, now) -> Credential:
         credential = Credential.objects.select_for_update().filter(pk=pending.credential_id).first()
         if credential is None:
             raise ApplicationError("The credential was deleted while it was being checked.")
-        credential.status = CredentialStatus.ACTIVE
-        credential.last_error_code = credential.last_error_message = ""
-        credential.last_checked_at = now
-        credential.save(
-            update_fields=[
-                "status",
-                "last_error_code",
-                "last_error_message",
-                "last_checked_at",
-                "updated_at",
-            ]
-        )
+        checked = Credential.check_result(None, now)
+        for field, value in checked.items():
+            setattr(credential, field, value)
+        credential.save(update_fields=[*checked, "updated_at"])
         return credential
 
     credential = None
@@ -499,16 +480,7 @@ def credential_store(
 
     Only callers that validated first come here: `pending_validation_run` and `apply_providers`.
     """
-    fields = {
-        "name": name,
-        "config": config,
-        "secret_data": json.dumps(secrets),
-        "masks": {k: mask_secret(v) for k, v in secrets.items()},
-        "status": CredentialStatus.ACTIVE,
-        "last_error_code": "",
-        "last_error_message": "",
-        "last_checked_at": checked_at or timezone.now(),
-    }
+    checked_at = checked_at or timezone.now()
     scope = {
         "workspace": workspace,
         "provider": provider,
@@ -516,11 +488,7 @@ def credential_store(
         "model_type": model_type,
     }
     created = credential is None
-    if not created:
-        for key, value in fields.items():
-            setattr(credential, key, value)
-        credential.save()
-    else:
+    if created:
         in_scope = Credential.objects.select_for_update().filter(**scope)
         first_in_scope = not list(in_scope.defer("secret_data"))  # lock the rows, then decide
         if model_name:
@@ -532,9 +500,12 @@ def credential_store(
                 model_type=model_type,
                 acting_user=acting_user,
             )
-        credential = Credential.objects.create(
-            **scope, **fields, is_default=first_in_scope, created_by=actor_user(acting_user)
+        credential = Credential(
+            **scope, is_default=first_in_scope, created_by=actor_user(acting_user)
         )
+    credential.name = name
+    credential.set_values(config=config, secrets=secrets, checked_at=checked_at)
+    credential.save(force_insert=created)
     credential_saved.send(
         sender=Credential,
         credential=credential,
@@ -569,10 +540,7 @@ def _apply_failure(pending: PendingValidation, error: ProviderError) -> None:
     if pending.kind == ValidationKind.CHECK and pending.credential_id:
         config_changed(pending.workspace_id, ConfigKind.CREDENTIALS)
         Credential.objects.filter(pk=pending.credential_id).update(
-            status=CredentialStatus.FAILING,
-            last_error_code=error.code,
-            last_error_message=error.message[:400],
-            last_checked_at=now,
+            **Credential.check_result(error, now)
         )
     audit_record(
         workspace=pending.workspace,

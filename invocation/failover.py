@@ -199,12 +199,7 @@ def _attempt(
 def credential_mark_failing(*, credential: Credential, error: ProviderError) -> None:
     """A call proved the credential unusable: it shows as failing until it validates again."""
     model = type(credential)  # a workspace Credential, or an operator's SystemCredential
-    model.objects.filter(pk=credential.pk).update(
-        status=CredentialStatus.FAILING,
-        last_error_code=error.code,
-        last_error_message=error.message[:400],
-        last_checked_at=timezone.now(),
-    )
+    model.objects.filter(pk=credential.pk).update(**model.check_result(error, timezone.now()))
     if isinstance(credential, SystemCredential):
         config_changed(None, ConfigKind.SYSTEM_OFFERS)
     else:

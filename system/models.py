@@ -1,8 +1,9 @@
 """The site operator's side of model access (DESIGN.md section 4).
 
 - A **system provider** is a provider whose credentials the operator owns and every workspace
-  may use within its plan's quota. Its credentials are encrypted and masked like workspace
-  ones and validated before they are saved (in the Django admin).
+  may use within its plan's quota. Its credentials are stored secrets like workspace ones
+  (`credentials.models.StoredSecret`: encrypted, masked, checked) and validated before they
+  are saved (in the Django admin).
 - A **plan quota** caps a plan's use of one system provider: in calls, tokens or credits
   (credits per call come from the model credit table), per month or in total; -1 = unlimited.
   A plan without a quota for a provider does not include that system provider.
@@ -14,13 +15,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django.db import models
 from django.db.models import Q
 
-from credentials.crypto import StrictEncryptedTextField
+from credentials.models import StoredSecret
 from upstream.registry import get_provider
 from workspaces.models import Plan, Workspace
 
@@ -52,23 +50,14 @@ class SystemProvider(models.Model):
         return f"{spec.label if spec else self.provider} (system)"
 
 
-class SystemCredential(models.Model):
+class SystemCredential(StoredSecret):
     """One of the operator's keys for a system provider. Calls rotate over the enabled,
     working ones and fail over between them, like a workspace pool."""
 
     system_provider = models.ForeignKey(
         SystemProvider, on_delete=models.CASCADE, related_name="credentials"
     )
-    name = models.CharField(max_length=100)
-    secret_data = StrictEncryptedTextField()
-    config = models.JSONField(default=dict, blank=True)
-    masks = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
-    status = models.CharField(max_length=10, default="active")  # active | failing
-    last_error_code = models.CharField(max_length=40, blank=True, default="")
-    last_error_message = models.CharField(max_length=400, blank=True, default="")
-    last_checked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["system_provider", "created_at", "pk"]
@@ -84,13 +73,6 @@ class SystemCredential(models.Model):
     @property
     def provider(self) -> str:
         return self.system_provider.provider
-
-    @property
-    def secrets(self) -> dict[str, Any]:
-        return json.loads(self.secret_data) if self.secret_data else {}
-
-    def values(self) -> dict[str, Any]:
-        return {**self.config, **self.secrets}
 
 
 class QuotaUnit(models.TextChoices):

@@ -168,22 +168,6 @@ def _locked_unchanged(model: type[models.Model], pk: int, values):
     return row
 
 
-def _checked_fields(error: ProviderError | None, now) -> dict[str, Any]:
-    if error is None:
-        return {
-            "status": CredentialStatus.ACTIVE,
-            "last_error_code": "",
-            "last_error_message": "",
-            "last_checked_at": now,
-        }
-    return {
-        "status": CredentialStatus.FAILING,
-        "last_error_code": error.code,
-        "last_error_message": error.message[:400],
-        "last_checked_at": now,
-    }
-
-
 def credential_revalidate(*, credential_id: int) -> Outcome:
     """Re-validate one workspace credential: a refusal marks it failing (as "Check now" does)
     and is audited; a failing one that validates is restored to its pools."""
@@ -202,7 +186,9 @@ def credential_revalidate(*, credential_id: int) -> Outcome:
         if locked is None:
             return Outcome.SKIPPED
         was_failing = locked.status == CredentialStatus.FAILING
-        Credential.objects.filter(pk=locked.pk).update(**_checked_fields(error, timezone.now()))
+        Credential.objects.filter(pk=locked.pk).update(
+            **Credential.check_result(error, timezone.now())
+        )
         details = {"provider": locked.provider, "model": locked.model_name}
         if error is not None:
             config_changed(locked.workspace_id, ConfigKind.CREDENTIALS)
@@ -250,7 +236,7 @@ def system_credential_revalidate(*, system_credential_id: int) -> Outcome:
             return Outcome.SKIPPED
         was_failing = locked.status == CredentialStatus.FAILING
         SystemCredential.objects.filter(pk=locked.pk).update(
-            **_checked_fields(error, timezone.now())
+            **SystemCredential.check_result(error, timezone.now())
         )
         if error is not None or was_failing:
             config_changed(None, ConfigKind.SYSTEM_OFFERS)  # offers list only working keys

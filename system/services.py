@@ -4,7 +4,6 @@ refreshing a system provider's model list from the provider."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +11,6 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from credentials.models import CredentialStatus
-from credentials.services import mask_secret
 from upstream.adapters import get_adapter
 from upstream.errors import ProviderError
 from upstream.registry import get_provider
@@ -71,12 +68,7 @@ def system_credential_store(
     """Save values the provider has just accepted for one of the operator's keys (the Django
     admin validates first): secrets encrypted and masked, the key active, and the cached
     system routes forgotten. No workspace's audit log holds operator keys, so it is logged."""
-    credential.config = config
-    credential.secret_data = json.dumps(secrets)
-    credential.masks = {name: mask_secret(value) for name, value in secrets.items()}
-    credential.status = CredentialStatus.ACTIVE
-    credential.last_error_code = credential.last_error_message = ""
-    credential.last_checked_at = timezone.now()
+    credential.set_values(config=config, secrets=secrets, checked_at=timezone.now())
     credential.save()
     config_changed(None, ConfigKind.SYSTEM_OFFERS)
     logger.info(

@@ -57,7 +57,7 @@ def spellings(secret: str, *, shown_prefix: int, shown_suffix: int) -> set[str]:
     return {s for s in found if len(s) >= 8}
 
 
-# A mask shows the first 3 and last 4 characters (credentials.services.mask_secret).
+# A mask shows the first 3 and last 4 characters (credentials.models.mask_secret).
 CANARY_SPELLINGS = (
     spellings(CANARY, shown_prefix=3, shown_suffix=4)
     | spellings(CANARY_BAD, shown_prefix=3, shown_suffix=4)

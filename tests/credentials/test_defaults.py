@@ -6,8 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from credentials import services
-from credentials.models import Credential
-from credentials.services import mask_secret
+from credentials.models import Credential, mask_secret
 from tests.factories import CredentialFactory
 from workspaces.exceptions import NotAllowed
 from workspaces.models import AuditEntry
