@@ -4,16 +4,14 @@ see and revoke every key of the workspace. A new key is shown once."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import trigger_client_event
 
 from workspaces.access import workspace_view
 from workspaces.exceptions import ApplicationError, NotAllowed
+from workspaces.htmx import HtmxHttpRequest, done, render_page
 from workspaces.models import Role
-from workspaces.toasts import toast
 
 from . import services
 from .models import ApiKey
@@ -27,7 +25,7 @@ class ApiKeyForm(forms.Form):
     )
 
 
-def _visible_keys(request: HttpRequest):
+def _visible_keys(request: HtmxHttpRequest):
     keys = ApiKey.objects.filter(workspace=request.workspace).select_related("created_by")
     if not Role(request.membership.role).manages_workspace:
         keys = keys.filter(created_by=request.user)
@@ -36,17 +34,19 @@ def _visible_keys(request: HttpRequest):
 
 @require_GET
 @workspace_view()
-def api_key_list(request: HttpRequest) -> HttpResponse:
-    template = "api_keys/api_key_list.html"
-    if request.htmx and request.htmx.target == "api-key-table":
-        template += "#api-key-table"
+def api_key_list(request: HtmxHttpRequest) -> HttpResponse:
     base_url = request.build_absolute_uri("/v1")
-    return render(request, template, {"keys": _visible_keys(request), "base_url": base_url})
+    return render_page(
+        request,
+        "api_keys/api_key_list.html",
+        {"keys": _visible_keys(request), "base_url": base_url},
+        targets=("api-key-table",),
+    )
 
 
 @require_http_methods(["GET", "POST"])
 @workspace_view()
-def api_key_create(request: HttpRequest) -> HttpResponse:
+def api_key_create(request: HtmxHttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -64,17 +64,24 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
                 {"new": new, "base_url": request.build_absolute_uri("/v1")},
             )
             response["Cache-Control"] = "no-store"  # the only time the key is shown
-            trigger_client_event(response, "apiKeysChanged")
-            return toast(response, f"API key “{new.api_key.name}” created.")
-    template = "api_keys/api_key_form.html"
-    if request.htmx:
-        template += "#api-key-form"
-    return render(request, template, {"form": form}, status=422 if form.errors else 200)
+            return done(
+                request,
+                f"API key “{new.api_key.name}” created.",
+                events=("apiKeysChanged",),
+                response=response,
+            )
+    return render_page(
+        request,
+        "api_keys/api_key_form.html",
+        {"form": form},
+        fragment="api-key-form",
+        status=422 if form.errors else 200,
+    )
 
 
 @require_POST
 @workspace_view()
-def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def api_key_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         api_key = get_object_or_404(ApiKey, workspace=request.workspace, pk=int(pk))
     except (TypeError, ValueError):
@@ -85,10 +92,9 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         from django.core.exceptions import PermissionDenied
 
         raise PermissionDenied(exc.message) from None
-    message = f"API key “{api_key.name}” revoked: requests with it now get 401."
-    if not request.htmx:
-        messages.success(request, message)
-        return redirect("api-key-list")
-    response = HttpResponse(status=204)
-    trigger_client_event(response, "apiKeysChanged")
-    return toast(response, message)
+    return done(
+        request,
+        f"API key “{api_key.name}” revoked: requests with it now get 401.",
+        events=("apiKeysChanged",),
+        redirect_to="api-key-list",
+    )

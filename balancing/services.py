@@ -108,7 +108,7 @@ def _manage(workspace: Workspace, user: Actor) -> None:
     require_load_balancing(workspace)
 
 
-def _changed(pool: Pool, actor: Actor | None) -> None:
+def _pool_changed(pool: Pool, actor: Actor | None) -> None:
     pool.updated_by = actor_user(actor)
     pool.save(update_fields=["updated_by", "updated_at"])
     config_changed(pool.workspace_id, ConfigKind.POOLS)
@@ -210,7 +210,7 @@ def _entry_append(
     entry = PoolEntry.objects.create(
         pool=pool, credential=credential, position=0 if last is None else last + 1
     )
-    _changed(pool, actor)
+    _pool_changed(pool, actor)
     audit_record(
         workspace=workspace,
         actor=actor,
@@ -263,7 +263,7 @@ def pool_entry_set_enabled(*, entry: PoolEntry, enabled: bool, acting_user: Acto
         )
     entry.enabled = enabled
     entry.save(update_fields=["enabled"])
-    _changed(pool, acting_user)
+    _pool_changed(pool, acting_user)
     audit_record(
         workspace=pool.workspace,
         actor=acting_user,
@@ -290,7 +290,7 @@ def pool_entry_move(*, entry: PoolEntry, offset: int, acting_user: Actor) -> Poo
     for position, item in enumerate(entries):
         if item.position != position:
             PoolEntry.objects.filter(pk=item.pk).update(position=position)
-    _changed(pool, acting_user)
+    _pool_changed(pool, acting_user)
     audit_record(
         workspace=pool.workspace,
         actor=acting_user,
@@ -317,7 +317,7 @@ def pool_entry_remove(*, entry: PoolEntry, acting_user: Actor) -> None:
     PoolEntry.objects.filter(pool=pool, position__gt=entry.position).update(
         position=F("position") - 1
     )
-    _changed(pool, acting_user)
+    _pool_changed(pool, acting_user)
     audit_record(
         workspace=pool.workspace,
         actor=acting_user,
@@ -354,7 +354,7 @@ def pool_set_enabled(
     pool.enabled = enabled
     pool.warning = ""
     pool.save(update_fields=["enabled", "warning"])
-    _changed(pool, acting_user)
+    _pool_changed(pool, acting_user)
     audit_record(
         workspace=workspace,
         actor=acting_user,
@@ -401,7 +401,7 @@ def pool_configure(
     pool.enabled = enabled
     pool.warning = ""
     pool.save(update_fields=["enabled", "warning"])
-    _changed(pool, acting_user)
+    _pool_changed(pool, acting_user)
     audit_record(
         workspace=workspace,
         actor=acting_user,

@@ -10,19 +10,16 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import trigger_client_event
 
 from credentials.models import Credential, CustomModel
 from upstream.registry import get_provider_or_404
 from upstream.schema import ProviderSpec
 from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
-from workspaces.toasts import toast
+from workspaces.htmx import HtmxHttpRequest, done, render_page
 
 from . import selectors, services
 from .runtime import routing_mode
@@ -32,7 +29,7 @@ DEFAULT_CONFIG = "default"
 MAX_REPEAT = 10
 
 
-def _ref(request: HttpRequest, provider: ProviderSpec) -> ModelRef:
+def _ref(request: HtmxHttpRequest, provider: ProviderSpec) -> ModelRef:
     data = request.POST if "model" in request.POST else request.GET
     ref = ModelRef(
         provider=provider.key,
@@ -50,23 +47,24 @@ def _pool_url(ref: ModelRef) -> str:
     return f"{reverse('pool-detail', args=[ref.provider])}?{ref.query}"
 
 
-def _done(request: HttpRequest, ref: ModelRef, message: str, level: str = "success"):
-    if not request.htmx:
-        messages.add_message(
-            request, messages.ERROR if level == "danger" else messages.SUCCESS, message
-        )
-        return redirect(_pool_url(ref))
-    response = HttpResponse(status=204)
-    if level != "danger":
-        trigger_client_event(response, "poolChanged")
-        trigger_client_event(response, "modelsChanged")
-        trigger_client_event(response, "closeModal")
-    return toast(response, message, level)
+def _outcome(
+    request: HtmxHttpRequest, ref: ModelRef, message: str, level: str = "success"
+) -> HttpResponse:
+    """A change refreshes the pool's sections and closes the dialog; a refusal only says why."""
+    changed = level != "danger"
+    return done(
+        request,
+        message,
+        level,
+        events=("poolChanged", "modelsChanged") if changed else (),
+        close_modal=changed,
+        redirect_to=_pool_url(ref),
+    )
 
 
 @require_GET
 @workspace_view()
-def pool_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
+def pool_detail(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     ref = _ref(request, provider)
     view = selectors.pool_view(workspace=request.workspace, ref=ref)
@@ -79,13 +77,15 @@ def pool_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
         "pool_url": _pool_url(ref),
         "custom_model": _custom_model(request, ref),
     }
-    template = "balancing/pool_detail.html"
-    if request.htmx and request.htmx.target in ("pool-entries", "pool-live", "pool-header"):
-        template += f"#{request.htmx.target}"
-    return render(request, template, context)
+    return render_page(
+        request,
+        "balancing/pool_detail.html",
+        context,
+        targets=("pool-entries", "pool-live", "pool-header"),
+    )
 
 
-def _custom_model(request: HttpRequest, ref: ModelRef):
+def _custom_model(request: HtmxHttpRequest, ref: ModelRef):
     if not ref.custom:
         return None
     return CustomModel.objects.filter(
@@ -95,7 +95,7 @@ def _custom_model(request: HttpRequest, ref: ModelRef):
 
 @require_GET
 @manager_view
-def pool_state(request: HttpRequest, provider_key: str) -> JsonResponse:
+def pool_state(request: HtmxHttpRequest, provider_key: str) -> JsonResponse:
     """The live pool view as JSON, for monitoring."""
     provider = get_provider_or_404(provider_key)
     ref = _ref(request, provider)
@@ -128,7 +128,7 @@ def pool_state(request: HttpRequest, provider_key: str) -> JsonResponse:
 
 @require_POST
 @manager_view
-def pool_switch(request: HttpRequest, provider_key: str) -> HttpResponse:
+def pool_switch(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     """Turn load balancing on (two enabled entries needed) or off (the pool is kept)."""
     provider = get_provider_or_404(provider_key)
     ref = _ref(request, provider)
@@ -138,10 +138,10 @@ def pool_switch(request: HttpRequest, provider_key: str) -> HttpResponse:
             workspace=request.workspace, ref=ref, enabled=enabled, acting_user=request.user
         )
     except ApplicationError as exc:
-        return _done(request, ref, exc.message, "danger")
+        return _outcome(request, ref, exc.message, "danger")
     if enabled:
-        return _done(request, ref, f"Load balancing is on for {ref.name}.")
-    return _done(
+        return _outcome(request, ref, f"Load balancing is on for {ref.name}.")
+    return _outcome(
         request, ref, f"Load balancing is off for {ref.name}: its default credential serves."
     )
 
@@ -174,7 +174,7 @@ class EntryForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def pool_entry_create(request: HttpRequest, provider_key: str) -> HttpResponse:
+def pool_entry_create(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     """Add credential: an existing credential of the model's scope, the Default Config, or a
     new credential (the credential form, which joins the pool once validated)."""
     provider = get_provider_or_404(provider_key)
@@ -197,19 +197,16 @@ def pool_entry_create(request: HttpRequest, provider_key: str) -> HttpResponse:
             name = credential.name if credential else "Default Config"
             times = form.cleaned_data["count"]
             added = f"{name} added" + (f" {times} times" if times > 1 else "")
-            return _done(request, ref, f"{added} to the pool of {ref.name}.")
+            return _outcome(request, ref, f"{added} to the pool of {ref.name}.")
     new_url = reverse(
         "custom-model-create" if ref.custom else "credential-create", args=[provider.key]
     )
     lb = {"lb_model": ref.name, "lb_type": ref.type}
     if ref.custom:
         lb |= {"lb_custom": "1", "model": ref.name, "type": ref.type}
-    template = "balancing/pool_entry_form.html"
-    if request.htmx:
-        template += "#entry-form"
-    return render(
+    return render_page(
         request,
-        template,
+        "balancing/pool_entry_form.html",
         {
             "provider": provider,
             "ref": ref,
@@ -218,13 +215,14 @@ def pool_entry_create(request: HttpRequest, provider_key: str) -> HttpResponse:
             "pool_url": _pool_url(ref),
             "new_credential_url": f"{new_url}?{urlencode(lb)}",
         },
+        fragment="entry-form",
         status=422 if form.errors else 200,
     )
 
 
 @require_POST
 @manager_view
-def pool_entry_update(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+def pool_entry_update(request: HtmxHttpRequest, provider_key: str, pk: int) -> HttpResponse:
     """Enable or disable an entry (`enabled=true|false`), or move it (`move=up|down`)."""
     provider = get_provider_or_404(provider_key)
     entry = selectors.pool_entry_get_or_404(
@@ -238,19 +236,19 @@ def pool_entry_update(request: HttpRequest, provider_key: str, pk: int) -> HttpR
             services.pool_entry_move(
                 entry=entry, offset=-1 if move == "up" else 1, acting_user=request.user
             )
-            return _done(request, ref, f"{entry} moved {move}.")
+            return _outcome(request, ref, f"{entry} moved {move}.")
         if request.POST.get("enabled") not in ("true", "false"):
-            return _done(request, ref, "Nothing to change.", "danger")
+            return _outcome(request, ref, "Nothing to change.", "danger")
         enabled = request.POST["enabled"] == "true"
         services.pool_entry_set_enabled(entry=entry, enabled=enabled, acting_user=request.user)
     except ApplicationError as exc:
-        return _done(request, ref, exc.message, "danger")
-    return _done(request, ref, f"{entry} {'enabled' if enabled else 'disabled'}.")
+        return _outcome(request, ref, exc.message, "danger")
+    return _outcome(request, ref, f"{entry} {'enabled' if enabled else 'disabled'}.")
 
 
 @require_POST
 @manager_view
-def pool_entry_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+def pool_entry_delete(request: HtmxHttpRequest, provider_key: str, pk: int) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     entry = selectors.pool_entry_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
@@ -260,5 +258,5 @@ def pool_entry_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpR
     try:
         services.pool_entry_remove(entry=entry, acting_user=request.user)
     except ApplicationError as exc:
-        return _done(request, ref, exc.message, "danger")
-    return _done(request, ref, f"{entry} removed from the pool.")
+        return _outcome(request, ref, exc.message, "danger")
+    return _outcome(request, ref, f"{entry} removed from the pool.")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from workspaces.access import workspace_view
+from workspaces.htmx import HtmxHttpRequest, render_page
 from workspaces.models import Role
 
 from . import selectors
@@ -27,7 +27,7 @@ class UsageFilterForm(forms.Form):
     )
 
 
-def _filters(request: HttpRequest) -> tuple[selectors.UsageRange, str]:
+def _filters(request: HtmxHttpRequest) -> tuple[selectors.UsageRange, str]:
     """The range and grouping asked for; anything unknown falls back to the default, one
     parameter at a time (a stale bookmark still shows a page, never an error)."""
     range_key = request.GET.get("range", "")
@@ -41,7 +41,7 @@ def _filters(request: HttpRequest) -> tuple[selectors.UsageRange, str]:
 @require_GET
 @vary_on_headers("HX-Request")
 @workspace_view(Role.ADMIN)
-def usage_page(request: HttpRequest) -> HttpResponse:
+def usage_page(request: HtmxHttpRequest) -> HttpResponse:
     usage_range, group_by = _filters(request)
     since, until = usage_range.bounds()
     points = selectors.usage_series(
@@ -63,10 +63,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
             points, bucket=usage_range.bucket, range_label=usage_range.label
         ),
     }
-    template = "invocation/usage.html"
-    if request.htmx and request.htmx.target == "usage-content":
-        template += "#usage-content"
-    return render(request, template, context)
+    return render_page(request, "invocation/usage.html", context, targets=("usage-content",))
 
 
 CSV_COLUMNS = [
@@ -89,7 +86,7 @@ def _cell(text: str) -> str:
 
 @require_GET
 @workspace_view(Role.ADMIN)
-def usage_csv(request: HttpRequest) -> HttpResponse:
+def usage_csv(request: HtmxHttpRequest) -> HttpResponse:
     """One row per UTC day and group that had calls, for the same range and grouping as the
     page."""
     usage_range, group_by = _filters(request)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from django import forms
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -35,6 +35,7 @@ from upstream.calls import Message
 from upstream.errors import ProviderError
 from workspaces.access import workspace_view
 from workspaces.exceptions import error_answer
+from workspaces.htmx import HtmxHttpRequest
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ def _collect(streamed: api.StreamedChat, run: Run) -> Run:
     return run
 
 
-def _page(request: HttpRequest, form: PlaygroundForm, *, run=None, error=None, status=200):
+def _page(request: HtmxHttpRequest, form: PlaygroundForm, *, run=None, error=None, status=200):
     default = default_model_id(workspace=request.workspace, model_type="llm")
     failure = error or (run.error if run else None)
     context = {"form": form, "run": run, "failure": failure, "default_model": default}
@@ -212,7 +213,7 @@ def _page(request: HttpRequest, form: PlaygroundForm, *, run=None, error=None, s
 
 @require_GET
 @workspace_view()
-def playground(request: HttpRequest) -> HttpResponse:
+def playground(request: HtmxHttpRequest) -> HttpResponse:
     """The page starts on the default LLM, or the first active one when it has none."""
     form = PlaygroundForm(workspace=request.workspace)
     field = form.fields["model"]
@@ -226,7 +227,7 @@ def playground(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @workspace_view()
-def playground_run(request: HttpRequest) -> HttpResponse:
+def playground_run(request: HtmxHttpRequest) -> HttpResponse:
     streaming = "text/event-stream" in request.headers.get("Accept", "")
     form = PlaygroundForm(request.POST, workspace=request.workspace)
     if not form.is_valid():
@@ -260,7 +261,7 @@ def playground_run(request: HttpRequest) -> HttpResponse:
 
 
 def _refused(
-    request: HttpRequest, form, failure: Failure, streaming: bool, *, fields=None
+    request: HtmxHttpRequest, form, failure: Failure, streaming: bool, *, fields=None
 ) -> HttpResponse:
     """A run refused before any answer: JSON for the page's script, the page otherwise."""
     if streaming:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,17 +23,9 @@ from upstream.registry import get_provider_or_404
 from upstream.schema import ProviderSpec
 from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
-from workspaces.toasts import toast
+from workspaces.htmx import HtmxHttpRequest, done, render_page, toast
 
 from .selectors import custom_model_get_or_404, provider_models
-
-
-def _changed(response: HttpResponse, *, close_modal: bool = True) -> HttpResponse:
-    """Tell the page its credential list is stale (and that the modal is done)."""
-    trigger_client_event(response, "credentialsChanged")
-    if close_modal:
-        trigger_client_event(response, "closeModal")
-    return response
 
 
 def _kept_secret_placeholders(
@@ -54,7 +46,7 @@ def _kept_secret_placeholders(
 
 
 def _form_page(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     *,
     provider: ProviderSpec,
     form,
@@ -85,10 +77,13 @@ def _form_page(
         context["removed_models"] = provider_models(
             workspace=request.workspace, provider=provider
         ).removed
-    template = "credentials/credential_form.html"
-    if request.htmx:
-        template += "#credential-form"
-    return render(request, template, context, status=status)
+    return render_page(
+        request,
+        "credentials/credential_form.html",
+        context,
+        fragment="credential-form",
+        status=status,
+    )
 
 
 def _pool_query(target: dict) -> str:
@@ -98,7 +93,7 @@ def _pool_query(target: dict) -> str:
     return urlencode(params)
 
 
-def _pool_target(request: HttpRequest) -> dict | None:
+def _pool_target(request: HtmxHttpRequest) -> dict | None:
     """Load balancing → Add credential → new: the pool the new credential will join."""
     if not request.GET.get("lb_model"):
         return None
@@ -110,7 +105,7 @@ def _pool_target(request: HttpRequest) -> dict | None:
 
 
 def _validation_outcome(
-    request: HttpRequest, pending: PendingValidation, *, polling: bool = False
+    request: HtmxHttpRequest, pending: PendingValidation, *, polling: bool = False
 ) -> HttpResponse:
     """What the modal shows once a create/edit validation has finished (or right away)."""
     provider = get_provider_or_404(pending.provider)
@@ -127,7 +122,13 @@ def _validation_outcome(
             request, "credentials/validation_success.html", {"credential": credential}
         ).content
         default_note = " It is the default." if credential and credential.is_default else ""
-        return toast(_changed(response), f"{pending.name} validated and saved.{default_note}")
+        return done(
+            request,
+            f"{pending.name} validated and saved.{default_note}",
+            events=("credentialsChanged",),
+            close_modal=True,
+            response=response,
+        )
 
     credential = selectors.credential_of(pending) if pending.kind == ValidationKind.UPDATE else None
     retrying = bool(pending.secret_payload) and credential is None
@@ -163,21 +164,21 @@ def _validation_outcome(
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def credential_create(request: HttpRequest, provider_key: str) -> HttpResponse:
+def credential_create(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     """Add credential (provider scope)."""
     return _create(request, provider_key, custom=False)
 
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def custom_model_create(request: HttpRequest, provider_key: str) -> HttpResponse:
+def custom_model_create(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     """Add Model: a custom model's name, type and credential; an existing name + type gets
     the credential added. `?model=<name>&type=<type>` prefills them (Add credential on a
     model's page)."""
     return _create(request, provider_key, custom=True)
 
 
-def _create(request: HttpRequest, provider_key: str, *, custom: bool) -> HttpResponse:
+def _create(request: HtmxHttpRequest, provider_key: str, *, custom: bool) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     if custom and not provider.supports_custom_models:
         raise Http404("This provider has no custom models.")
@@ -217,7 +218,7 @@ def _create(request: HttpRequest, provider_key: str, *, custom: bool) -> HttpRes
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def credential_update(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+def credential_update(request: HtmxHttpRequest, provider_key: str, pk: int) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     credential = selectors.credential_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
@@ -232,7 +233,7 @@ def credential_update(request: HttpRequest, provider_key: str, pk: int) -> HttpR
 
 
 def _submit(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     provider: ProviderSpec,
     form,
     *,
@@ -279,7 +280,7 @@ def _submit(
 
 @require_GET
 @manager_view
-def validation_detail(request: HttpRequest, pk: str) -> HttpResponse:
+def validation_detail(request: HtmxHttpRequest, pk: str) -> HttpResponse:
     """Polled by the page: 204 while the provider is being asked, then the outcome (286)."""
     pending = selectors.pending_get_or_404(workspace=request.workspace, pk=pk)
     pending = services.pending_validation_expire_if_overdue(pending=pending)
@@ -290,13 +291,12 @@ def validation_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return _validation_outcome(request, pending, polling=True)
 
 
-def _row_outcome(request: HttpRequest, pending: PendingValidation) -> HttpResponse:
+def _row_outcome(request: HtmxHttpRequest, pending: PendingValidation) -> HttpResponse:
     if not pending.is_finished:
         return HttpResponse(status=204)
     credential = selectors.credential_of(pending)
     if credential is None:
-        response = HttpResponseStopPolling()
-        return _changed(response, close_modal=False)
+        return trigger_client_event(HttpResponseStopPolling(), "credentialsChanged")
     response = render(
         request,
         "credentials/credential_list.html#credential-row",
@@ -310,7 +310,7 @@ def _row_outcome(request: HttpRequest, pending: PendingValidation) -> HttpRespon
 
 @require_POST
 @manager_view
-def credential_check(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+def credential_check(request: HtmxHttpRequest, provider_key: str, pk: int) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     credential = selectors.credential_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
@@ -330,7 +330,7 @@ def credential_check(request: HttpRequest, provider_key: str, pk: int) -> HttpRe
 
 @require_POST
 @manager_view
-def credential_check_all(request: HttpRequest, provider_key: str) -> HttpResponse:
+def credential_check_all(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     pendings = services.validation_check_all(
         workspace=request.workspace, provider_key=provider.key, acting_user=request.user
@@ -352,7 +352,7 @@ def credential_check_all(request: HttpRequest, provider_key: str) -> HttpRespons
 
 @require_POST
 @manager_view
-def credential_default(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+def credential_default(request: HtmxHttpRequest, provider_key: str, pk: int) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     credential = selectors.credential_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
@@ -369,21 +369,17 @@ def credential_default(request: HttpRequest, provider_key: str, pk: int) -> Http
     if not request.htmx:
         return redirect("provider-detail", provider.key)
     # The list of the credential's own scope: the provider's, or its custom model's.
-    response = trigger_client_event(HttpResponse(status=204), "credentialsChanged")
-    return toast(response, message, level)
+    return done(request, message, level, events=("credentialsChanged",))
 
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def credential_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+def credential_delete(request: HtmxHttpRequest, provider_key: str, pk: int) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     credential = selectors.credential_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
     )
     if request.method == "GET":
-        template = "credentials/credential_confirm_delete.html"
-        if request.htmx:
-            template += "#confirm"
         only_credential = (
             bool(credential.model_name)
             and not (
@@ -395,38 +391,48 @@ def credential_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpR
                 )[1:]
             )
         )
-        return render(
+        return render_page(
             request,
-            template,
+            "credentials/credential_confirm_delete.html",
             {
                 "credential": credential,
                 "provider": provider,
                 "only_credential": only_credential,
                 "pools": credential_pool_usage(credential=credential),
             },
+            fragment="confirm",
         )
     try:
         deleted = services.credential_delete(credential=credential, acting_user=request.user)
     except ApplicationError as exc:
-        return toast(_changed(HttpResponse()), exc.message, "danger")
-    message = f"{credential.name} deleted."
-    if deleted.model_deleted:
-        message += f" It was the only credential of {credential.model_name}, which was removed."
-    elif deleted.was_default and credential.model_name:
-        message += f" {credential.model_name} has no credential selected now: select one."
-    elif deleted.was_default:
-        message += f" {provider.label} has no default credential now: select one."
-    if deleted.pools_stopped:
-        message += " Load balancing stopped on " + ", ".join(deleted.pools_stopped) + "."
-    if not request.htmx:
-        return redirect("provider-detail", provider.key)
-    warn = deleted.was_default or deleted.model_deleted or deleted.pools_stopped
-    level = "warning" if warn else "success"
-    return toast(_changed(HttpResponse()), message, level)
+        message, level = exc.message, "danger"
+    else:
+        if not request.htmx:
+            return redirect("provider-detail", provider.key)
+        message = f"{credential.name} deleted."
+        if deleted.model_deleted:
+            message += f" It was the only credential of {credential.model_name}, which was removed."
+        elif deleted.was_default and credential.model_name:
+            message += f" {credential.model_name} has no credential selected now: select one."
+        elif deleted.was_default:
+            message += f" {provider.label} has no default credential now: select one."
+        if deleted.pools_stopped:
+            message += " Load balancing stopped on " + ", ".join(deleted.pools_stopped) + "."
+        warn = deleted.was_default or deleted.model_deleted or deleted.pools_stopped
+        level = "warning" if warn else "success"
+    # An empty 200, not a 204: the confirmation dialog it was posted from is emptied.
+    return done(
+        request,
+        message,
+        level,
+        events=("credentialsChanged",),
+        close_modal=True,
+        response=HttpResponse(),
+    )
 
 
 def credential_list_context(
-    request: HttpRequest, provider: ProviderSpec, custom_model=None
+    request: HtmxHttpRequest, provider: ProviderSpec, custom_model=None
 ) -> dict:
     """A credential section: the provider's (predefined models) or one custom model's."""
     scope = (
@@ -452,7 +458,7 @@ def credential_list_context(
 
 @require_GET
 @workspace_view()
-def credential_list(request: HttpRequest, provider_key: str) -> HttpResponse:
+def credential_list(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     """The credential section alone, refreshed after `credentialsChanged`."""
     provider = get_provider_or_404(provider_key)
     custom_model = None

@@ -5,18 +5,15 @@ as a proposal, stored only when Save is pressed."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpResponse
 from django.views.decorators.http import require_http_methods
-from django_htmx.middleware import HtmxDetails
 
 from upstream.schema import MODEL_TYPES
 from workspaces.access import workspace_view
 from workspaces.exceptions import ApplicationError
+from workspaces.htmx import HtmxHttpRequest, done, render_page
 from workspaces.models import Role
-from workspaces.toasts import toast
 
 from . import defaults
 from .fields import ModelField
@@ -24,10 +21,6 @@ from .model_options import ModelOption, model_options
 
 TEMPLATE = "providers/default_models.html"
 FRAGMENT = "default-models"
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _field_label(model_type: str) -> str:
@@ -68,19 +61,15 @@ def _page(request: HtmxHttpRequest, *, form=None, status: int = 200) -> HttpResp
         {"choice": choice, "field": form[model_type] if form is not None else None}
         for model_type, choice in choices.items()
     ]
-    template = TEMPLATE
-    if request.htmx and (request.method == "POST" or request.htmx.target == FRAGMENT):
-        template += f"#{FRAGMENT}"
-    return render(request, template, {"rows": rows, "form": form}, status=status)
-
-
-def _done(request: HtmxHttpRequest, message: str, level: str = "success") -> HttpResponse:
-    if not request.htmx:
-        messages.add_message(
-            request, messages.ERROR if level == "danger" else messages.SUCCESS, message
-        )
-        return redirect("default-models")
-    return toast(_page(request), message, level)
+    # A save answers with the section it was posted from, which also holds the form.
+    return render_page(
+        request,
+        TEMPLATE,
+        {"rows": rows, "form": form},
+        fragment=FRAGMENT if request.method == "POST" else None,
+        targets=(FRAGMENT,),
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -97,16 +86,19 @@ def default_models(request: HtmxHttpRequest) -> HttpResponse:
                 workspace=request.workspace, model_type=model_type, acting_user=request.user
             )
         except ApplicationError as exc:
-            return _done(request, exc.message, "danger")
-        label = _field_label(model_type)
-        return _done(request, f"{label} cleared." if cleared else f"{label} was not set.")
-
-    options = model_options(workspace=request.workspace)
-    choices = defaults.default_models_for(workspace=request.workspace, options=options)
-    form = DefaultModelsForm(
-        request.POST, workspace=request.workspace, choices=choices, options=options
-    )
-    if form.is_valid():
+            message, level = exc.message, "danger"
+        else:
+            label = _field_label(model_type)
+            message = f"{label} cleared." if cleared else f"{label} was not set."
+            level = "success"
+    else:
+        options = model_options(workspace=request.workspace)
+        choices = defaults.default_models_for(workspace=request.workspace, options=options)
+        form = DefaultModelsForm(
+            request.POST, workspace=request.workspace, choices=choices, options=options
+        )
+        if not form.is_valid():
+            return _page(request, form=form, status=422)
         try:
             changed = defaults.default_models_save(
                 workspace=request.workspace,
@@ -115,9 +107,12 @@ def default_models(request: HtmxHttpRequest) -> HttpResponse:
             )
         except ApplicationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            return _page(request, form=form, status=422)
+        if changed:
+            message = f"Default models saved ({', '.join(MODEL_TYPES[t] for t in changed)})."
         else:
-            if not changed:
-                return _done(request, "Nothing changed: the default models are as they were.")
-            names = ", ".join(MODEL_TYPES[t] for t in changed)
-            return _done(request, f"Default models saved ({names}).")
-    return _page(request, form=form, status=422)
+            message = "Nothing changed: the default models are as they were."
+        level = "success"
+    # With HTMX the section comes back up to date; a plain form post is redirected to it.
+    page = _page(request) if request.htmx else None
+    return done(request, message, level, response=page, redirect_to="default-models")

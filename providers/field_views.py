@@ -3,12 +3,13 @@ search box (HTMX; the full list works without it)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from upstream.schema import MODEL_TYPES
 from workspaces.access import workspace_view
+from workspaces.htmx import HtmxHttpRequest
 
 from .fields import SAFE_NAME, TEMPLATE, picker_context
 from .model_options import model_options
@@ -16,7 +17,7 @@ from .model_options import model_options
 
 @require_GET
 @workspace_view()
-def model_field_search(request: HttpRequest) -> HttpResponse:
+def model_field_search(request: HtmxHttpRequest) -> HttpResponse:
     """`field`, `id`, `type`, `label`, `required` describe the widget; `<field>-q` holds the
     search words; the current choice comes under the field's name (or `initial`) and stays
     listed whatever the search."""

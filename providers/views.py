@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import (
-    HttpResponseClientRedirect,
-    HttpResponseStopPolling,
-    trigger_client_event,
-)
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from credentials.selectors import credential_choices, credential_get_or_404, summarize
 from credentials.services import pending_validations_sweep
@@ -18,7 +14,7 @@ from upstream.registry import get_provider_or_404
 from upstream.schema import MODEL_TYPES
 from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
-from workspaces.toasts import toast
+from workspaces.htmx import HtmxHttpRequest, done, render_page
 
 from . import selectors, services
 from .credential_views import credential_list_context
@@ -27,7 +23,7 @@ from .models import ModelRefresh
 
 @require_GET
 @workspace_view()
-def provider_list(request: HttpRequest) -> HttpResponse:
+def provider_list(request: HtmxHttpRequest) -> HttpResponse:
     model_type = request.GET.get("type", "")
     if model_type not in MODEL_TYPES:
         model_type = ""
@@ -42,15 +38,12 @@ def provider_list(request: HttpRequest) -> HttpResponse:
         "query": query,
         "model_types": selectors.model_type_choices(),
     }
-    template = "providers/provider_list.html"
-    if request.htmx and request.htmx.target == "provider-grid":
-        template += "#provider-grid"
-    return render(request, template, context)
+    return render_page(request, "providers/provider_list.html", context, targets=("provider-grid",))
 
 
 @require_GET
 @workspace_view()
-def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
+def provider_detail(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     provider = get_provider_or_404(provider_key)
     model_type = request.GET.get("type", "")
     if model_type not in provider.model_types:
@@ -80,21 +73,17 @@ def provider_detail(request: HttpRequest, provider_key: str) -> HttpResponse:
         "model_type": model_type,
         "model_count": len(provider.models),
     }
-    template = "providers/provider_detail.html"
-    if request.htmx and request.htmx.target in ("model-list", "provider-status", "custom-models"):
-        template += f"#{request.htmx.target}"
-    return render(request, template, context)
-
-
-def _models_changed(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
-    trigger_client_event(response, "modelsChanged")
-    trigger_client_event(response, "closeModal")
-    return toast(response, message, level)
+    return render_page(
+        request,
+        "providers/provider_detail.html",
+        context,
+        targets=("model-list", "provider-status", "custom-models"),
+    )
 
 
 @require_GET
 @workspace_view()
-def custom_model_detail(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+def custom_model_detail(request: HtmxHttpRequest, provider_key: str, pk: int) -> HttpResponse:
     """A custom model's page: its status and its own credentials."""
     provider = get_provider_or_404(provider_key)
     model = selectors.custom_model_get_or_404(
@@ -104,35 +93,41 @@ def custom_model_detail(request: HttpRequest, provider_key: str, pk: int) -> Htt
     context["row"] = selectors.custom_model_row(
         workspace=request.workspace, model=model, credentials=context["credentials"]
     )
-    template = "providers/custom_model_detail.html"
-    if request.htmx and request.htmx.target == "model-status":
-        template += "#model-status"
-    return render(request, template, context)
+    return render_page(
+        request, "providers/custom_model_detail.html", context, targets=("model-status",)
+    )
 
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def custom_model_delete(request: HttpRequest, provider_key: str, pk: int) -> HttpResponse:
+def custom_model_delete(request: HtmxHttpRequest, provider_key: str, pk: int) -> HttpResponse:
     """Remove a custom model; its credentials stay for a quick re-add."""
     provider = get_provider_or_404(provider_key)
     model = selectors.custom_model_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
     )
     if request.method == "GET":
-        template = "providers/custom_model_confirm_delete.html"
-        if request.htmx:
-            template += "#confirm"
-        return render(request, template, {"provider": provider, "model": model})
+        return render_page(
+            request,
+            "providers/custom_model_confirm_delete.html",
+            {"provider": provider, "model": model},
+            fragment="confirm",
+        )
     services.custom_model_remove(custom_model=model, acting_user=request.user)
     if not request.htmx:
         return redirect("provider-detail", provider.key)
-    response = HttpResponseClientRedirect(reverse("provider-detail", args=[provider.key]))
-    return _models_changed(response, f"{model.name} removed; its credentials are kept.")
+    return done(
+        request,
+        f"{model.name} removed; its credentials are kept.",
+        events=("modelsChanged",),
+        close_modal=True,
+        response=HttpResponseClientRedirect(reverse("provider-detail", args=[provider.key])),
+    )
 
 
 @require_POST
 @manager_view
-def custom_model_readd(request: HttpRequest, provider_key: str) -> HttpResponse:
+def custom_model_readd(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     """Re-add a removed custom model with one of its remaining credentials."""
     provider = get_provider_or_404(provider_key)
     credential = credential_get_or_404(
@@ -148,12 +143,19 @@ def custom_model_readd(request: HttpRequest, provider_key: str) -> HttpResponse:
         message, level = f"{model.name} is back, using {credential.name}.", "success"
     if not request.htmx:
         return redirect("provider-detail", provider.key)
-    return _models_changed(HttpResponse(), message, level)
+    return done(
+        request,
+        message,
+        level,
+        events=("modelsChanged",),
+        close_modal=True,
+        response=HttpResponse(),
+    )
 
 
 @require_POST
 @manager_view
-def model_toggle(request: HttpRequest, provider_key: str) -> HttpResponse:
+def model_toggle(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     """Enable or disable a model (predefined or custom) for the workspace."""
     provider = get_provider_or_404(provider_key)
     enabled = request.POST.get("enabled") == "true"
@@ -174,29 +176,28 @@ def model_toggle(request: HttpRequest, provider_key: str) -> HttpResponse:
         message, level = f"{name} {verb}.", "success"
     if not request.htmx:
         return redirect("provider-detail", provider.key)
-    response = _models_changed(HttpResponse(status=204), message, level)
-    trigger_client_event(response, "credentialsChanged")  # the model page's status too
-    return response
+    # credentialsChanged: the model page's status too.
+    events = ("modelsChanged", "credentialsChanged")
+    return done(request, message, level, events=events, close_modal=True)
 
 
 @require_GET
 @workspace_view()
-def custom_credential_list(request: HttpRequest, provider_key: str) -> HttpResponse:
+def custom_credential_list(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     """Manage Credentials: every custom-model credential, grouped by model, removed or not."""
     provider = get_provider_or_404(provider_key)
     models = selectors.provider_models(workspace=request.workspace, provider=provider)
     groups = [(row.name, row.type, row.custom, row.credentials) for row in models.custom]
     groups += [(r.name, r.type, None, r.credentials) for r in models.removed]
     context = {"provider": provider, "groups": groups}
-    template = "providers/custom_credential_list.html"
-    if request.htmx and request.htmx.target == "custom-credentials":
-        template += "#custom-credentials"
-    return render(request, template, context)
+    return render_page(
+        request, "providers/custom_credential_list.html", context, targets=("custom-credentials",)
+    )
 
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def model_refresh(request: HttpRequest, provider_key: str) -> HttpResponse:
+def model_refresh(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
     """Refresh models: ask the provider which models one credential can reach."""
     provider = get_provider_or_404(provider_key)
     if not provider.can_list_models:
@@ -214,20 +215,18 @@ def model_refresh(request: HttpRequest, provider_key: str) -> HttpResponse:
                 credential=credential, acting_user=request.user
             )
             return _refresh_outcome(request, provider, refresh)
-    template = "providers/model_refresh.html"
-    if request.htmx:
-        template += "#refresh-form"
-    return render(
+    return render_page(
         request,
-        template,
+        "providers/model_refresh.html",
         {"provider": provider, "credentials": credentials, "error": error},
+        fragment="refresh-form",
         status=422 if error else 200,
     )
 
 
 @require_GET
 @manager_view
-def model_refresh_detail(request: HttpRequest, provider_key: str, pk) -> HttpResponse:
+def model_refresh_detail(request: HtmxHttpRequest, provider_key: str, pk) -> HttpResponse:
     """Polled while the provider is asked: 204, then the results (286 stops the polling)."""
     provider = get_provider_or_404(provider_key)
     refresh = get_object_or_404(
@@ -241,7 +240,7 @@ def model_refresh_detail(request: HttpRequest, provider_key: str, pk) -> HttpRes
     return response
 
 
-def _refresh_outcome(request: HttpRequest, provider, refresh) -> HttpResponse:
+def _refresh_outcome(request: HtmxHttpRequest, provider, refresh) -> HttpResponse:
     context = {"provider": provider, "refresh": refresh}
     if refresh.is_finished and not refresh.error_code:
         context["results"] = selectors.refresh_results(

@@ -196,7 +196,7 @@ class _Planner:
                 write=lambda: self.credential_save(spec, None),
                 validate=spec,
             )
-        changed = _changed_fields(current.config, spec.config)
+        changed = _differing_fields(current.config, spec.config)
         moved = kept_secret_moved(
             schema=credential_schema(
                 get_provider(spec.scope.provider), custom=bool(spec.scope.model_name)
@@ -211,7 +211,7 @@ class _Planner:
             # address gets its secrets stated again (as ${ENV_VAR}).
             raise ProvisioningError(spec.path, moved)
         try:
-            changed += _changed_fields(current.secrets, spec.secrets)
+            changed += _differing_fields(current.secrets, spec.secrets)
         except SecretDecryptionError:
             changed += sorted(spec.secrets)  # unreadable now: the file's value replaces it
         if not changed:
@@ -384,7 +384,7 @@ class _Planner:
         custom_model_remove(custom_model=model, acting_user=self.actor)
 
 
-def _changed_fields(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+def _differing_fields(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     return [k for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
 
 

@@ -6,31 +6,31 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect
 
 from . import selectors, services
 from .access import login_view, manager_view, public_view, workspace_view
 from .exceptions import ApplicationError
 from .forms import MemberAddForm, MemberRoleForm, OwnershipTransferForm, WorkspaceForm
+from .htmx import HtmxHttpRequest, done, render_page
 from .invitations import invitation_from_token
 from .middleware import SESSION_KEY
 from .models import Membership, Role, User
 from .signals import what_ends_with_membership
-from .toasts import toast
 
 
-def _redirect(request: HttpRequest, to: str) -> HttpResponse:
+def _redirect(request: HtmxHttpRequest, to: str) -> HttpResponse:
     """After a change, HTMX clients follow a client redirect; others a normal one."""
     return HttpResponseClientRedirect(to) if request.htmx else redirect(to)
 
 
 @require_GET
 @login_view
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HtmxHttpRequest) -> HttpResponse:
     if request.workspace is None:
         return render(request, "workspaces/no_workspace.html")
     return redirect("provider-list")
@@ -38,7 +38,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_view
-def workspace_switch(request: HttpRequest) -> HttpResponse:
+def workspace_switch(request: HtmxHttpRequest) -> HttpResponse:
     membership = get_object_or_404(
         Membership.objects.select_related("workspace"),
         user=request.user,
@@ -51,7 +51,7 @@ def workspace_switch(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_view
-def workspace_create(request: HttpRequest) -> HttpResponse:
+def workspace_create(request: HtmxHttpRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -69,7 +69,7 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @workspace_view()
-def workspace_update(request: HttpRequest) -> HttpResponse:
+def workspace_update(request: HtmxHttpRequest) -> HttpResponse:
     """Workspace settings: everyone reads them, owners and admins rename."""
     form = WorkspaceForm(request.POST or None, initial={"name": request.workspace.name})
     if request.method == "POST":
@@ -101,7 +101,7 @@ def workspace_update(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @workspace_view()
-def workspace_leave(request: HttpRequest) -> HttpResponse:
+def workspace_leave(request: HtmxHttpRequest) -> HttpResponse:
     try:
         services.membership_leave(workspace=request.workspace, user=request.user)
     except ApplicationError as exc:
@@ -114,7 +114,7 @@ def workspace_leave(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @workspace_view(Role.OWNER)
-def workspace_transfer(request: HttpRequest) -> HttpResponse:
+def workspace_transfer(request: HtmxHttpRequest) -> HttpResponse:
     form = OwnershipTransferForm(
         request.POST, memberships=request.workspace.memberships.exclude(role=Role.OWNER)
     )
@@ -139,7 +139,7 @@ def workspace_transfer(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @workspace_view()
-def member_list(request: HttpRequest) -> HttpResponse:
+def member_list(request: HtmxHttpRequest) -> HttpResponse:
     can_manage = Role(request.membership.role).manages_workspace
     context = {
         "members": selectors.member_list(workspace=request.workspace),
@@ -147,31 +147,22 @@ def member_list(request: HttpRequest) -> HttpResponse:
         "invitations": selectors.invitation_list(workspace=request.workspace) if can_manage else [],
         "role_choices": MemberRoleForm.base_fields["role"].choices,
     }
-    template = "workspaces/member_list.html"
-    if request.htmx and request.htmx.target == "member-table":
-        template += "#member-table"
-    return render(request, template, context)
+    return render_page(request, "workspaces/member_list.html", context, targets=("member-table",))
 
 
-def _site_url(request: HttpRequest) -> str:
+def _site_url(request: HtmxHttpRequest) -> str:
     """The site's address for links in emails (the host is one ALLOWED_HOSTS accepted)."""
     return request.build_absolute_uri("/")
 
 
-def _after_change(request: HttpRequest, message: str, level: str = "success") -> HttpResponse:
+def _after_change(request: HtmxHttpRequest, message: str, level: str = "success") -> HttpResponse:
     """The member list refreshes (HTMX) or reloads (plain form) and says what happened."""
-    if request.htmx:
-        response = trigger_client_event(HttpResponse(status=204), "membersChanged")
-        return toast(response, message, level)
-    {"success": messages.success, "warning": messages.warning, "danger": messages.error}[level](
-        request, message
-    )
-    return redirect("member-list")
+    return done(request, message, level, events=("membersChanged",), redirect_to="member-list")
 
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def member_create(request: HttpRequest) -> HttpResponse:
+def member_create(request: HtmxHttpRequest) -> HttpResponse:
     form = MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -201,15 +192,18 @@ def member_create(request: HttpRequest) -> HttpResponse:
                 request,
                 f"Invitation emailed to {email}. They join as {role} once they accept it.",
             )
-    template = "workspaces/member_form.html"
-    if request.htmx:
-        template += "#member-form"
-    return render(request, template, {"form": form}, status=422 if form.errors else 200)
+    return render_page(
+        request,
+        "workspaces/member_form.html",
+        {"form": form},
+        fragment="member-form",
+        status=422 if form.errors else 200,
+    )
 
 
 @require_POST
 @manager_view
-def invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
+def invitation_resend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     invitation = selectors.invitation_get_or_404(workspace=request.workspace, pk=pk)
     try:
         sent = services.invitation_resend(
@@ -228,14 +222,16 @@ def invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def invitation_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def invitation_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Cancel a pending invitation (confirmed in a modal): its link stops working."""
     invitation = selectors.invitation_get_or_404(workspace=request.workspace, pk=pk)
     if request.method == "GET":
-        template = "workspaces/invitation_confirm_delete.html"
-        if request.htmx:
-            template += "#confirm"
-        return render(request, template, {"invitation": invitation})
+        return render_page(
+            request,
+            "workspaces/invitation_confirm_delete.html",
+            {"invitation": invitation},
+            fragment="confirm",
+        )
     try:
         services.invitation_cancel(invitation=invitation, acting_user=request.user)
     except ApplicationError as exc:
@@ -248,7 +244,7 @@ INVITATION_SESSION_KEY = "invitation_token"
 
 @require_GET
 @public_view
-def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
+def invitation_open(request: HtmxHttpRequest, token: str) -> HttpResponse:
     """The emailed link. As Django's password reset does, the token moves into the session and
     the browser goes on to a URL without it, so later requests (the form, a failed check, an
     error) never carry it in their address, their log line or a Referer."""
@@ -260,7 +256,7 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @public_view
-def invitation_accept(request: HttpRequest) -> HttpResponse:
+def invitation_accept(request: HtmxHttpRequest) -> HttpResponse:
     token = request.session.get(INVITATION_SESSION_KEY) or ""
     invitation = invitation_from_token(token) if token else None
     if invitation is None:
@@ -303,7 +299,7 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @manager_view
-def member_update(request: HttpRequest, pk: int) -> HttpResponse:
+def member_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     membership = selectors.membership_get_or_404(workspace=request.workspace, pk=pk)
     form = MemberRoleForm(request.POST)
     error = None
@@ -316,12 +312,12 @@ def member_update(request: HttpRequest, pk: int) -> HttpResponse:
             error = exc.message
     else:
         error = "Choose admin, editor or member."
+    if error:
+        message, level = error, "danger"
+    else:
+        message, level = f"{membership.user.email} is now {membership.role}.", "success"
     if not request.htmx:
-        if error:
-            messages.error(request, error)
-        else:
-            messages.success(request, f"{membership.user.email} is now {membership.role}.")
-        return redirect("member-list")
+        return done(request, message, level, redirect_to="member-list")
     response = render(
         request,
         "workspaces/member_list.html#member-row",
@@ -330,38 +326,31 @@ def member_update(request: HttpRequest, pk: int) -> HttpResponse:
             "role_choices": MemberRoleForm.base_fields["role"].choices,
         },
     )
-    if error:
-        return toast(response, error, "danger")
-    return toast(response, f"{membership.user.email} is now {membership.role}.")
+    return done(request, message, level, response=response)
 
 
 @require_http_methods(["GET", "POST"])
 @manager_view
-def member_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def member_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     membership = selectors.membership_get_or_404(workspace=request.workspace, pk=pk)
     if request.method == "GET":
-        template = "workspaces/member_confirm_delete.html"
-        if request.htmx:
-            template += "#confirm"
         ending = what_ends_with_membership(workspace=request.workspace, user=membership.user)
-        return render(request, template, {"member": membership, "ending": ending})
+        return render_page(
+            request,
+            "workspaces/member_confirm_delete.html",
+            {"member": membership, "ending": ending},
+            fragment="confirm",
+        )
     try:
         services.membership_remove(membership=membership, acting_user=request.user)
     except ApplicationError as exc:
-        if request.htmx:
-            return toast(HttpResponse(status=204), exc.message, "danger")
-        messages.error(request, exc.message)
-        return redirect("member-list")
-    if request.htmx:
-        response = trigger_client_event(HttpResponse(status=204), "membersChanged")
-        return toast(response, f"{membership.user.email} removed.")
-    messages.success(request, f"{membership.user.email} removed.")
-    return redirect("member-list")
+        return done(request, exc.message, "danger", redirect_to="member-list")
+    return _after_change(request, f"{membership.user.email} removed.")
 
 
 @require_GET
 @manager_view
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: HtmxHttpRequest) -> HttpResponse:
     """Who changed what and when in this workspace, newest first (owners and admins)."""
     from django.core.paginator import Paginator
 
