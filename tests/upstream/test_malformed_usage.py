@@ -1,7 +1,7 @@
 """An answer whose usage block cannot be read ("prompt_tokens": "x") is still the answer: every
 adapter returns its text with the usage unknown (None), whole and streamed, and says so once
 per provider in the log. The fakes' "badusage" scenario spoils the token counts in each
-provider's own wire format (tests/fakes/providers.py)."""
+provider's own wire format (tests/fakes/providers/)."""
 
 from __future__ import annotations
 
