@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from invocation import api, usage
 from invocation.models import UsageRecord
-from tests.factories import WorkspaceFactory
+from tests.factories import UsageRecordFactory, WorkspaceFactory
 from tests.faults import database_refusing_connections, in_thread
 from tests.helpers import flush_usage, reset_writer
 from upstream.calls import Message
@@ -78,15 +78,7 @@ def test_a_credential_deleted_before_the_write_leaves_its_name(batched, openai_k
 def test_a_deleted_workspace_drops_only_its_own_records(batched, workspace):
     gone = WorkspaceFactory(name="Gone", slug="gone")
     for owner in (workspace, gone, workspace):
-        usage.record_usage(
-            UsageRecord(
-                workspace_id=owner.pk,
-                provider="openai",
-                model="gpt-4o-mini",
-                model_type="llm",
-                endpoint="chat",
-            )
-        )
+        usage.record_usage(UsageRecordFactory.build(workspace=owner))
     gone.delete()
     assert flush_usage() == 2
     assert list(UsageRecord.objects.values_list("workspace_id", flat=True)) == [workspace.pk] * 2
@@ -104,16 +96,7 @@ def test_records_wait_while_the_database_refuses_connections(batched, postgres, 
 def test_a_full_queue_drops_the_oldest_records(workspace, transactional_db):
     writer = usage.UsageWriter(interval=30, max_pending=3)
     for tokens in range(5):
-        writer.add(
-            UsageRecord(
-                workspace_id=workspace.pk,
-                provider="openai",
-                model="gpt-4o-mini",
-                model_type="llm",
-                endpoint="chat",
-                prompt_tokens=tokens,
-            )
-        )
+        writer.add(UsageRecordFactory.build(workspace=workspace, prompt_tokens=tokens))
     assert (writer.pending(), writer.dropped) == (3, 2)
     writer.stop()
     assert sorted(UsageRecord.objects.values_list("prompt_tokens", flat=True)) == [2, 3, 4]
