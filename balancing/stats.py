@@ -113,10 +113,6 @@ class PoolStats:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def window(self, pool_key: str, entry_ids: Sequence[str], *, minutes: int) -> dict[str, Counts]:
-        """Requests and errors per entry over the last `minutes` minutes (this one included)."""
-        return self.windows(pool_key, entry_ids, minutes=(minutes,))[minutes]
-
     def windows(
         self, pool_key: str, entry_ids: Sequence[str], *, minutes: Sequence[int]
     ) -> dict[int, dict[str, Counts]]:

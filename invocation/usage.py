@@ -207,17 +207,3 @@ def record_usage(record: UsageRecord) -> None:
         record.save(force_insert=True)
     else:
         writer().add(record)
-
-
-def reset_writer() -> None:
-    """Write what is pending and start afresh with the current settings (tests)."""
-    global _writer
-    with _writer_lock:
-        if _writer is not None:
-            _writer.stop()
-        _writer = None
-
-
-def flush_usage() -> int:
-    """Write pending records now (reports and tests that need them in the database)."""
-    return writer().flush() if _writer is not None else 0

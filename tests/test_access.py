@@ -122,43 +122,25 @@ PATTERNS = list(app_patterns())
 @pytest.fixture
 def objects(members, workspace):
     """One object of each kind that URLs address, in the workspace under test."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from credentials.models import PendingValidation
-    from tests.factories import CredentialFactory
+    from tests.factories import (
+        CredentialFactory,
+        CustomModelFactory,
+        InvitationFactory,
+        ModelRefreshFactory,
+        PendingValidationFactory,
+        PoolEntryFactory,
+    )
 
     credential = CredentialFactory(workspace=workspace)
-    pending = PendingValidation.objects.create(
-        workspace=workspace,
-        provider="openai",
-        kind="check",
-        credential=credential,
-        expires_at=timezone.now() + timedelta(minutes=5),
-    )
-    from credentials.models import CustomModel
-    from providers.models import ModelRefresh
-
-    custom_model = CustomModel.objects.create(
-        workspace=workspace, provider="openai", name="my-finetune", type="llm"
-    )
+    pending = PendingValidationFactory(workspace=workspace, credential=credential)
+    custom_model = CustomModelFactory(workspace=workspace, name="my-finetune")
     CredentialFactory(workspace=workspace, model_name="my-finetune", model_type="llm")
-    refresh = ModelRefresh.objects.create(
-        workspace=workspace, provider="openai", credential=credential
-    )
-    from balancing.models import Pool, PoolEntry
-
-    pool = Pool.objects.create(
-        workspace=workspace, provider="openai", model_name="gpt-4o", model_type="llm"
-    )
-    pool_entry = PoolEntry.objects.create(pool=pool, credential=credential, position=0)
+    refresh = ModelRefreshFactory(workspace=workspace, credential=credential)
+    pool_entry = PoolEntryFactory(pool__workspace=workspace, credential=credential)
     from api_keys.services import api_key_create
 
     api_key = api_key_create(workspace=workspace, name="ci", acting_user=members["owner"].user)
-    from workspaces.models import Invitation
-
-    invitation = Invitation.objects.create(workspace=workspace, email="invited@acme.test")
+    invitation = InvitationFactory(workspace=workspace)
     return {
         "invitation": invitation,
         "api_key": api_key.api_key,

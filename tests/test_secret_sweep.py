@@ -30,7 +30,7 @@ from django.test import Client
 from django.urls import reverse
 
 from credentials.models import Credential, PendingValidation
-from tests.factories import UserFactory
+from tests.factories import SystemProviderFactory, UserFactory
 from tests.gateway.conftest import GatewayClient
 from tests.test_access import (
     objects,  # noqa: F401 - a fixture
@@ -118,7 +118,7 @@ def canaries(
     """Store the canary everywhere a secret goes, through the app's own paths."""
     from credentials import services
     from credentials.tasks import validate_credential
-    from system.models import SystemCredential, SystemProvider
+    from system.models import SystemCredential
 
     caplog.set_level(logging.DEBUG)
     found = Canaries()
@@ -171,7 +171,7 @@ def canaries(
     # A system provider credential, through the admin's validating form.
     operator = Client()
     operator.force_login(UserFactory(is_staff=True, is_superuser=True))
-    system = SystemProvider.objects.create(provider="openai")
+    system = SystemProviderFactory()
     response = operator.post(
         reverse("admin:system_systemcredential_add"),
         {

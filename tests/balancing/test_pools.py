@@ -17,9 +17,9 @@ from balancing.services import (
     pool_entry_set_enabled,
     pool_set_enabled,
 )
-from credentials.models import Credential, CustomModel
+from credentials.models import Credential
 from credentials.services import credential_delete, credential_set_default
-from tests.factories import CredentialFactory
+from tests.factories import CredentialFactory, CustomModelFactory
 from workspaces.exceptions import ApplicationError, NotAllowed
 from workspaces.models import AuditEntry
 
@@ -123,7 +123,7 @@ def test_entries_move_up_and_down_and_can_be_removed(paid, owner, keys):
 
 
 def test_a_credential_of_another_scope_cannot_join(paid, owner, keys, other_workspace):
-    CustomModel.objects.create(workspace=paid, provider="openai", name="ft", type="llm")
+    CustomModelFactory(workspace=paid, name="ft")
     custom_key = CredentialFactory(workspace=paid, model_name="ft", model_type="llm")
     foreign = CredentialFactory(workspace=other_workspace["workspace"])
     for credential in (custom_key, foreign):
@@ -319,7 +319,7 @@ def test_an_unknown_model_answers_404(paid, client_for):
 
 
 def test_add_credential_offers_the_scope_credentials_and_a_new_one(paid, owner, keys, client_for):
-    CustomModel.objects.create(workspace=paid, provider="openai", name="ft", type="llm")
+    CustomModelFactory(workspace=paid, name="ft")
     CredentialFactory(workspace=paid, model_name="ft", model_type="llm", name="ft-key")
     url = reverse("pool-entry-create", args=["openai"]) + "?" + GPT.query
     html = client_for("admin").get(url, headers=HX).content.decode()
@@ -389,7 +389,7 @@ def test_a_model_name_with_query_characters_cannot_retarget_the_new_credential_l
     from urllib.parse import parse_qs, urlsplit
 
     name = "x&lb_custom=1&type=tts"
-    CustomModel.objects.create(workspace=paid, provider="openai", name=name, type="llm")
+    CustomModelFactory(workspace=paid, name=name)
     ref = ModelRef("openai", name, "llm", custom=True)
     url = reverse("pool-entry-create", args=["openai"]) + "?" + ref.query
     html = client_for("admin").get(url, headers=HX).content.decode()

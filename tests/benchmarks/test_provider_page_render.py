@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 
 from credentials.models import Credential, CustomModel
+from tests.factories import CredentialFactory, CustomModelFactory
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]
 RUNS = 60
@@ -20,19 +21,11 @@ RUNS = 60
 
 def test_provider_page_render_time_with_100_models_and_300_credentials(workspace, client_for):
     CustomModel.objects.bulk_create(
-        CustomModel(workspace=workspace, provider="openai", name=f"ft-{i}", type="llm")
-        for i in range(100)
+        CustomModelFactory.build(workspace=workspace, name=f"ft-{i}") for i in range(100)
     )
     Credential.objects.bulk_create(
-        Credential(
-            workspace=workspace,
-            provider="openai",
-            model_name=f"ft-{i // 3}",
-            model_type="llm",
-            name=f"key {i}",
-            secret_data="{}",
-            is_default=i % 3 == 0,
-            masks={"api_key": "sk-…0000"},
+        CredentialFactory.build(
+            workspace=workspace, model_name=f"ft-{i // 3}", model_type="llm", is_default=i % 3 == 0
         )
         for i in range(300)
     )

@@ -12,7 +12,7 @@ from balancing.models import Pool
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from credentials.models import Credential, CustomModel
 from invocation.failover import route_for
-from tests.factories import CredentialFactory, UserFactory
+from tests.factories import CredentialFactory, CustomModelFactory, UserFactory
 from workspaces.models import AuditEntry
 
 GPT = ModelRef("openai", "gpt-4o", "llm")
@@ -30,7 +30,7 @@ def setup(workspace, members, pro_plan):
     ]
     pool_entry_add(workspace=workspace, ref=GPT, credential=keys[1], acting_user=owner)
     pool_set_enabled(workspace=workspace, ref=GPT, enabled=True, acting_user=owner)
-    CustomModel.objects.create(workspace=workspace, provider="openai", name="ft", type="llm")
+    CustomModelFactory(workspace=workspace, name="ft")
     ft_key = CredentialFactory(
         workspace=workspace, name="ft-key", model_name="ft", model_type="llm", is_default=True
     )

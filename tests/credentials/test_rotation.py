@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -16,9 +15,9 @@ from django.db import connection
 from django.utils import timezone
 
 from credentials.crypto import SecretDecryptionError
-from credentials.models import Credential, PendingValidation, ValidationKind
-from system.models import SystemCredential, SystemProvider
-from tests.factories import CredentialFactory
+from credentials.models import Credential, PendingValidation
+from system.models import SystemCredential
+from tests.factories import CredentialFactory, PendingValidationFactory, SystemCredentialFactory
 
 CANARY = "sk-canary-rotation-5f0c9e1d2b7a"
 
@@ -72,27 +71,14 @@ def stored(workspace, key_a):
         secrets[(Credential, "secret_data", credential.pk)] = value
     for n in range(2):
         value = json.dumps({"api_key": f"{CANARY}-pending-{n}"})
-        pending = PendingValidation.objects.create(
-            workspace=workspace,
-            provider="openai",
-            kind=ValidationKind.CREATE,
-            secret_payload=value,
-            expires_at=timezone.now() + timedelta(minutes=10),
-        )
+        pending = PendingValidationFactory(workspace=workspace, secret_payload=value)
         secrets[(PendingValidation, "secret_payload", pending.pk)] = value
-    PendingValidation.objects.create(  # a finished one: no secret left to rotate
-        workspace=workspace,
-        provider="openai",
-        kind=ValidationKind.CREATE,
-        secret_payload=None,
-        expires_at=timezone.now(),
+    PendingValidationFactory(  # a finished one: no secret left to rotate
+        workspace=workspace, secret_payload=None, expires_at=timezone.now()
     )
-    system = SystemProvider.objects.create(provider="openai")
     for n in range(2):
         value = json.dumps({"api_key": f"{CANARY}-system-{n}"})
-        row = SystemCredential.objects.create(
-            system_provider=system, name=f"operator-{n}", secret_data=value
-        )
+        row = SystemCredentialFactory(secret_data=value)
         secrets[(SystemCredential, "secret_data", row.pk)] = value
     return secrets
 

@@ -9,10 +9,8 @@ import json
 import pytest
 from playwright.sync_api import Page, expect
 
-from system.models import PlanQuota, SystemCredential, SystemProvider
 from tests.e2e.conftest import csp_violations
-from workspaces.models import Plan
-from workspaces.plans import ensure_default_plans
+from tests.factories import PlanQuotaFactory, SystemCredentialFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,16 +37,11 @@ def goto_enforced(page: Page, url: str) -> None:
 @pytest.fixture
 def quota_bars(e2e, fake_providers):
     """OpenAI offered by the operator within a quota, so provider pages draw the quota bar."""
-    ensure_default_plans(Plan)
-    system = SystemProvider.objects.create(provider="openai")
-    SystemCredential.objects.create(
-        system_provider=system,
-        name="operator-main",
+    SystemCredentialFactory(
         secret_data=json.dumps({"api_key": "sk-test-valid-operator"}),
-        masks={"api_key": "sk-…ator"},
         config={"base_url": fake_providers.base_url("openai")},
     )
-    PlanQuota.objects.create(plan=Plan.objects.get(slug="free"), provider="openai", limit=100)
+    PlanQuotaFactory()
 
 
 def test_the_console_runs_under_its_policy_without_violations(page: Page, e2e, quota_bars, shot):

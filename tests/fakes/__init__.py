@@ -1,1 +1,2 @@
-"""Test doubles that speak real wire formats over real sockets (see `providers.py`)."""
+"""Test doubles that speak real wire formats over real sockets (see `providers/`, one module
+per provider)."""

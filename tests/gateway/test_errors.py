@@ -8,7 +8,7 @@ import json
 import pytest
 
 from providers.services import model_set_enabled
-from tests.factories import CredentialFactory
+from tests.factories import CredentialFactory, CustomModelFactory
 
 
 def post(client, path, body, headers, **extra):
@@ -125,11 +125,7 @@ def test_a_bare_name_works_when_one_provider_offers_it_and_is_refused_when_sever
 ):
     models = client.get("/v1/models", headers=bearer).json()["data"]
     assert {"id": "openai/gpt-4o", "object": "model", "created": 0, "owned_by": "openai"} in models
-    from credentials.models import CustomModel
-
-    CustomModel.objects.create(
-        workspace=workspace, provider="openai_compatible", name="gpt-4o", type="llm"
-    )
+    CustomModelFactory(workspace=workspace, provider="openai_compatible", name="gpt-4o")
     CredentialFactory(
         workspace=workspace,
         provider="openai_compatible",
@@ -173,9 +169,7 @@ def test_a_secret_that_does_not_decrypt_is_a_clean_502(client, bearer, openai_ke
 def test_a_custom_model_named_like_a_predefined_one_is_reached_with_its_suffix(
     client, bearer, workspace, openai_key, fake_providers
 ):
-    from credentials.models import CustomModel
-
-    CustomModel.objects.create(workspace=workspace, provider="openai", name="gpt-4o", type="llm")
+    CustomModelFactory(workspace=workspace, name="gpt-4o")
     CredentialFactory(
         workspace=workspace,
         name="tuned-key",

@@ -9,11 +9,9 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from credentials.models import CustomModel
 from invocation.models import UsageRecord
 from providers import defaults
-from providers.models import ModelSetting
-from tests.factories import CredentialFactory
+from tests.factories import CredentialFactory, CustomModelFactory, ModelSettingFactory
 
 PAGE = reverse("playground")
 RUN = reverse("playground-run")
@@ -168,9 +166,7 @@ def test_without_javascript_the_page_comes_back_with_the_whole_answer(client_for
 def test_an_unknown_or_disabled_model_is_refused_with_the_message(
     client_for, workspace, openai_key, fake_providers, model, words
 ):
-    ModelSetting.objects.create(
-        workspace=workspace, provider="openai", model_name="gpt-4o", model_type="llm", enabled=False
-    )
+    ModelSettingFactory(workspace=workspace, model_name="gpt-4o", enabled=False)
     client = client_for("member")
 
     response = client.post(RUN, {"model": model, "prompt": "Hi"}, headers=STREAM)
@@ -187,7 +183,7 @@ def test_an_unknown_or_disabled_model_is_refused_with_the_message(
 def test_a_custom_model_sharing_a_predefined_name_is_called_not_swapped(
     client_for, workspace, openai_key, fake_providers
 ):
-    CustomModel.objects.create(workspace=workspace, provider="openai", name="gpt-4o", type="llm")
+    CustomModelFactory(workspace=workspace, name="gpt-4o")
     CredentialFactory(
         workspace=workspace,
         name="tuned-key",
@@ -243,9 +239,7 @@ def test_a_provider_error_before_the_stream_shows_the_message_and_hint(
 
 
 def test_an_error_mid_stream_is_shown_after_what_arrived(client_for, workspace, fake_providers):
-    CustomModel.objects.create(
-        workspace=workspace, provider="openai", name="midstream-1", type="llm"
-    )
+    CustomModelFactory(workspace=workspace, name="midstream-1")
     CredentialFactory(
         workspace=workspace,
         name="tune-key",

@@ -11,7 +11,7 @@ import pytest
 
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from invocation.models import UsageRecord
-from tests.factories import CredentialFactory
+from tests.factories import CredentialFactory, CustomModelFactory
 
 
 @pytest.fixture
@@ -159,11 +159,7 @@ def test_a_pool_fails_over_and_a_fully_rate_limited_pool_answers_429(
 
 
 def test_an_error_mid_stream_ends_the_stream_with_an_error_event(sdk, workspace, fake_providers):
-    from credentials.models import CustomModel
-
-    CustomModel.objects.create(
-        workspace=workspace, provider="openai", name="midstream-1", type="llm"
-    )
+    CustomModelFactory(workspace=workspace, name="midstream-1")
     CredentialFactory(
         workspace=workspace,
         model_name="midstream-1",

@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from invocation import api, usage
 from invocation.models import UsageRecord
-from tests.factories import WorkspaceFactory
+from tests.factories import UsageRecordFactory, WorkspaceFactory
 from tests.faults import database_refusing_connections, in_thread
+from tests.helpers import flush_usage, reset_writer
 from upstream.calls import Message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +32,9 @@ def batched(settings, transactional_db):
     """Records go to the background writer; its thread waits 30 s unless a test shortens it,
     so the test decides when they are written."""
     settings.USAGE_WRITE_INTERVAL = 30
-    usage.reset_writer()
+    reset_writer()
     yield usage.writer()
-    usage.reset_writer()
+    reset_writer()
 
 
 def test_a_call_returns_before_its_record_is_written_and_keeps_its_time(batched, openai_key):
@@ -45,7 +46,7 @@ def test_a_call_returns_before_its_record_is_written_and_keeps_its_time(batched,
 
     time.sleep(0.05)
     flushed_at = timezone.now()
-    assert usage.flush_usage() == 1
+    assert flush_usage() == 1
     record = UsageRecord.objects.get()
     assert (record.credential_name, record.outcome, record.completion_tokens) == (
         "prod-key",
@@ -69,7 +70,7 @@ def test_the_background_thread_writes_records_in_batches(settings, batched, open
 def test_a_credential_deleted_before_the_write_leaves_its_name(batched, openai_key):
     api.chat(openai_key.workspace, "openai/gpt-4o-mini", HELLO)
     openai_key.delete()
-    usage.flush_usage()
+    flush_usage()
     record = UsageRecord.objects.get()
     assert (record.credential_id, record.credential_name) == (None, "prod-key")
 
@@ -77,42 +78,25 @@ def test_a_credential_deleted_before_the_write_leaves_its_name(batched, openai_k
 def test_a_deleted_workspace_drops_only_its_own_records(batched, workspace):
     gone = WorkspaceFactory(name="Gone", slug="gone")
     for owner in (workspace, gone, workspace):
-        usage.record_usage(
-            UsageRecord(
-                workspace_id=owner.pk,
-                provider="openai",
-                model="gpt-4o-mini",
-                model_type="llm",
-                endpoint="chat",
-            )
-        )
+        usage.record_usage(UsageRecordFactory.build(workspace=owner))
     gone.delete()
-    assert usage.flush_usage() == 2
+    assert flush_usage() == 2
     assert list(UsageRecord.objects.values_list("workspace_id", flat=True)) == [workspace.pk] * 2
 
 
 def test_records_wait_while_the_database_refuses_connections(batched, postgres, openai_key):
     api.chat(openai_key.workspace, "openai/gpt-4o-mini", HELLO)
     with database_refusing_connections():
-        assert in_thread(usage.flush_usage) == 0  # a new connection is refused
+        assert in_thread(flush_usage) == 0  # a new connection is refused
         assert batched.pending() == 1
-    assert in_thread(usage.flush_usage) == 1
+    assert in_thread(flush_usage) == 1
     assert UsageRecord.objects.get().credential_name == "prod-key"
 
 
 def test_a_full_queue_drops_the_oldest_records(workspace, transactional_db):
     writer = usage.UsageWriter(interval=30, max_pending=3)
     for tokens in range(5):
-        writer.add(
-            UsageRecord(
-                workspace_id=workspace.pk,
-                provider="openai",
-                model="gpt-4o-mini",
-                model_type="llm",
-                endpoint="chat",
-                prompt_tokens=tokens,
-            )
-        )
+        writer.add(UsageRecordFactory.build(workspace=workspace, prompt_tokens=tokens))
     assert (writer.pending(), writer.dropped) == (3, 2)
     writer.stop()
     assert sorted(UsageRecord.objects.values_list("prompt_tokens", flat=True)) == [2, 3, 4]

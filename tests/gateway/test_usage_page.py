@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from invocation import selectors
-from invocation.models import UsageRecord
+from tests.factories import UsageRecordFactory
 
 # A fixed "now" (a Saturday morning, UTC) so day boundaries never move under a test.
 NOW = datetime(2025, 3, 15, 10, 30, tzinfo=UTC)
@@ -39,7 +39,7 @@ def record(workspace, at, **fields):
         "outcome": "success",
     }
     values.update(fields)
-    return UsageRecord.objects.create(workspace=workspace, created_at=at, **values)
+    return UsageRecordFactory(workspace=workspace, created_at=at, **values)
 
 
 def summary(workspace, group_by, *, since=TODAY - 6 * DAY, until=TODAY + DAY):

@@ -17,6 +17,7 @@ from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from credentials.models import Credential
 from invocation.failover import NoCredential, invoke, rate_limit_status
 from tests.factories import CredentialFactory
+from tests.helpers import stats_window
 from upstream import outbound
 from upstream.adapters import get_adapter
 from upstream.errors import AuthenticationFailed, RateLimited
@@ -206,11 +207,12 @@ def test_stats_count_per_minute_and_forget_old_minutes(workspace, pool):
     stats = get_stats()
     pool_key = Pool.objects.get().key
     ids = [str(pool[name].pk) for name in ("key-a", "key-b", "key-c")]
-    counts = stats.window(pool_key, ids, minutes=5)
+    counts = stats_window(stats, pool_key, ids, minutes=5)
     assert [counts[i].requests for i in ids] == [1, 2, 1]
     stats.clock = lambda: time.time() + 6 * 60  # six minutes later
-    assert all(c.requests == 0 for c in stats.window(pool_key, ids, minutes=5).values())
-    assert [c.requests for c in stats.window(pool_key, ids, minutes=60).values()] == [1, 2, 1]
+    assert all(c.requests == 0 for c in stats_window(stats, pool_key, ids, minutes=5).values())
+    last_hour = stats_window(stats, pool_key, ids, minutes=60)
+    assert [c.requests for c in last_hour.values()] == [1, 2, 1]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from django.urls import reverse
 from credentials.models import Credential, CustomModel
 from providers import services
 from providers.selectors import ModelUnavailable, model_for_use, provider_models
-from tests.factories import CredentialFactory
+from tests.factories import CredentialFactory, CustomModelFactory
 from upstream.registry import get_provider
 
 HX = {"HX-Request": "true"}
@@ -178,7 +178,7 @@ def test_deleting_all_credentials_of_a_removed_model_takes_it_off_the_re_add_lis
 def test_manage_credentials_groups_every_custom_credential_including_removed_models(
     workspace, client_for
 ):
-    CustomModel.objects.create(workspace=workspace, provider="openai", name="live", type="llm")
+    CustomModelFactory(workspace=workspace, name="live")
     CredentialFactory(workspace=workspace, name="live-key", model_name="live", model_type="llm")
     CredentialFactory(workspace=workspace, name="gone-key", model_name="gone", model_type="llm")
     CredentialFactory(workspace=workspace, name="provider-key")  # provider scope: not listed
@@ -239,7 +239,7 @@ def test_models_without_a_usable_credential_are_refused_with_the_reason(workspac
 def test_editors_and_members_cannot_toggle_remove_or_re_add(workspace, members, role):
     from workspaces.exceptions import NotAllowed
 
-    model = CustomModel.objects.create(workspace=workspace, provider="openai", name="m", type="llm")
+    model = CustomModelFactory(workspace=workspace, name="m")
     credential = CredentialFactory(workspace=workspace, model_name="m", model_type="llm")
     user = members[role].user
     with pytest.raises(NotAllowed):
@@ -266,21 +266,14 @@ def test_the_provider_page_needs_a_constant_number_of_queries(
     client.get(url)  # the first request also writes the session
     with django_assert_max_num_queries(20) as small:
         client.get(url)
-    models = [
-        CustomModel(workspace=workspace, provider="openai", name=f"ft-{i}", type="llm")
-        for i in range(100)
-    ]
+    models = [CustomModelFactory.build(workspace=workspace, name=f"ft-{i}") for i in range(100)]
     CustomModel.objects.bulk_create(models)
     credentials = [
-        Credential(
+        CredentialFactory.build(
             workspace=workspace,
-            provider="openai",
             model_name=f"ft-{i // 3}",
             model_type="llm",
-            name=f"key {i}",
-            secret_data="{}",
             is_default=i % 3 == 0,
-            masks={"api_key": "sk-…0000"},
         )
         for i in range(300)
     ]
@@ -371,7 +364,7 @@ def test_providers_that_cannot_list_models_offer_no_refresh(admin, workspace):
 
 def test_select_as_default_on_a_model_page_changes_that_model_only(admin, workspace, client_for):
     CredentialFactory(workspace=workspace, name="provider-key", is_default=True)
-    model = CustomModel.objects.create(workspace=workspace, provider="openai", name="m", type="llm")
+    model = CustomModelFactory(workspace=workspace, name="m")
     first = CredentialFactory(
         workspace=workspace, name="m-1", model_name="m", model_type="llm", is_default=True
     )
@@ -410,7 +403,7 @@ def test_a_refresh_nobody_answers_times_out(admin, workspace, base_url, queued_o
 
 
 def test_a_custom_models_page_shows_its_own_status(admin, workspace, client_for):
-    model = CustomModel.objects.create(workspace=workspace, provider="openai", name="m", type="llm")
+    model = CustomModelFactory(workspace=workspace, name="m")
     CredentialFactory(workspace=workspace, model_name="m", model_type="llm", is_default=True)
     url = reverse("custom-model-detail", args=["openai", model.pk])
     status = {**HX, "HX-Target": "model-status"}

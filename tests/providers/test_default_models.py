@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from credentials.models import CustomModel
 from providers import defaults
-from providers.models import DefaultModel, ModelSetting
-from tests.factories import CredentialFactory
+from providers.models import DefaultModel
+from tests.factories import CredentialFactory, CustomModelFactory, ModelSettingFactory
 from upstream.schema import MODEL_TYPES
 from workspaces.exceptions import ApplicationError, NotAllowed
 from workspaces.models import AuditEntry
@@ -139,7 +138,7 @@ def test_only_owners_and_admins_change_defaults(workspace, members, openai_defau
 def test_a_custom_model_with_a_predefined_name_is_stored_as_custom(
     workspace, members, openai_default
 ):
-    CustomModel.objects.create(workspace=workspace, provider="openai", name="gpt-4o", type="llm")
+    CustomModelFactory(workspace=workspace, name="gpt-4o")
     CredentialFactory(workspace=workspace, model_name="gpt-4o", model_type="llm", is_default=True)
 
     defaults.default_model_set(
@@ -217,9 +216,7 @@ def test_save_without_htmx_redirects_with_a_message(client_for, workspace, opena
 
 
 def test_an_unusable_choice_is_refused_with_the_reason(client_for, workspace, openai_default):
-    ModelSetting.objects.create(
-        workspace=workspace, provider="openai", model_name="o3", model_type="llm", enabled=False
-    )
+    ModelSettingFactory(workspace=workspace, model_name="o3", enabled=False)
     response = client_for("admin").post(URL, {"llm": "openai/o3"}, headers={"HX-Request": "true"})
 
     assert response.status_code == 422
@@ -274,9 +271,7 @@ def test_a_saved_default_that_became_unusable_shows_its_status_and_reason(
 def test_a_saved_custom_model_that_was_removed_says_so(
     client_for, workspace, members, openai_default
 ):
-    model = CustomModel.objects.create(
-        workspace=workspace, provider="openai", name="my-tune", type="llm"
-    )
+    model = CustomModelFactory(workspace=workspace, name="my-tune")
     CredentialFactory(workspace=workspace, model_name="my-tune", model_type="llm", is_default=True)
     defaults.default_model_set(
         workspace=workspace,

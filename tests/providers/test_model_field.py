@@ -9,12 +9,15 @@ import pytest
 from django import forms
 from django.urls import reverse
 
-from balancing.models import Pool, PoolEntry
-from credentials.models import CustomModel
 from providers.fields import ModelField, WorkspaceForm
-from providers.models import ModelSetting
 from providers.selectors import provider_models
-from tests.factories import CredentialFactory
+from tests.factories import (
+    CredentialFactory,
+    CustomModelFactory,
+    ModelSettingFactory,
+    PoolEntryFactory,
+    PoolFactory,
+)
 from upstream.registry import get_provider
 
 VOID = {"input", "br", "img", "meta", "link", "hr"}
@@ -151,9 +154,7 @@ def test_a_usable_model_is_accepted_as_its_id(workspace, openai_default):
 
 
 def test_a_disabled_model_is_shown_disabled_and_refused_with_the_reason(workspace, openai_default):
-    ModelSetting.objects.create(
-        workspace=workspace, provider="openai", model_name="gpt-4o", model_type="llm", enabled=False
-    )
+    ModelSettingFactory(workspace=workspace, model_name="gpt-4o", enabled=False)
     page = render(workspace, model_type="llm")
     radio = page.radio("openai/gpt-4o")
     assert "disabled" in radio
@@ -199,11 +200,11 @@ def test_a_required_field_asks_for_a_model(workspace, openai_default):
 def test_custom_models_are_listed_and_kept_apart_from_a_predefined_model_of_the_same_name(
     workspace, openai_default
 ):
-    CustomModel.objects.create(workspace=workspace, provider="openai", name="my-tune", type="llm")
+    CustomModelFactory(workspace=workspace, name="my-tune")
     CredentialFactory(
         workspace=workspace, model_name="my-tune", model_type="llm", is_default=True, name="t"
     )
-    CustomModel.objects.create(workspace=workspace, provider="openai", name="gpt-4o", type="llm")
+    CustomModelFactory(workspace=workspace, name="gpt-4o")
     CredentialFactory(
         workspace=workspace, model_name="gpt-4o", model_type="llm", is_default=True, name="c"
     )
@@ -225,7 +226,7 @@ def test_another_workspaces_custom_models_are_never_listed_nor_accepted(
     workspace, openai_default, other_workspace
 ):
     other = other_workspace["workspace"]
-    CustomModel.objects.create(workspace=other, provider="openai", name="their-secret", type="llm")
+    CustomModelFactory(workspace=other, name="their-secret")
     CredentialFactory(workspace=other, model_name="their-secret", model_type="llm", is_default=True)
 
     page = render(workspace, model_type="llm")
@@ -264,11 +265,9 @@ def test_the_chosen_model_is_checked(workspace, openai_default):
 def test_a_model_with_load_balancing_on_carries_the_icon(workspace, openai_default, settings):
     settings.LOAD_BALANCING_ALL_PLANS = True
     second = CredentialFactory(workspace=workspace, provider="openai", name="second")
-    pool = Pool.objects.create(
-        workspace=workspace, provider="openai", model_name="gpt-4o", model_type="llm", enabled=True
-    )
-    PoolEntry.objects.create(pool=pool, credential=openai_default, position=0)
-    PoolEntry.objects.create(pool=pool, credential=second, position=1)
+    pool = PoolFactory(workspace=workspace, model_name="gpt-4o", enabled=True)
+    PoolEntryFactory(pool=pool, credential=openai_default, position=0)
+    PoolEntryFactory(pool=pool, credential=second, position=1)
 
     html = str(field_form(workspace, model_type="llm")()["model"])
 
@@ -340,8 +339,8 @@ def test_search_lists_only_the_current_workspaces_custom_models(
     client_for, workspace, openai_default, other_workspace
 ):
     other = other_workspace["workspace"]
-    CustomModel.objects.create(workspace=other, provider="openai", name="their-tune", type="llm")
-    CustomModel.objects.create(workspace=workspace, provider="openai", name="our-tune", type="llm")
+    CustomModelFactory(workspace=other, name="their-tune")
+    CustomModelFactory(workspace=workspace, name="our-tune")
 
     page = PickerPage(search(client_for("member"), q="tune").content.decode())
 

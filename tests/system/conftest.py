@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from system.models import PlanQuota, SystemCredential, SystemProvider
+from system.models import PlanQuota
+from tests.factories import SystemCredentialFactory, SystemProviderFactory
 from workspaces.config_cache import config_forget_all
 
 
@@ -22,8 +23,8 @@ def free_plan(db):
 @pytest.fixture
 def system_openai(db, fake_providers):
     """OpenAI offered by the operator with one working key (the workspace has none)."""
-    system = SystemProvider.objects.create(provider="openai")
-    SystemCredential.objects.create(
+    system = SystemProviderFactory()
+    SystemCredentialFactory(
         system_provider=system,
         name="operator-main",
         secret_data=json.dumps({"api_key": "sk-test-valid-operator"}),

@@ -17,9 +17,10 @@ from django.db import connection
 from invocation import api
 from invocation.metering import quota_reserve
 from invocation.models import UsageRecord
-from system.models import ModelCredit, Preferred, ProviderPreference, QuotaUsage
+from system.models import Preferred, QuotaUsage
 from system.quotas import QuotaState, quota_state, seconds_until_reset
 from system.selectors import choose_source
+from tests.factories import ModelCreditFactory, ProviderPreferenceFactory, QuotaUsageFactory
 from upstream.calls import Message
 from upstream.errors import ProviderError, QuotaExceeded
 
@@ -74,7 +75,7 @@ def test_tokens_are_charged_with_the_reported_count(workspace, system_openai, qu
 
 def test_credits_per_model_come_from_the_table(workspace, system_openai, quota):
     quota(10, unit="credits")
-    ModelCredit.objects.create(provider="openai", model_name="gpt-4o", credits=4)
+    ModelCreditFactory(model_name="gpt-4o", credits=4)
     chat(workspace, "openai/gpt-4o")  # 4
     chat(workspace, "openai/gpt-4o-mini")  # 1 (not listed)
     chat(workspace, "openai/gpt-4o")  # 9
@@ -118,9 +119,7 @@ def test_a_failed_call_is_refunded(workspace, system_openai, quota, fake_provide
 
 def test_monthly_quotas_start_again_each_month(workspace, system_openai, quota):
     quota(1)
-    QuotaUsage.objects.create(
-        workspace=workspace, provider="openai", period_start=date(2020, 1, 1), used=1
-    )
+    QuotaUsageFactory(workspace=workspace, period_start=date(2020, 1, 1), used=1)
     chat(workspace)  # last month's use does not count
     with pytest.raises(QuotaExceeded):
         chat(workspace)
@@ -155,9 +154,7 @@ def test_preferred_system_is_used_even_with_a_credential(
     workspace, system_openai, quota, openai_key
 ):
     quota(10)
-    ProviderPreference.objects.create(
-        workspace=workspace, provider="openai", preferred=Preferred.SYSTEM
-    )
+    ProviderPreferenceFactory(workspace=workspace, preferred=Preferred.SYSTEM)
     chat(workspace)
     assert used(workspace) == "system"
 
@@ -166,9 +163,7 @@ def test_preferred_system_without_quota_falls_back_to_custom(
     workspace, system_openai, quota, openai_key
 ):
     quota(1)
-    ProviderPreference.objects.create(
-        workspace=workspace, provider="openai", preferred=Preferred.SYSTEM
-    )
+    ProviderPreferenceFactory(workspace=workspace, preferred=Preferred.SYSTEM)
     chat(workspace)
     chat(workspace)  # the quota is used up: the workspace's own key serves
     assert [r.source for r in UsageRecord.objects.order_by("pk")] == ["system", "custom"]
@@ -178,9 +173,7 @@ def test_preferred_custom_with_nothing_configured_falls_back_to_system(
     workspace, system_openai, quota
 ):
     quota(10)
-    ProviderPreference.objects.create(
-        workspace=workspace, provider="openai", preferred=Preferred.CUSTOM
-    )
+    ProviderPreferenceFactory(workspace=workspace, preferred=Preferred.CUSTOM)
     chat(workspace)
     assert used(workspace) == "system"
 
@@ -266,7 +259,7 @@ def test_parallel_processes_overrun_a_credits_quota_by_less_than_one_call(
     postgres, workspace, quota
 ):
     quota(50, unit="credits")
-    ModelCredit.objects.create(provider="openai", model_name="gpt-4o", credits=7)
+    ModelCreditFactory(model_name="gpt-4o", credits=7)
     wins = race(workspace, processes=4, attempts=10, model="gpt-4o")
     used = QuotaUsage.objects.get(workspace=workspace).used
     assert used == sum(wins) * 7

@@ -13,7 +13,6 @@ from django.conf import settings as django_settings
 
 from credentials.models import Credential
 from system import tasks
-from system.models import SystemCredential, SystemProvider
 from system.revalidation import (
     Outcome,
     credential_revalidate,
@@ -21,7 +20,12 @@ from system.revalidation import (
     revalidation_plan,
 )
 from tests.conftest import celery_configured
-from tests.factories import CredentialFactory, WorkspaceFactory
+from tests.factories import (
+    CredentialFactory,
+    SystemCredentialFactory,
+    SystemProviderFactory,
+    WorkspaceFactory,
+)
 from workspaces.models import AuditEntry
 
 VALID_KEY = "sk-test-valid-0123456789abcdef"
@@ -142,12 +146,12 @@ def test_a_deleted_credential_is_skipped(workspace, openai_url):
 def test_system_credentials_are_marked_and_restored_without_a_workspace_audit(
     workspace, fake_providers, eager, caplog
 ):
-    system = SystemProvider.objects.create(provider="openai")
+    system = SystemProviderFactory()
     base = {"config": {"base_url": fake_providers.base_url("openai")}, "system_provider": system}
-    good = SystemCredential.objects.create(
+    good = SystemCredentialFactory(
         name="operator-good", secret_data=json.dumps({"api_key": VALID_KEY}), **base
     )
-    bad = SystemCredential.objects.create(
+    bad = SystemCredentialFactory(
         name="operator-revoked", secret_data=json.dumps({"api_key": BAD_KEY}), **base
     )
 
@@ -206,10 +210,7 @@ def test_the_plan_spaces_each_workspace_and_the_operator_keys_on_their_own(
     other = WorkspaceFactory()
     mine = [credential(workspace, openai_url, VALID_KEY, name=f"k{n}") for n in range(3)]
     theirs = credential(other, openai_url, VALID_KEY, name="theirs")
-    system = SystemProvider.objects.create(provider="openai")
-    operator = SystemCredential.objects.create(
-        system_provider=system, name="op", secret_data=json.dumps({"api_key": VALID_KEY})
-    )
+    operator = SystemCredentialFactory()
 
     plan = {(check.task, check.pk): check.countdown for check in revalidation_plan(per_minute=20)}
 

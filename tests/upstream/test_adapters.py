@@ -1,5 +1,5 @@
 """Every provider adapter against the fake provider APIs: real HTTP on loopback through
-`outbound.request()`, each fake speaking its provider's wire format (tests/fakes/providers.py).
+`outbound.request()`, each fake speaking its provider's wire format (tests/fakes/providers/).
 Scenarios are picked by the key's content, so nothing here patches code."""
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ import socket
 import pytest
 from urllib3 import HTTPHeaderDict
 
-from tests.fakes.providers import RETRY_AFTER, Anthropic, Cohere, Gemini, Ollama
+from tests.fakes.providers.anthropic import Anthropic
+from tests.fakes.providers.base import RETRY_AFTER
+from tests.fakes.providers.cohere import Cohere
+from tests.fakes.providers.gemini import Gemini
+from tests.fakes.providers.ollama import Ollama
 from upstream import outbound
 from upstream.adapters import ProviderAdapter, get_adapter
 from upstream.adapters.base import retry_after

@@ -1,5 +1,5 @@
 """Model calls through the OpenAI-format adapters (OpenAI, OpenAI-compatible servers, Azure
-OpenAI) and Ollama, against the fake provider APIs over real HTTP (tests/fakes/providers.py).
+OpenAI) and Ollama, against the fake provider APIs over real HTTP (tests/fakes/providers/).
 
 The fakes answer "You said: <last user message>" and count a token per word, so each test can
 check both what the provider received and what came back."""
@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from tests.fakes.providers import RETRY_AFTER, OpenAI
+from tests.fakes.providers.base import RETRY_AFTER
+from tests.fakes.providers.openai import OpenAI
 from upstream.adapters import ProviderAdapter, get_adapter
 from upstream.calls import ChatRequest, Message, Usage
 from upstream.errors import (

@@ -1,5 +1,5 @@
 """Model calls through the Anthropic, Gemini, Cohere, Stability and ElevenLabs adapters against
-the fake provider APIs (tests/fakes/providers.py): what each provider received, and what a
+the fake provider APIs (tests/fakes/providers/): what each provider received, and what a
 caller gets back, whole, streamed, broken off mid-stream and refused.
 
 The fakes answer a chat with "You said: <the last user message>" and count a token per word,
@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fakes.providers import RETRY_AFTER, Stability
+from tests.fakes.providers.base import RETRY_AFTER
+from tests.fakes.providers.stability import Stability
 from upstream.adapters import ProviderAdapter, get_adapter
 from upstream.calls import ChatRequest, ChatResult, ChatStream, Message, Usage
 from upstream.errors import (

@@ -1,7 +1,7 @@
 """An answer whose usage block cannot be read ("prompt_tokens": "x") is still the answer: every
 adapter returns its text with the usage unknown (None), whole and streamed, and says so once
 per provider in the log. The fakes' "badusage" scenario spoils the token counts in each
-provider's own wire format (tests/fakes/providers.py)."""
+provider's own wire format (tests/fakes/providers/)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 
 import pytest
 
+from tests.helpers import forget_usage_warnings
 from upstream.adapters import get_adapter
 from upstream.calls import ChatRequest, Message, Usage
 from upstream.registry import get_provider
@@ -85,8 +86,6 @@ def test_embeddings_with_unreadable_usage_come_back_with_usage_unknown(
 
 
 def test_unreadable_usage_is_logged_once_per_provider(fake_providers, caplog):
-    from upstream.adapters.base import forget_usage_warnings
-
     forget_usage_warnings()  # as a fresh process
     caplog.set_level(logging.WARNING)
     for provider_key in ("anthropic", "anthropic", "cohere", "cohere", "anthropic"):

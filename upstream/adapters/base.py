@@ -346,12 +346,6 @@ def unreadable_usage(provider: str) -> None:
     return None
 
 
-def forget_usage_warnings() -> None:
-    """Say the next unreadable usage of each provider again, as a fresh process would (tests)."""
-    with _usage_warned_lock:
-        _usage_warned.clear()
-
-
 def plain_text(text: str, *, limit: int = 200) -> str:
     """A non-JSON error body as words: an HTML page (a proxy's 502, a login portal) becomes
     its <title>, or its text without tags, so markup never reaches a message."""
