@@ -14,7 +14,7 @@ keep the time of the call, not of the write.
   the oldest are dropped, and the log says how many) and are written once it is back.
 
 `USAGE_WRITE_INTERVAL = 0` writes each record at once, in the caller's thread (the tests'
-setting, so a test sees its records as soon as the call returns; `tests/gateway/test_usage.py`
+setting, so a test sees its records as soon as the call returns; `tests/invocation/test_usage.py`
 exercises the batched writer itself).
 
 Quotas do not depend on these records: the system-provider quota is checked and deducted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 
@@ -9,7 +10,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from tests.factories import MembershipFactory, WorkspaceFactory
+from api_keys.services import api_key_create
+from tests.factories import CredentialFactory, MembershipFactory, WorkspaceFactory
 from workspaces.models import Role
 
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -35,7 +37,7 @@ def fast_password_hashing():
 @pytest.fixture(autouse=True, scope="session")
 def usage_written_during_calls():
     """A test sees a call's usage record as soon as the call returns; the batched background
-    writer production uses has its own tests (tests/gateway/test_usage.py)."""
+    writer production uses has its own tests (tests/invocation/test_usage.py)."""
     from django.conf import settings
 
     settings.USAGE_WRITE_INTERVAL = 0
@@ -101,6 +103,29 @@ def client_for(members):
         return client
 
     return make
+
+
+@pytest.fixture
+def openai_key(workspace, fake_providers):
+    """The workspace's default OpenAI credential, answered by the fake OpenAI."""
+    return CredentialFactory(
+        workspace=workspace,
+        name="prod-key",
+        is_default=True,
+        secret_data=json.dumps({"api_key": "sk-test-valid-1"}),
+        config={"base_url": fake_providers.base_url("openai")},
+    )
+
+
+@pytest.fixture
+def api_key(workspace, members):
+    """A fresh API key of the workspace (its secret), created by the member."""
+    return api_key_create(workspace=workspace, name="app", acting_user=members["member"].user)
+
+
+@pytest.fixture
+def bearer(api_key):
+    return {"Authorization": f"Bearer {api_key.secret}"}
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.gateway.conftest import GatewayClient
+from tests.gateway_client import GatewayClient
 from tests.test_access import objects  # noqa: F401 - a fixture
 from workspaces.models import Invitation
 

@@ -31,7 +31,7 @@ from django.urls import reverse
 
 from credentials.models import Credential, PendingValidation
 from tests.factories import SystemProviderFactory, UserFactory
-from tests.gateway.conftest import GatewayClient
+from tests.gateway_client import GatewayClient
 from tests.test_access import (
     objects,  # noqa: F401 - a fixture
     url_for,
