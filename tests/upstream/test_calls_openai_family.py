@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.fakes.providers import RETRY_AFTER, OpenAI
-from upstream.adapters import ProviderAdapter, get_adapter
+from upstream.calling import ProviderClient, get_adapter
 from upstream.calls import ChatRequest, Message, Usage
 from upstream.errors import (
     AuthenticationFailed,
@@ -37,7 +37,7 @@ EMBEDDING_MODEL = {
 }
 
 
-def adapter(provider_key: str) -> ProviderAdapter:
+def adapter(provider_key: str) -> ProviderClient:
     return get_adapter(get_provider(provider_key))
 
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.fakes.providers import RETRY_AFTER, Stability
-from upstream.adapters import ProviderAdapter, get_adapter
+from upstream.calling import ProviderClient, get_adapter
 from upstream.calls import ChatRequest, ChatResult, ChatStream, Message, Usage
 from upstream.errors import (
     AuthenticationFailed,
@@ -43,7 +43,7 @@ CONVERSATION = (
 PROMPT_WORDS = 10  # every word of CONVERSATION, the system prompt's too
 
 
-def adapter(provider_key: str) -> ProviderAdapter:
+def adapter(provider_key: str) -> ProviderClient:
     return get_adapter(get_provider(provider_key))
 
 
