@@ -355,7 +355,7 @@ PROVIDER_CATALOG_DIR = Path(
     os.environ.get("PROVIDER_CATALOG_DIR", BASE_DIR / "upstream" / "catalog")
 )
 
-# Outbound calls to providers (upstream/outbound.py). User-supplied URLs that resolve to
+# Outbound calls to providers (upstream/transports/). User-supplied URLs that resolve to
 # loopback, private, link-local or metadata addresses are refused unless their host:port (or
 # bare host) is allow-listed here, e.g. "localhost:11434" for a local Ollama.
 PROVIDER_URL_ALLOWLIST = env_list("PROVIDER_URL_ALLOWLIST")

@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from upstream.adapters import get_adapter
+from upstream.calling import get_adapter
 from upstream.errors import ProviderError, UpstreamError
 from upstream.forms import CredentialValuesInvalid, clean_credential_values
 from upstream.registry import get_provider

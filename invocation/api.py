@@ -23,7 +23,7 @@ from api_keys.models import ApiKey
 from balancing.services import ModelRef
 from credentials.models import Credential, CustomModel
 from providers.selectors import ModelNotFound, ModelUnavailable, model_for_use, provider_models
-from upstream.adapters import get_adapter
+from upstream.calling import get_adapter
 from upstream.calls import (
     ChatChunk,
     ChatRequest,

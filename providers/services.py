@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential, CustomModel
-from upstream.adapters import get_adapter
+from upstream.calling import get_adapter
 from upstream.errors import ProviderError, UpstreamError
 from upstream.registry import get_provider
 from workspaces import jobs

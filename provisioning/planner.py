@@ -39,7 +39,7 @@ from credentials.services import (
 from providers.services import custom_model_remove
 from system.models import ProviderPreference
 from system.services import provider_preference_set
-from upstream.adapters import get_adapter
+from upstream.calling import get_adapter
 from upstream.errors import ProviderError, UpstreamError
 from upstream.registry import get_provider
 from workspaces.actors import Actor, Operator

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from credentials.services import kept_secret_moved
-from upstream.adapters import get_adapter
+from upstream.calling import get_adapter
 from upstream.errors import ProviderError
 from upstream.forms import _form_field
 from upstream.registry import catalog, get_provider

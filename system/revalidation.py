@@ -29,7 +29,7 @@ from django.utils import timezone
 from balancing.services import credential_restored
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential, CredentialStatus
-from upstream.adapters import get_adapter
+from upstream.calling import get_adapter
 from upstream.errors import (
     NotSupported,
     ProviderError,

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from upstream.adapters import get_adapter
+from upstream.calling import get_adapter
 from upstream.errors import ProviderError
 from upstream.registry import get_provider
 from workspaces.actors import Actor

@@ -7,12 +7,13 @@ load balancing can read rate-limit budgets (`invocation.failover`).
 Streams: `ChatStream` is returned once the provider has accepted the request (status 2xx, so
 errors before the first token raise from the adapter call and can fail over); iterating yields
 `ChatChunk`s; a fault mid-stream raises a ProviderError from the iteration; `close()` stops
-reading from the provider (a client that went away).
+reading from the provider (a client that went away). `AsyncChatStream` is the same for an
+async transport (`upstream.calling.arun`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,38 @@ class ChatStream:
         if self._close is not None:
             close, self._close = self._close, None
             close()
+
+
+class AsyncChatStream:
+    """`ChatStream` read on an async transport: `async for` the chunks, `aclose()` to stop."""
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[ChatChunk],
+        *,
+        headers: Mapping[str, str] | None = None,
+        aclose: Callable[[], Awaitable[None]] | None = None,
+        model: str = "",
+    ):
+        self._chunks = chunks
+        self.headers = headers or {}
+        self._aclose = aclose
+        self.model = model
+        self.usage: Usage | None = None
+
+    async def __aiter__(self) -> AsyncIterator[ChatChunk]:
+        try:
+            async for chunk in self._chunks:
+                if chunk.usage is not None:
+                    self.usage = chunk.usage
+                yield chunk
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._aclose is not None:
+            aclose, self._aclose = self._aclose, None
+            await aclose()
 
 
 @dataclass(frozen=True)

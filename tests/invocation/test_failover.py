@@ -18,21 +18,22 @@ from credentials.models import Credential
 from invocation.failover import NoCredential, invoke, rate_limit_status
 from tests.factories import CredentialFactory
 from tests.helpers import stats_window
-from upstream import outbound
-from upstream.adapters import get_adapter
+from upstream.calling import get_adapter
 from upstream.errors import AuthenticationFailed, RateLimited
+from upstream.http import Request, Response
 from upstream.registry import get_provider
+from upstream.transports.sync import SyncTransport
 
 GPT = ModelRef("openai", "gpt-4o", "llm")
 
 
-def list_models(credential: Credential) -> outbound.ProviderResponse:
+def list_models(credential: Credential) -> Response:
     """A real call through the OpenAI adapter's wire format, returning the response (with its
     headers, as the chat adapters will)."""
     adapter = get_adapter(get_provider("openai"))
     values = credential.values()
-    response = outbound.request(
-        "GET", f"{adapter.base_url(values)}/models", headers=adapter.headers(values)
+    response = SyncTransport().send(
+        Request("GET", f"{adapter.base_url(values)}/models", headers=adapter.headers(values))
     )
     if response.status >= 400:
         raise adapter.classify(response, secrets=adapter.secrets(values))

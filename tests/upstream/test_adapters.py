@@ -1,5 +1,5 @@
 """Every provider adapter against the fake provider APIs: real HTTP on loopback through
-`outbound.request()`, each fake speaking its provider's wire format (tests/fakes/providers/).
+the sync transport, each fake speaking its provider's wire format (tests/fakes/providers/).
 Scenarios are picked by the key's content, so nothing here patches code."""
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from tests.fakes.providers.base import RETRY_AFTER
 from tests.fakes.providers.cohere import Cohere
 from tests.fakes.providers.gemini import Gemini
 from tests.fakes.providers.ollama import Ollama
-from upstream import outbound
-from upstream.adapters import ProviderAdapter, get_adapter
 from upstream.adapters.base import retry_after
+from upstream.calling import ProviderClient, get_adapter
 from upstream.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -29,8 +28,9 @@ from upstream.errors import (
     Unreachable,
     UpstreamError,
 )
-from upstream.outbound import ProviderResponse
+from upstream.http import Request, Response
 from upstream.registry import catalog, get_provider
+from upstream.transports.sync import SyncTransport
 
 PROVIDER_KEYS = [
     "openai",
@@ -87,7 +87,7 @@ SCENARIO_TABLE = [
 ]
 
 
-def adapter(provider_key: str) -> ProviderAdapter:
+def adapter(provider_key: str) -> ProviderClient:
     return get_adapter(get_provider(provider_key))
 
 
@@ -131,7 +131,7 @@ def free_port() -> int:
 def test_the_table_covers_the_whole_catalog():
     assert sorted(PROVIDER_KEYS) == sorted(provider.key for provider in catalog())
     for provider in catalog():
-        assert isinstance(get_adapter(provider), ProviderAdapter)
+        assert isinstance(get_adapter(provider), ProviderClient)
 
 
 @pytest.mark.parametrize("provider_key", PROVIDER_KEYS)
@@ -278,10 +278,12 @@ def test_gemini_rate_limit_delay_comes_from_retry_info(fake_providers):
         adapter("gemini").validate(credentials(fake_providers, "gemini", "AIza-ratelimited-1"))
     assert caught.value.retry_after == RETRY_AFTER
     # Gemini sends no Retry-After header: the delay was read from google.rpc.RetryInfo.
-    answer = outbound.request(
-        "GET",
-        fake_providers.base_url("gemini") + "/v1beta/models",
-        headers={"x-goog-api-key": "AIza-ratelimited-1"},
+    answer = SyncTransport().send(
+        Request(
+            "GET",
+            fake_providers.base_url("gemini") + "/v1beta/models",
+            headers={"x-goog-api-key": "AIza-ratelimited-1"},
+        )
     )
     assert answer.status == 429
     assert "retry-after" not in answer.headers
@@ -534,9 +536,9 @@ def test_list_models_raises_the_same_errors(fake_providers, provider_key):
 # -- the shared helpers -----------------------------------------------------------------------
 
 
-def response(status: int, body=b"", **headers) -> ProviderResponse:
+def response(status: int, body=b"", **headers) -> Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return ProviderResponse(
+    return Response(
         status=status,
         headers=HTTPHeaderDict({k.replace("_", "-"): v for k, v in headers.items()}),
         content=content,

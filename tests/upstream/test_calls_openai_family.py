@@ -13,7 +13,7 @@ import pytest
 
 from tests.fakes.providers.base import RETRY_AFTER
 from tests.fakes.providers.openai import OpenAI
-from upstream.adapters import ProviderAdapter, get_adapter
+from upstream.calling import ProviderClient, get_adapter
 from upstream.calls import ChatRequest, Message, Usage
 from upstream.errors import (
     AuthenticationFailed,
@@ -38,7 +38,7 @@ EMBEDDING_MODEL = {
 }
 
 
-def adapter(provider_key: str) -> ProviderAdapter:
+def adapter(provider_key: str) -> ProviderClient:
     return get_adapter(get_provider(provider_key))
 
 

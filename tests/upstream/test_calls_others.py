@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.providers.base import RETRY_AFTER
 from tests.fakes.providers.stability import Stability
-from upstream.adapters import ProviderAdapter, get_adapter
+from upstream.calling import ProviderClient, get_adapter
 from upstream.calls import ChatRequest, ChatResult, ChatStream, Message, Usage
 from upstream.errors import (
     AuthenticationFailed,
@@ -44,7 +44,7 @@ CONVERSATION = (
 PROMPT_WORDS = 10  # every word of CONVERSATION, the system prompt's too
 
 
-def adapter(provider_key: str) -> ProviderAdapter:
+def adapter(provider_key: str) -> ProviderClient:
     return get_adapter(get_provider(provider_key))
 
 

@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from tests.helpers import forget_usage_warnings
-from upstream.adapters import get_adapter
+from upstream.calling import get_adapter
 from upstream.calls import ChatRequest, Message, Usage
 from upstream.registry import get_provider
 

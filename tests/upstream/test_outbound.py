@@ -1,5 +1,7 @@
-"""The outbound guard through `outbound.request()` itself: SSRF refusals, the allow-list,
-DNS rebinding, redirects, body caps and the answer deadline.
+"""The outbound guard through the transports themselves (`upstream/transports/`): SSRF
+refusals, the allow-list, DNS rebinding, redirects, body caps and the answer deadline. Every
+request goes through `TRANSPORT.send()`, as an adapter's do; the sync transport is the one
+there is (an async transport would join through a sync wrapper of its `send`).
 
 No traffic may leave for anything but 127.0.0.1: the guard refuses before connecting, and a
 tripwire on urllib3's `create_connection` fails any connection attempt to another address
@@ -14,12 +16,19 @@ import time
 import pytest
 import urllib3.util.connection
 
-from upstream import outbound
 from upstream.errors import BadRequest, Timeout, Unreachable, UnsafeURL, UpstreamError
-from upstream.outbound import MAX_REDIRECTS, address_is_public, host_is_allowlisted
+from upstream.http import Request, Response
+from upstream.transports.guard import MAX_REDIRECTS, address_is_public, host_is_allowlisted
+from upstream.transports.sync import SyncTransport
 
 VALID = {"Authorization": "Bearer sk-test-valid-1"}
 LOOPBACK = {"127.0.0.1", "localhost"}
+TRANSPORT = SyncTransport()
+
+
+def request(method: str, url: str, **fields) -> Response:
+    """One whole request through the transport under test."""
+    return TRANSPORT.send(Request(method, url, **fields))
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +92,7 @@ OTHER_BLOCKED = [
 
 def assert_refused(url: str, connections: list[str], server) -> UnsafeURL:
     with pytest.raises(UnsafeURL) as caught:
-        outbound.request("GET", url, headers=VALID)
+        request("GET", url, headers=VALID)
     assert "PROVIDER_URL_ALLOWLIST" in caught.value.hint
     assert connections == [], "the guard must refuse before connecting"
     assert server.requests == []
@@ -111,7 +120,7 @@ def test_octal_spelling_is_refused_or_unresolvable(fake_providers, settings, con
         assert_refused(url, connections, fake_providers)
     else:
         with pytest.raises(Unreachable, match="cannot resolve"):
-            outbound.request("GET", url)
+            request("GET", url)
         assert connections == []
 
 
@@ -131,7 +140,7 @@ def test_octal_spelling_is_refused_or_unresolvable(fake_providers, settings, con
 )
 def test_unusable_urls_are_bad_requests(fake_providers, connections, url):
     with pytest.raises(BadRequest):
-        outbound.request("GET", url.format(port=fake_providers.port))
+        request("GET", url.format(port=fake_providers.port))
     assert connections == []
     assert fake_providers.requests == []
 
@@ -140,7 +149,7 @@ def test_unusable_urls_are_bad_requests(fake_providers, connections, url):
 
 
 def test_an_allow_listed_host_and_port_is_reached(fake_providers, connections):
-    answer = outbound.request("GET", fake_providers.url("/_test/ok"))
+    answer = request("GET", fake_providers.url("/_test/ok"))
     assert answer.status == 200
     assert answer.json() == {"ok": True, "path": "/ok"}
     assert connections == ["127.0.0.1"]
@@ -153,16 +162,16 @@ def test_allow_listing_is_per_port(fake_providers, connections, free_port):
 
 def test_a_bare_host_entry_allows_any_port(fake_providers, settings, connections, free_port):
     settings.PROVIDER_URL_ALLOWLIST = ["127.0.0.1"]
-    assert outbound.request("GET", fake_providers.url("/_test/ok")).status == 200
+    assert request("GET", fake_providers.url("/_test/ok")).status == 200
     # Another port is allowed too: nothing listens there, so it is unreachable, not unsafe.
     with pytest.raises(Unreachable, match="cannot connect"):
-        outbound.request("GET", f"http://127.0.0.1:{free_port}/")
+        request("GET", f"http://127.0.0.1:{free_port}/")
     assert connections == ["127.0.0.1", "127.0.0.1"]
 
 
 def test_allow_list_entries_are_case_insensitive_names(fake_providers, settings):
     settings.PROVIDER_URL_ALLOWLIST = [f" LocalHost:{fake_providers.port} "]
-    answer = outbound.request("GET", f"http://localhost:{fake_providers.port}/_test/ok")
+    answer = request("GET", f"http://localhost:{fake_providers.port}/_test/ok")
     assert answer.status == 200
 
 
@@ -212,7 +221,7 @@ def test_dns_rebinding_connects_to_the_address_that_was_checked(
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
 
     with pytest.raises(Unreachable):  # the tripwire stands in for the public host
-        outbound.request("GET", f"http://rebind.test:{fake_providers.port}/_test/ok")
+        request("GET", f"http://rebind.test:{fake_providers.port}/_test/ok")
 
     assert connections == ["93.184.216.34"]
     assert lookups == ["rebind.test"]
@@ -237,7 +246,7 @@ def test_every_resolved_address_must_be_public(fake_providers, settings, connect
 
 def test_an_unresolvable_name_is_unreachable(fake_providers, connections):
     with pytest.raises(Unreachable, match="cannot resolve nonexistent.invalid"):
-        outbound.request("GET", "http://nonexistent.invalid/v1/models")
+        request("GET", "http://nonexistent.invalid/v1/models")
     assert connections == []
 
 
@@ -246,7 +255,7 @@ def test_an_unresolvable_name_is_unreachable(fake_providers, connections):
 
 @pytest.mark.parametrize("path", ["/_test/redirect/same", "/_test/redirect/absolute-same"])
 def test_same_host_redirects_are_followed(fake_providers, path):
-    answer = outbound.request("GET", fake_providers.url(path))
+    answer = request("GET", fake_providers.url(path))
     assert answer.status == 200
     assert answer.url == fake_providers.url("/_test/ok")
     assert [r.path for r in fake_providers.requests] == [path, "/_test/ok"]
@@ -261,14 +270,14 @@ def test_same_host_redirects_are_followed(fake_providers, path):
 )
 def test_redirects_to_another_host_are_refused(fake_providers, connections, path, target):
     with pytest.raises(UpstreamError, match=f"redirected to another host \\({target}\\)"):
-        outbound.request("GET", fake_providers.url(path), headers=VALID)
+        request("GET", fake_providers.url(path), headers=VALID)
     assert connections == ["127.0.0.1"]
     assert [r.path for r in fake_providers.requests] == [path]
 
 
 def test_redirect_loops_stop(fake_providers):
     with pytest.raises(UpstreamError, match="too many redirects"):
-        outbound.request("GET", fake_providers.url("/_test/redirect/loop"))
+        request("GET", fake_providers.url("/_test/redirect/loop"))
     assert len(fake_providers.requests) == MAX_REDIRECTS + 1
 
 
@@ -282,7 +291,7 @@ def test_redirect_loops_stop(fake_providers):
 def test_a_body_over_the_cap_is_refused(fake_providers, settings, path):
     settings.PROVIDER_MAX_RESPONSE_BYTES = 1024
     with pytest.raises(UpstreamError, match="larger than 1 KiB"):
-        outbound.request("GET", fake_providers.url(path))
+        request("GET", fake_providers.url(path))
 
 
 @pytest.mark.parametrize(
@@ -291,30 +300,30 @@ def test_a_body_over_the_cap_is_refused(fake_providers, settings, path):
 )
 def test_a_body_within_the_cap_arrives_whole(fake_providers, settings, path):
     settings.PROVIDER_MAX_RESPONSE_BYTES = 1024
-    assert len(outbound.request("GET", fake_providers.url(path)).content) == 1024
+    assert len(request("GET", fake_providers.url(path)).content) == 1024
 
 
 def test_the_cap_can_be_set_per_request(fake_providers):
     with pytest.raises(UpstreamError, match="larger than 2 KiB"):
-        outbound.request("GET", fake_providers.url("/_test/big?bytes=4096"), max_bytes=2048)
+        request("GET", fake_providers.url("/_test/big?bytes=4096"), max_bytes=2048)
 
 
 def test_a_trickling_answer_meets_the_deadline(fake_providers, short_provider_timeouts):
     started = time.monotonic()
     with pytest.raises(Timeout, match="took too long"):
         # 100 bytes, one every 0.25 s: each byte arrives within the read timeout.
-        outbound.request("GET", fake_providers.url("/_test/drip?bytes=100&every=0.25"))
+        request("GET", fake_providers.url("/_test/drip?bytes=100&every=0.25"))
     assert time.monotonic() - started < 3.5  # connect + read timeouts (2 s) and one byte
 
 
 def test_a_server_that_never_answers_times_out(fake_providers, short_provider_timeouts):
     url = fake_providers.base_url("openai", "hang") + "/models"
     with pytest.raises(Timeout, match="no answer within 1 s"):
-        outbound.request("GET", url, headers=VALID)
+        request("GET", url, headers=VALID)
 
 
 def test_a_slow_answer_arrives(fake_providers):
-    answer = outbound.request("GET", fake_providers.url("/_test/slow"))
+    answer = request("GET", fake_providers.url("/_test/slow"))
     assert answer.status == 200
     assert answer.elapsed >= 0.2
 
@@ -322,12 +331,12 @@ def test_a_slow_answer_arrives(fake_providers):
 def test_a_connection_closed_without_an_answer_is_an_upstream_error(fake_providers):
     url = fake_providers.base_url("openai", "reset") + "/models"
     with pytest.raises(UpstreamError, match="closed before an answer"):
-        outbound.request("GET", url, headers=VALID)
+        request("GET", url, headers=VALID)
 
 
 def test_an_answer_that_is_not_json_is_an_upstream_error(fake_providers):
     url = fake_providers.base_url("openai", "malformed") + "/models"
-    answer = outbound.request("GET", url, headers=VALID)
+    answer = request("GET", url, headers=VALID)
     assert answer.status == 200
     with pytest.raises(UpstreamError, match="not JSON"):
         answer.json()
@@ -339,9 +348,7 @@ def test_an_answer_that_is_not_json_is_an_upstream_error(fake_providers):
 )
 def test_a_key_a_request_cannot_carry_is_a_bad_request_that_hides_it(fake_providers, key):
     with pytest.raises(BadRequest) as caught:
-        outbound.request(
-            "GET", fake_providers.url("/_test/ok"), headers={"Authorization": f"Bearer {key}"}
-        )
+        request("GET", fake_providers.url("/_test/ok"), headers={"Authorization": f"Bearer {key}"})
     assert "0123456789" not in caught.value.message
     assert fake_providers.requests == []
 

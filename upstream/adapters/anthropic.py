@@ -20,14 +20,21 @@ will not help). Both become QuotaExhausted.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from .. import outbound
-from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, Message, Usage
+from ..calls import ChatChunk, ChatRequest, ChatResult, Message, Usage
 from ..errors import BadRequest, ProviderError, QuotaExhausted, UpstreamError, scrub
-from .base import DiscoveredModel, ProviderAdapter, reported_usage, sse_events, unreadable_usage
+from ..http import Response
+from ..streams import ChunkParser, OpenedStream, ServerSentEvent
+from .base import (
+    DiscoveredModel,
+    Operation,
+    ProviderAdapter,
+    reported_usage,
+    unreadable_usage,
+)
 
 API_VERSION = "2023-06-01"
 PAGE_LIMIT = 1000  # the API's maximum page size
@@ -66,21 +73,15 @@ class Adapter(ProviderAdapter):
             "anthropic-version": API_VERSION,
         }
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
         base = self.base_url(credentials)
         if model:  # the model must exist for this key (aliases such as claude-sonnet-4-0 too)
             url = f"{base}/v1/models/{quote(model, safe='')}"
-            self.call("GET", url, credentials, headers=self.headers(credentials))
+            yield from self.get(url, credentials)
         else:
-            self.call(
-                "GET",
-                f"{base}/v1/models",
-                credentials,
-                headers=self.headers(credentials),
-                params={"limit": 1},
-            )
+            yield from self.get(f"{base}/v1/models", credentials, params={"limit": 1})
 
-    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
+    def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
         def parse(item: Any) -> DiscoveredModel | None:
             if not isinstance(item, dict) or not item.get("id"):
                 return None
@@ -95,19 +96,23 @@ class Adapter(ProviderAdapter):
                 else None
             )
 
-        return self.paged_models(
-            f"{self.base_url(credentials)}/v1/models",
-            credentials,
-            params={"limit": PAGE_LIMIT},
-            items="data",
-            parse=parse,
-            next_params=next_params,
-            max_pages=MAX_PAGES,
+        return (
+            yield from self.paged_models(
+                f"{self.base_url(credentials)}/v1/models",
+                credentials,
+                params={"limit": PAGE_LIMIT},
+                items="data",
+                parse=parse,
+                next_params=next_params,
+                max_pages=MAX_PAGES,
+            )
         )
 
     # -- chat -----------------------------------------------------------------------------------
-    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
-        body, headers = self.post(self.messages_url(credentials), credentials, self.body(request))
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> Operation[ChatResult]:
+        body, headers = yield from self.post(
+            self.messages_url(credentials), credentials, self.body(request)
+        )
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no message)")
         return ChatResult(
@@ -122,17 +127,19 @@ class Adapter(ProviderAdapter):
             headers=headers,
         )
 
-    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = self.open_stream(
+    def chat_stream(
+        self, credentials: dict[str, Any], request: ChatRequest
+    ) -> Operation[OpenedStream]:
+        head = yield from self.open_stream(
             self.messages_url(credentials),
             credentials,
             {**self.body(request), "stream": True},
             headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
-        return ChatStream(
-            self.chunks(response, credentials),
-            headers=response.headers,
-            close=response.close,
+        return OpenedStream(
+            format="sse",
+            parser=MessageChunks(self, head.headers, credentials),
+            headers=head.headers,
             model=request.model,
         )
 
@@ -158,42 +165,6 @@ class Adapter(ProviderAdapter):
             body["stop_sequences"] = list(request.stop)
         return body
 
-    def chunks(
-        self, response: outbound.StreamingResponse, credentials: dict[str, Any]
-    ) -> Iterator[ChatChunk]:
-        input_tokens, known = 0, True  # known: every usage block so far was readable
-        for event, data in sse_events(response.lines()):
-            try:
-                payload = json.loads(data)
-            except (ValueError, RecursionError):
-                raise UpstreamError(f"unreadable stream event ({event})") from None
-            if not isinstance(payload, dict):
-                continue
-            kind = payload.get("type") or event
-            delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
-            if kind == "message_start":
-                message = payload.get("message")
-                start = self.usage(message.get("usage") if isinstance(message, dict) else None)
-                known = known and start is not None
-                input_tokens = start.prompt_tokens if start else input_tokens
-            elif kind == "content_block_delta":
-                if delta.get("type") == "text_delta" and delta.get("text"):
-                    yield ChatChunk(delta=str(delta["text"]))
-            elif kind == "message_delta":
-                end = self.usage(payload.get("usage"))
-                known = known and end is not None
-                # Newer answers repeat the (cumulative) input tokens here.
-                input_tokens = (end.prompt_tokens if end else 0) or input_tokens
-                yield ChatChunk(
-                    finish_reason=FINISH_REASONS.get(str(delta.get("stop_reason"))),
-                    usage=Usage(input_tokens, end.completion_tokens) if known and end else None,
-                )
-            elif kind == "message_stop":
-                return
-            elif kind == "error":
-                raise self.stream_error(payload, response, credentials)
-        raise UpstreamError("the stream ended before the answer was complete")
-
     def usage(self, usage: Any) -> Usage | None:
         """A `usage` block (none: nothing counted); None when it cannot be read."""
         if usage is None:
@@ -204,22 +175,8 @@ class Adapter(ProviderAdapter):
             self.provider.key, usage.get("input_tokens"), usage.get("output_tokens")
         )
 
-    def stream_error(
-        self, payload: dict, response: outbound.StreamingResponse, credentials: dict[str, Any]
-    ) -> ProviderError:
-        error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
-        answer = outbound.ProviderResponse(
-            status=ERROR_STATUS.get(str(error.get("type")), 500),
-            headers=response.headers,
-            content=json.dumps(payload).encode(),
-            url="",
-        )
-        return self.classify(answer, secrets=self.secrets(credentials))
-
     # -- errors -------------------------------------------------------------------------------
-    def classify(
-        self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
-    ) -> ProviderError:
+    def classify(self, response: Response, *, secrets: tuple[str, ...] = ()) -> ProviderError:
         kind = self.error_kind(response)
         detail = scrub(self.error_text(response), secrets=secrets)
         if response.status == 400 and "credit balance" in detail.lower():
@@ -239,7 +196,71 @@ class Adapter(ProviderAdapter):
         return super().classify(response, secrets=secrets)
 
 
-def _error_code(response: outbound.ProviderResponse) -> str:
+class MessageChunks(ChunkParser):
+    """The chunks of a Messages API event stream (see the module's docstring)."""
+
+    def __init__(
+        self, adapter: Adapter, headers: Mapping[str, str], credentials: dict[str, Any]
+    ) -> None:
+        self.adapter = adapter
+        self.headers = headers
+        self.credentials = credentials
+        self.input_tokens = 0
+        self.known = True  # every usage block so far was readable
+
+    def feed(self, event: ServerSentEvent) -> list[ChatChunk]:
+        name, data = event
+        try:
+            payload = json.loads(data)
+        except (ValueError, RecursionError):
+            raise UpstreamError(f"unreadable stream event ({name})") from None
+        if not isinstance(payload, dict):
+            return []
+        kind = payload.get("type") or name
+        delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
+        if kind == "message_start":
+            message = payload.get("message")
+            start = self.adapter.usage(message.get("usage") if isinstance(message, dict) else None)
+            self.known = self.known and start is not None
+            self.input_tokens = start.prompt_tokens if start else self.input_tokens
+        elif kind == "content_block_delta":
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [ChatChunk(delta=str(delta["text"]))]
+        elif kind == "message_delta":
+            end = self.adapter.usage(payload.get("usage"))
+            self.known = self.known and end is not None
+            # Newer answers repeat the (cumulative) input tokens here.
+            self.input_tokens = (end.prompt_tokens if end else 0) or self.input_tokens
+            return [
+                ChatChunk(
+                    finish_reason=FINISH_REASONS.get(str(delta.get("stop_reason"))),
+                    usage=Usage(self.input_tokens, end.completion_tokens)
+                    if self.known and end
+                    else None,
+                )
+            ]
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            raise self.error(payload)
+        return []
+
+    def end(self) -> list[ChatChunk]:
+        raise UpstreamError("the stream ended before the answer was complete")
+
+    def error(self, payload: dict) -> ProviderError:
+        """An `error` event, classified as the same error arriving as its status would be."""
+        error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+        answer = Response(
+            status=ERROR_STATUS.get(str(error.get("type")), 500),
+            headers=self.headers,
+            content=json.dumps(payload).encode(),
+            url="",
+        )
+        return self.adapter.classify(answer, secrets=self.adapter.secrets(self.credentials))
+
+
+def _error_code(response: Response) -> str:
     try:
         body = response.json()
     except ProviderError:

@@ -27,11 +27,12 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .. import outbound
-from ..calls import ChatRequest, ChatResult, ChatStream, EmbeddingResult
+from ..calls import ChatRequest, ChatResult, EmbeddingResult
 from ..errors import BadRequest, ModelNotAvailable, ProviderError, QuotaExhausted, scrub
-from .base import DiscoveredModel, ProviderAdapter
-from .openai import chat_body, chat_result, chat_stream, embedding_result, max_tokens_name
+from ..http import Request, Response
+from ..streams import OpenedStream
+from .base import DiscoveredModel, Operation, ProviderAdapter
+from .openai import ChatChunks, chat_body, chat_result, embedding_result, max_tokens_name
 
 DEFAULT_API_VERSION = "2024-10-21"
 # The first API version that accepts `stream_options` (usage at the end of a stream).
@@ -66,27 +67,29 @@ class Adapter(ProviderAdapter):
             f"/{operation}"
         )
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
         if not str(credentials.get("deployment") or model or "").strip():
-            self._models(credentials)
+            yield from self._models(credentials)
             return
         if _is_embedding(credentials.get("base_model")):
             url, body = self.deployment_url(credentials, model, "embeddings"), {"input": "ping"}
         else:
             url = self.deployment_url(credentials, model, "chat/completions")
             body = {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
-        self.call(
-            "POST",
-            url,
+        yield from self.call(
+            Request(
+                "POST",
+                url,
+                headers=self.headers(credentials),
+                params=self.params(credentials),
+                json=body,
+            ),
             credentials,
-            headers=self.headers(credentials),
-            params=self.params(credentials),
-            json_body=body,
         )
 
-    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
+    def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
         models = []
-        for item in self._models(credentials):
+        for item in (yield from self._models(credentials)):
             capabilities = item.get("capabilities") or {}
             if not isinstance(capabilities, dict):
                 continue
@@ -100,8 +103,8 @@ class Adapter(ProviderAdapter):
         return models
 
     # -- model calls --------------------------------------------------------------------------
-    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
-        body, headers = self.post(
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> Operation[ChatResult]:
+        body, headers = yield from self.post(
             self.deployment_url(credentials, request.model, "chat/completions"),
             credentials,
             self._chat_body(credentials, request, stream=False),
@@ -109,23 +112,27 @@ class Adapter(ProviderAdapter):
         )
         return chat_result(body, headers, provider=self.provider.key)
 
-    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = self.open_stream(
+    def chat_stream(
+        self, credentials: dict[str, Any], request: ChatRequest
+    ) -> Operation[OpenedStream]:
+        head = yield from self.open_stream(
             self.deployment_url(credentials, request.model, "chat/completions"),
             credentials,
             self._chat_body(credentials, request, stream=True),
             params=self.params(credentials),
             headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
-        return chat_stream(
-            response,
+        return OpenedStream(
+            format="sse",
+            parser=ChatChunks(secrets=self.secrets(credentials), provider=self.provider.key),
+            headers=head.headers,
             model=request.model,
-            secrets=self.secrets(credentials),
-            provider=self.provider.key,
         )
 
-    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
-        body, headers = self.post(
+    def embed(
+        self, credentials: dict[str, Any], model: str, inputs: list[str]
+    ) -> Operation[EmbeddingResult]:
+        body, headers = yield from self.post(
             self.deployment_url(credentials, model, "embeddings"),
             credentials,
             {"input": list(inputs)},
@@ -144,20 +151,16 @@ class Adapter(ProviderAdapter):
             max_tokens_field=max_tokens_name(str(credentials.get("base_model") or request.model)),
         )
 
-    def _models(self, credentials: dict[str, Any]) -> list[dict]:
-        body = self.call(
-            "GET",
+    def _models(self, credentials: dict[str, Any]) -> Operation[list[dict]]:
+        body = yield from self.get(
             f"{self.base_url(credentials)}/openai/models",
             credentials,
-            headers=self.headers(credentials),
             params=self.params(credentials),
         )
         data = body.get("data") if isinstance(body, dict) else None
         return [item for item in data or [] if isinstance(item, dict) and item.get("id")]
 
-    def classify(
-        self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
-    ) -> ProviderError:
+    def classify(self, response: Response, *, secrets: tuple[str, ...] = ()) -> ProviderError:
         status = response.status
         kind = self.error_kind(response)
         detail = scrub(self.error_text(response), secrets=secrets)

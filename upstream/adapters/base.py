@@ -1,4 +1,15 @@
-"""What every adapter offers, and the HTTP error classification most providers share."""
+"""What every adapter offers, and the HTTP error classification most providers share.
+
+Adapters do no I/O (docs/architecture.md, "Adapters and transports"). Every operation is a
+generator that yields the `Request`s it needs and is sent each answer back:
+
+    response = yield Request("GET", url, headers=...)
+
+and returns its result. A driver (`upstream/calling.py`) runs it against a transport. For a
+streamed request (`Request(stream="sse")`) the answer sent back is the whole `Response` when
+the provider refused (an error status, classified here), else a `StreamHead` (status and
+headers); `chat_stream` then returns an `OpenedStream`, a pure parser of the stream's events.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +18,13 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
-from .. import outbound
 from ..calls import (
     ChatRequest,
     ChatResult,
-    ChatStream,
     EmbeddingResult,
     ImageResult,
     ModerationResult,
@@ -34,9 +43,15 @@ from ..errors import (
     UpstreamError,
     scrub,
 )
+from ..http import Request, Response, StreamHead
 from ..schema import ProviderSpec
+from ..streams import OpenedStream
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: An adapter operation: yields requests, is sent their answers, returns its result.
+Operation = Generator[Request, Response | StreamHead, T]
 
 MAX_RETRY_AFTER = 3600.0
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
@@ -52,11 +67,18 @@ class DiscoveredModel:
     label: str = ""
 
 
+def refused(error: ProviderError) -> Operation[NoReturn]:
+    """An operation that fails before it sends anything (still a generator, like all)."""
+    raise error
+    yield  # pragma: no cover - makes this function a generator
+
+
 class ProviderAdapter:
     """Base class: subclasses set how to validate and list models for one API family.
 
     `credentials` is the credential's values (secret and plain) with the schema's defaults
-    applied. `model` is the custom model's name when the credential belongs to one.
+    applied. `model` is the custom model's name when the credential belongs to one. Every
+    public operation is a generator (`Operation`, above).
     """
 
     #: Path endings users often paste after the base URL although the adapter adds them itself
@@ -67,35 +89,39 @@ class ProviderAdapter:
         self.provider = provider
 
     # -- what each adapter implements ---------------------------------------------------------
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
         """The cheapest real call that proves the credential works; raises a ProviderError."""
         raise NotImplementedError
 
-    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
+    def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
         """The models the credential can reach; raises a ProviderError."""
         raise NotImplementedError
 
     # -- model calls (each adapter overrides what its provider offers) ---------------------
-    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
-        raise self.unsupported("chat")
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> Operation[ChatResult]:
+        return (yield from refused(self.unsupported("chat")))
 
-    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
+    def chat_stream(
+        self, credentials: dict[str, Any], request: ChatRequest
+    ) -> Operation[OpenedStream]:
         """Returns once the provider accepted the request (errors before the first token
-        raise here); iterating the stream yields the chunks."""
-        raise self.unsupported("streamed chat")
+        raise here), with the parser of the stream's events."""
+        return (yield from refused(self.unsupported("streamed chat")))
 
-    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
-        raise self.unsupported("embeddings")
+    def embed(
+        self, credentials: dict[str, Any], model: str, inputs: list[str]
+    ) -> Operation[EmbeddingResult]:
+        return (yield from refused(self.unsupported("embeddings")))
 
     def moderate(
         self, credentials: dict[str, Any], model: str, inputs: list[str]
-    ) -> ModerationResult:
-        raise self.unsupported("moderation")
+    ) -> Operation[ModerationResult]:
+        return (yield from refused(self.unsupported("moderation")))
 
     def generate_image(
         self, credentials: dict[str, Any], model: str, prompt: str, *, n: int = 1, size: str = ""
-    ) -> ImageResult:
-        raise self.unsupported("image generation")
+    ) -> Operation[ImageResult]:
+        return (yield from refused(self.unsupported("image generation")))
 
     def transcribe(
         self,
@@ -106,8 +132,8 @@ class ProviderAdapter:
         filename: str = "audio.mp3",
         content_type: str = "audio/mpeg",
         language: str = "",
-    ) -> TranscriptionResult:
-        raise self.unsupported("speech to text")
+    ) -> Operation[TranscriptionResult]:
+        return (yield from refused(self.unsupported("speech to text")))
 
     def speak(
         self,
@@ -117,46 +143,57 @@ class ProviderAdapter:
         *,
         voice: str = "",
         audio_format: str = "mp3",
-    ) -> SpeechResult:
-        raise self.unsupported("text to speech")
+    ) -> Operation[SpeechResult]:
+        return (yield from refused(self.unsupported("text to speech")))
 
     def unsupported(self, what: str) -> NotSupported:
         return NotSupported(f"{self.provider.label} does not offer {what} here")
 
-    # -- helpers ------------------------------------------------------------------------------
-    def post(self, url: str, credentials: dict[str, Any], body: Any, **kwargs) -> Any:
-        """POST JSON and return (JSON body, response headers), raising the classified error."""
-        response = outbound.request(
-            "POST",
-            url,
-            headers=kwargs.pop("headers", None) or self.headers(credentials),
-            json_body=body,
-            **kwargs,
+    # -- helpers (sub-generators: `yield from` them) ------------------------------------------
+    def post(
+        self,
+        url: str,
+        credentials: dict[str, Any],
+        body: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        **kwargs,
+    ) -> Operation[tuple[Any, Any]]:
+        """POST JSON and return (JSON body, response headers), raising the classified error.
+        `kwargs` are the other `Request` fields (params, data, files, timeout)."""
+        response = yield Request(
+            "POST", url, headers=headers or self.headers(credentials), json=body, **kwargs
         )
         if response.status >= 400:
             raise self.classify(response, secrets=self.secrets(credentials))
         return response.json(), response.headers
 
     def open_stream(
-        self, url: str, credentials: dict[str, Any], body: Any, **kwargs
-    ) -> outbound.StreamingResponse:
+        self,
+        url: str,
+        credentials: dict[str, Any],
+        body: Any,
+        *,
+        stream: str = "sse",
+        headers: dict[str, str] | None = None,
+        **kwargs,
+    ) -> Operation[StreamHead]:
         """POST a streamed request; an error status raises the classified error at once, and
         so does a web page answering 200 (a captive portal, a proxy's login), before any chunk,
-        so the call can still fail over."""
-        response = outbound.stream(
+        so the call can still fail over (the driver then closes the stream)."""
+        answer = yield Request(
             "POST",
             url,
-            headers=kwargs.pop("headers", None) or self.headers(credentials),
-            json_body=body,
+            headers=headers or self.headers(credentials),
+            json=body,
+            stream=stream,
             **kwargs,
         )
-        if isinstance(response, outbound.ProviderResponse):
-            raise self.classify(response, secrets=self.secrets(credentials))
-        content_type = str(response.headers.get("content-type") or "").split(";")[0].strip()
-        if content_type.lower() == "text/html":
-            response.close()
+        if isinstance(answer, Response):
+            raise self.classify(answer, secrets=self.secrets(credentials))
+        if answer.content_type == "text/html":
             raise UpstreamError("unexpected answer (a web page, not a stream)")
-        return response
+        return answer
 
     def paged_models(
         self,
@@ -168,15 +205,13 @@ class ProviderAdapter:
         parse: Callable[[Any], DiscoveredModel | None],
         next_params: Callable[[dict, dict], dict | None],
         max_pages: int = 20,
-    ) -> list[DiscoveredModel]:
+    ) -> Operation[list[DiscoveredModel]]:
         """Follow a paged model list. `next_params(body, params)` gives the next page's
         parameters, or None on the last page; a repeated cursor also ends the walk."""
         models: list[DiscoveredModel] = []
         seen: set[str] = set()
         for _ in range(max_pages):
-            body = self.call(
-                "GET", url, credentials, headers=self.headers(credentials), params=params
-            )
+            body = yield from self.get(url, credentials, params=params)
             if not isinstance(body, dict):
                 raise UpstreamError("unexpected answer (no model list)")
             for item in body.get(items) or []:
@@ -207,9 +242,20 @@ class ProviderAdapter:
                 break
         return url
 
-    def call(self, method: str, url: str, credentials: dict[str, Any], **kwargs) -> Any:
-        """Make a request and return its JSON, raising the classified error on failure."""
-        response = outbound.request(method, url, **kwargs)
+    def get(
+        self, url: str, credentials: dict[str, Any], *, params: dict[str, Any] | None = None
+    ) -> Operation[Any]:
+        """GET with the credential's headers and return the JSON, raising the classified
+        error on failure."""
+        return (
+            yield from self.call(
+                Request("GET", url, headers=self.headers(credentials), params=params), credentials
+            )
+        )
+
+    def call(self, request: Request, credentials: dict[str, Any]) -> Operation[Any]:
+        """Send a request and return its JSON, raising the classified error on failure."""
+        response = yield request
         if response.status >= 400:
             raise self.classify(response, secrets=self.secrets(credentials))
         return response.json()
@@ -221,7 +267,7 @@ class ProviderAdapter:
             if credentials.get(v)
         )
 
-    def error_text(self, response: outbound.ProviderResponse) -> str:
+    def error_text(self, response: Response) -> str:
         """The provider's own error message, when its body carries one."""
         try:
             body = response.json()
@@ -236,7 +282,7 @@ class ProviderAdapter:
             return str(body.get("message") or body.get("detail") or "")
         return ""
 
-    def error_kind(self, response: outbound.ProviderResponse) -> str:
+    def error_kind(self, response: Response) -> str:
         """The provider's machine word for the error (OpenAI's `code`/`type`), if any."""
         try:
             body = response.json()
@@ -247,9 +293,7 @@ class ProviderAdapter:
             return str(error.get("code") or error.get("type") or error.get("status") or "")
         return ""
 
-    def classify(
-        self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
-    ) -> ProviderError:
+    def classify(self, response: Response, *, secrets: tuple[str, ...] = ()) -> ProviderError:
         status = response.status
         detail = scrub(self.error_text(response), secrets=secrets)
         kind = self.error_kind(response).lower()
@@ -268,7 +312,7 @@ class ProviderAdapter:
         return UpstreamError(f"HTTP {status}" + (f": {detail}" if detail else ""))
 
 
-def retry_after(response: outbound.ProviderResponse) -> float | None:
+def retry_after(response: Response) -> float | None:
     """Seconds from `Retry-After` (seconds or HTTP date) or `retry-after-ms`, capped."""
     headers = response.headers
     if headers.get("retry-after-ms"):
@@ -355,26 +399,3 @@ def plain_text(text: str, *, limit: int = 200) -> str:
         text = title.group(1) if title else _TAG.sub(" ", text)
         text = html.unescape(text)
     return " ".join(text.split())[:limit]
-
-
-def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
-    """Server-sent events from a stream's lines: (event name, data), data lines joined.
-
-    An event without a name is "message"; comments (":") and unknown fields are skipped."""
-    event, data = "", []
-    for line in lines:
-        if not line:
-            if data:
-                yield event or "message", "\n".join(data)
-            event, data = "", []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
-    if data:
-        yield event or "message", "\n".join(data)

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from .. import outbound
-from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, EmbeddingResult, Usage
+from ..calls import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
 from ..errors import (
     AuthenticationFailed,
     BadRequest,
@@ -36,7 +34,15 @@ from ..errors import (
     UpstreamError,
     scrub,
 )
-from .base import DiscoveredModel, ProviderAdapter, reported_usage, sse_events, unreadable_usage
+from ..http import Response
+from ..streams import ChunkParser, OpenedStream, ServerSentEvent
+from .base import (
+    DiscoveredModel,
+    Operation,
+    ProviderAdapter,
+    reported_usage,
+    unreadable_usage,
+)
 
 PAGE_SIZE = 1000
 MAX_PAGES = 20
@@ -60,38 +66,36 @@ class Adapter(ProviderAdapter):
             "Authorization": f"Bearer {credentials.get('api_key') or ''}",
         }
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
         base = self.base_url(credentials)
         if model:
             url = f"{base}/v1/models/{quote(model, safe='')}"
-            self.call("GET", url, credentials, headers=self.headers(credentials))
+            yield from self.get(url, credentials)
         else:
-            self.call(
-                "GET",
-                f"{base}/v1/models",
-                credentials,
-                headers=self.headers(credentials),
-                params={"page_size": 1},
-            )
+            yield from self.get(f"{base}/v1/models", credentials, params={"page_size": 1})
 
-    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
+    def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
         def next_params(body: dict, params: dict) -> dict | None:
             token = body.get("next_page_token")
             return {"page_size": PAGE_SIZE, "page_token": token} if token else None
 
-        return self.paged_models(
-            f"{self.base_url(credentials)}/v1/models",
-            credentials,
-            params={"page_size": PAGE_SIZE},
-            items="models",
-            parse=_discovered,
-            next_params=next_params,
-            max_pages=MAX_PAGES,
+        return (
+            yield from self.paged_models(
+                f"{self.base_url(credentials)}/v1/models",
+                credentials,
+                params={"page_size": PAGE_SIZE},
+                items="models",
+                parse=_discovered,
+                next_params=next_params,
+                max_pages=MAX_PAGES,
+            )
         )
 
     # -- model calls --------------------------------------------------------------------------
-    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
-        body, headers = self.post(self.chat_url(credentials), credentials, self.body(request))
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> Operation[ChatResult]:
+        body, headers = yield from self.post(
+            self.chat_url(credentials), credentials, self.body(request)
+        )
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no message)")
         finish_reason = self.finish_reason(body, credentials)
@@ -108,28 +112,32 @@ class Adapter(ProviderAdapter):
             headers=headers,
         )
 
-    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = self.open_stream(
+    def chat_stream(
+        self, credentials: dict[str, Any], request: ChatRequest
+    ) -> Operation[OpenedStream]:
+        head = yield from self.open_stream(
             self.chat_url(credentials),
             credentials,
             {**self.body(request), "stream": True},
             headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
-        return ChatStream(
-            self.chunks(response, credentials),
-            headers=response.headers,
-            close=response.close,
+        return OpenedStream(
+            format="sse",
+            parser=ChatEvents(self, credentials),
+            headers=head.headers,
             model=request.model,
         )
 
-    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
+    def embed(
+        self, credentials: dict[str, Any], model: str, inputs: list[str]
+    ) -> Operation[EmbeddingResult]:
         url = f"{self.base_url(credentials)}/v2/embed"
         vectors: list[list[float]] = []
         usage: Usage | None = Usage()
         headers = {}
         for start in range(0, len(inputs), EMBED_BATCH):
             batch = inputs[start : start + EMBED_BATCH]
-            body, headers = self.post(
+            body, headers = yield from self.post(
                 url,
                 credentials,
                 {
@@ -176,34 +184,8 @@ class Adapter(ProviderAdapter):
             raise UpstreamError(detail or "the generation failed")
         return FINISH_REASONS.get(reason)
 
-    def chunks(
-        self, response: outbound.StreamingResponse, credentials: dict[str, Any]
-    ) -> Iterator[ChatChunk]:
-        for event, data in sse_events(response.lines()):
-            try:
-                payload = json.loads(data)
-            except (ValueError, RecursionError):
-                raise UpstreamError(f"unreadable stream event ({event})") from None
-            if not isinstance(payload, dict):
-                continue
-            kind = payload.get("type") or event
-            delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
-            if kind == "content-delta":
-                content = (delta.get("message") or {}).get("content") or {}
-                if isinstance(content, dict) and content.get("text"):
-                    yield ChatChunk(delta=str(content["text"]))
-            elif kind == "message-end":
-                yield ChatChunk(
-                    finish_reason=self.finish_reason(delta, credentials),
-                    usage=_usage(self.provider.key, delta.get("usage")),
-                )
-                return
-        raise UpstreamError("the stream ended before the answer was complete")
-
     # -- errors -------------------------------------------------------------------------------
-    def classify(
-        self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
-    ) -> ProviderError:
+    def classify(self, response: Response, *, secrets: tuple[str, ...] = ()) -> ProviderError:
         detail = scrub(self.error_text(response), secrets=secrets)
         if response.status == 498:
             return AuthenticationFailed(detail or "invalid token")
@@ -219,6 +201,42 @@ class Adapter(ProviderAdapter):
                 hint="Cohere cancelled the request. Retrying is safe.",
             )
         return super().classify(response, secrets=secrets)
+
+
+class ChatEvents(ChunkParser):
+    """The chunks of a v2 chat event stream: content-delta text, then message-end with the
+    finish reason and usage (a failed generation raises there)."""
+
+    def __init__(self, adapter: Adapter, credentials: dict[str, Any]) -> None:
+        self.adapter = adapter
+        self.credentials = credentials
+
+    def feed(self, event: ServerSentEvent) -> list[ChatChunk]:
+        name, data = event
+        try:
+            payload = json.loads(data)
+        except (ValueError, RecursionError):
+            raise UpstreamError(f"unreadable stream event ({name})") from None
+        if not isinstance(payload, dict):
+            return []
+        kind = payload.get("type") or name
+        delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
+        if kind == "content-delta":
+            content = (delta.get("message") or {}).get("content") or {}
+            if isinstance(content, dict) and content.get("text"):
+                return [ChatChunk(delta=str(content["text"]))]
+        elif kind == "message-end":
+            self.done = True
+            return [
+                ChatChunk(
+                    finish_reason=self.adapter.finish_reason(delta, self.credentials),
+                    usage=_usage(self.adapter.provider.key, delta.get("usage")),
+                )
+            ]
+        return []
+
+    def end(self) -> list[ChatChunk]:
+        raise UpstreamError("the stream ended before the answer was complete")
 
 
 def _usage(provider: str, usage: Any) -> Usage | None:

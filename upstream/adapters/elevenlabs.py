@@ -12,8 +12,8 @@ The user endpoint's answer carries the key itself (`xi_api_key`); nothing of it 
 no listing for this provider).
 
 Speech: `POST /v1/text-to-speech/{voice_id}?output_format=mp3_44100_128` with `{text,
-model_id}` answers the audio bytes themselves, so it goes through `outbound.request` rather
-than the JSON helper; errors are still JSON and classified as above. Without a voice, Rachel
+model_id}` answers the audio bytes themselves, so it reads the answer itself rather than
+through the JSON helper; errors are still JSON and classified as above. Without a voice, Rachel
 (a premade voice every account has) speaks. `audio_format` is mp3, opus or pcm, or one of
 ElevenLabs' own output formats (mp3_22050_32, ulaw_8000...).
 """
@@ -24,7 +24,6 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from .. import outbound
 from ..calls import SpeechResult
 from ..errors import (
     AuthenticationFailed,
@@ -35,7 +34,8 @@ from ..errors import (
     UpstreamError,
     scrub,
 )
-from .base import DiscoveredModel, ProviderAdapter, plain_text, retry_after
+from ..http import Request, Response
+from .base import DiscoveredModel, Operation, ProviderAdapter, plain_text, retry_after
 
 QUOTA_WORDS = {"quota_exceeded", "payment_required", "insufficient_credits"}
 AUTH_WORDS = {"invalid_api_key", "needs_authorization", "api_key_revoked", "unauthorized"}
@@ -58,18 +58,13 @@ class Adapter(ProviderAdapter):
     def headers(self, credentials: dict[str, Any]) -> dict[str, str]:
         return {"Accept": "application/json", "xi-api-key": str(credentials.get("api_key") or "")}
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
-        body = self.call(
-            "GET",
-            f"{self.base_url(credentials)}/v1/user",
-            credentials,
-            headers=self.headers(credentials),
-        )
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+        body = yield from self.get(f"{self.base_url(credentials)}/v1/user", credentials)
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no user)")
 
-    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
-        self.validate(credentials)
+    def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
+        yield from self.validate(credentials)
         return [DiscoveredModel(m.name, m.type, m.label) for m in self.provider.models]
 
     def speak(
@@ -80,17 +75,17 @@ class Adapter(ProviderAdapter):
         *,
         voice: str = "",
         audio_format: str = "mp3",
-    ) -> SpeechResult:
+    ) -> Operation[SpeechResult]:
         output_format = OUTPUT_FORMATS.get(audio_format) or audio_format
         if not _OUTPUT_FORMAT.match(output_format):
             raise BadRequest(f"ElevenLabs cannot speak in the format {audio_format!r}")
         voice_id = quote(voice or DEFAULT_VOICE, safe="")
-        response = outbound.request(
+        response = yield Request(
             "POST",
             f"{self.base_url(credentials)}/v1/text-to-speech/{voice_id}",
             headers={**self.headers(credentials), "Accept": "audio/*, application/json"},
             params={"output_format": output_format},
-            json_body={"text": text, "model_id": model},
+            json={"text": text, "model_id": model},
         )
         if response.status >= 400:
             raise self.classify(response, secrets=self.secrets(credentials))
@@ -105,7 +100,7 @@ class Adapter(ProviderAdapter):
             audio=response.content, content_type=content_type, model=model, headers=response.headers
         )
 
-    def error_text(self, response: outbound.ProviderResponse) -> str:
+    def error_text(self, response: Response) -> str:
         detail = _detail(response)
         if detail is None:
             return plain_text(response.text)
@@ -117,13 +112,11 @@ class Adapter(ProviderAdapter):
             )
         return str(detail)
 
-    def error_kind(self, response: outbound.ProviderResponse) -> str:
+    def error_kind(self, response: Response) -> str:
         detail = _detail(response)
         return str(detail.get("status") or "") if isinstance(detail, dict) else ""
 
-    def classify(
-        self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
-    ) -> ProviderError:
+    def classify(self, response: Response, *, secrets: tuple[str, ...] = ()) -> ProviderError:
         kind = self.error_kind(response)
         detail = scrub(self.error_text(response), secrets=secrets)
         if kind in QUOTA_WORDS:
@@ -141,7 +134,7 @@ class Adapter(ProviderAdapter):
         return super().classify(response, secrets=secrets)
 
 
-def _detail(response: outbound.ProviderResponse) -> Any:
+def _detail(response: Response) -> Any:
     try:
         body = response.json()
     except ProviderError:

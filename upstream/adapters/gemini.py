@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from .. import outbound
-from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, EmbeddingResult, Usage
+from ..calls import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
 from ..errors import (
     AuthenticationFailed,
     BadRequest,
@@ -44,13 +43,15 @@ from ..errors import (
     UpstreamError,
     scrub,
 )
+from ..http import Response
+from ..streams import ChunkParser, OpenedStream, ServerSentEvent
 from .base import (
     MAX_RETRY_AFTER,
     DiscoveredModel,
+    Operation,
     ProviderAdapter,
     reported_usage,
     retry_after,
-    sse_events,
     unreadable_usage,
 )
 
@@ -83,39 +84,35 @@ class Adapter(ProviderAdapter):
             "x-goog-api-key": str(credentials.get("api_key") or ""),
         }
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
         base = self.base_url(credentials)
         if model:
             resource = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
             url = f"{base}/v1beta/{quote(resource, safe='/')}"
-            self.call("GET", url, credentials, headers=self.headers(credentials))
+            yield from self.get(url, credentials)
         else:
-            self.call(
-                "GET",
-                f"{base}/v1beta/models",
-                credentials,
-                headers=self.headers(credentials),
-                params={"pageSize": 1},
-            )
+            yield from self.get(f"{base}/v1beta/models", credentials, params={"pageSize": 1})
 
-    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
+    def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
         def next_params(body: dict, params: dict) -> dict | None:
             token = body.get("nextPageToken")
             return {"pageSize": PAGE_SIZE, "pageToken": token} if token else None
 
-        return self.paged_models(
-            f"{self.base_url(credentials)}/v1beta/models",
-            credentials,
-            params={"pageSize": PAGE_SIZE},
-            items="models",
-            parse=_discovered,
-            next_params=next_params,
-            max_pages=MAX_PAGES,
+        return (
+            yield from self.paged_models(
+                f"{self.base_url(credentials)}/v1beta/models",
+                credentials,
+                params={"pageSize": PAGE_SIZE},
+                items="models",
+                parse=_discovered,
+                next_params=next_params,
+                max_pages=MAX_PAGES,
+            )
         )
 
     # -- model calls --------------------------------------------------------------------------
-    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
-        body, headers = self.post(
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> Operation[ChatResult]:
+        body, headers = yield from self.post(
             self.model_url(credentials, request.model, "generateContent"),
             credentials,
             self.body(request),
@@ -131,22 +128,26 @@ class Adapter(ProviderAdapter):
             headers=headers,
         )
 
-    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = self.open_stream(
+    def chat_stream(
+        self, credentials: dict[str, Any], request: ChatRequest
+    ) -> Operation[OpenedStream]:
+        head = yield from self.open_stream(
             self.model_url(credentials, request.model, "streamGenerateContent"),
             credentials,
             self.body(request),
             params={"alt": "sse"},
             headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
-        return ChatStream(
-            self.chunks(response, credentials),
-            headers=response.headers,
-            close=response.close,
+        return OpenedStream(
+            format="sse",
+            parser=GenerateChunks(self, head.headers, credentials),
+            headers=head.headers,
             model=request.model,
         )
 
-    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
+    def embed(
+        self, credentials: dict[str, Any], model: str, inputs: list[str]
+    ) -> Operation[EmbeddingResult]:
         url = self.model_url(credentials, model, "batchEmbedContents")
         resource = _resource(model)
         vectors: list[list[float]] = []
@@ -154,7 +155,7 @@ class Adapter(ProviderAdapter):
         for start in range(0, len(inputs), EMBED_BATCH):
             batch = inputs[start : start + EMBED_BATCH]
             requests = [{"model": resource, "content": {"parts": [{"text": t}]}} for t in batch]
-            body, headers = self.post(url, credentials, {"requests": requests})
+            body, headers = yield from self.post(url, credentials, {"requests": requests})
             embeddings = body.get("embeddings") if isinstance(body, dict) else None
             if not isinstance(embeddings, list) or len(embeddings) != len(batch):
                 raise UpstreamError("unexpected answer (not one embedding per input)")
@@ -189,54 +190,12 @@ class Adapter(ProviderAdapter):
             body["generationConfig"] = config
         return body
 
-    def chunks(
-        self, response: outbound.StreamingResponse, credentials: dict[str, Any]
-    ) -> Iterator[ChatChunk]:
-        finished, finish_reason, usage = False, None, None
-        for _, data in sse_events(response.lines()):
-            try:
-                payload = json.loads(data)
-            except (ValueError, RecursionError):
-                raise UpstreamError("unreadable stream event") from None
-            if not isinstance(payload, dict):
-                continue
-            if isinstance(payload.get("error"), dict):  # the stream broke off upstream
-                raise self.stream_error(payload, response, credentials)
-            text, reason = _answer(payload)
-            finished = finished or _finished(payload)
-            finish_reason = reason or finish_reason
-            # Cumulative: the last one counts (None when it cannot be read).
-            usage = _usage(self.provider.key, payload, absent=usage)
-            if text:
-                yield ChatChunk(delta=text)
-        if not finished:  # the last event carries a finish reason; this stream was cut
-            raise UpstreamError("the stream ended before the answer was complete")
-        yield ChatChunk(finish_reason=finish_reason, usage=usage)
-
-    def stream_error(
-        self, payload: dict, response: outbound.StreamingResponse, credentials: dict[str, Any]
-    ) -> ProviderError:
-        """An error object in the stream, classified as if it had come as its own status."""
-        try:
-            status = int(payload["error"].get("code") or 500)
-        except (TypeError, ValueError):
-            status = 500
-        answer = outbound.ProviderResponse(
-            status=status if 400 <= status < 600 else 500,
-            headers=response.headers,
-            content=json.dumps(payload).encode(),
-            url="",
-        )
-        return self.classify(answer, secrets=self.secrets(credentials))
-
     # -- errors -------------------------------------------------------------------------------
-    def error_kind(self, response: outbound.ProviderResponse) -> str:
+    def error_kind(self, response: Response) -> str:
         error = _error(response)
         return str(error.get("status") or "") if error else ""
 
-    def classify(
-        self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
-    ) -> ProviderError:
+    def classify(self, response: Response, *, secrets: tuple[str, ...] = ()) -> ProviderError:
         status = response.status
         error = _error(response) or {}
         detail = scrub(self.error_text(response), secrets=secrets)
@@ -261,6 +220,56 @@ class Adapter(ProviderAdapter):
                 "Google AI Studio.",
             )
         return super().classify(response, secrets=secrets)
+
+
+class GenerateChunks(ChunkParser):
+    """The chunks of a streamGenerateContent event stream: each event a whole
+    GenerateContentResponse, the finish reason and usage sent as one last chunk at the end."""
+
+    def __init__(
+        self, adapter: Adapter, headers: Mapping[str, str], credentials: dict[str, Any]
+    ) -> None:
+        self.adapter = adapter
+        self.headers = headers
+        self.credentials = credentials
+        self.finished = False
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+
+    def feed(self, event: ServerSentEvent) -> list[ChatChunk]:
+        try:
+            payload = json.loads(event.data)
+        except (ValueError, RecursionError):
+            raise UpstreamError("unreadable stream event") from None
+        if not isinstance(payload, dict):
+            return []
+        if isinstance(payload.get("error"), dict):  # the stream broke off upstream
+            raise self.error(payload)
+        text, reason = _answer(payload)
+        self.finished = self.finished or _finished(payload)
+        self.finish_reason = reason or self.finish_reason
+        # Cumulative: the last one counts (None when it cannot be read).
+        self.usage = _usage(self.adapter.provider.key, payload, absent=self.usage)
+        return [ChatChunk(delta=text)] if text else []
+
+    def end(self) -> list[ChatChunk]:
+        if not self.finished:  # the last event carries a finish reason; this stream was cut
+            raise UpstreamError("the stream ended before the answer was complete")
+        return [ChatChunk(finish_reason=self.finish_reason, usage=self.usage)]
+
+    def error(self, payload: dict) -> ProviderError:
+        """An error object in the stream, classified as if it had come as its own status."""
+        try:
+            status = int(payload["error"].get("code") or 500)
+        except (TypeError, ValueError):
+            status = 500
+        answer = Response(
+            status=status if 400 <= status < 600 else 500,
+            headers=self.headers,
+            content=json.dumps(payload).encode(),
+            url="",
+        )
+        return self.adapter.classify(answer, secrets=self.adapter.secrets(self.credentials))
 
 
 def _resource(model: str) -> str:
@@ -321,7 +330,7 @@ def _discovered(item: Any) -> DiscoveredModel | None:
     return DiscoveredModel(name=name, type=kind, label=str(item.get("displayName") or ""))
 
 
-def _error(response: outbound.ProviderResponse) -> dict:
+def _error(response: Response) -> dict:
     try:
         body = response.json()
     except ProviderError:

@@ -15,13 +15,12 @@ the last with `done: true`, its `done_reason` and the token counts (`prompt_eval
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-from .. import outbound
-from ..calls import ChatChunk, ChatRequest, ChatResult, ChatStream, EmbeddingResult, Usage
+from ..calls import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
 from ..errors import ModelNotAvailable, UpstreamError, scrub
-from .base import DiscoveredModel, ProviderAdapter, reported_usage
+from ..streams import ChunkParser, OpenedStream
+from .base import DiscoveredModel, Operation, ProviderAdapter, reported_usage
 
 EMBEDDING_FAMILIES = {"bert", "nomic-bert"}
 
@@ -35,8 +34,8 @@ class Adapter(ProviderAdapter):
             headers["Authorization"] = f"Bearer {credentials['api_key']}"
         return headers
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
-        tags = self._tags(credentials)
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+        tags = yield from self._tags(credentials)
         if not model:
             return
         wanted = _canonical(model)
@@ -47,17 +46,17 @@ class Adapter(ProviderAdapter):
                 hint=f"Run `ollama pull {model}` on the server, then validate again.",
             )
 
-    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
+    def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
         models = []
-        for item in self._tags(credentials):
+        for item in (yield from self._tags(credentials)):
             name = str(item.get("name") or item.get("model") or "")
             if name:
                 models.append(DiscoveredModel(name=name, type=_guess_type(item)))
         return models
 
     # -- model calls --------------------------------------------------------------------------
-    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
-        body, headers = self.post(
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> Operation[ChatResult]:
+        body, headers = yield from self.post(
             f"{self.base_url(credentials)}/api/chat",
             credentials,
             self._chat_body(credentials, request, stream=False),
@@ -72,22 +71,27 @@ class Adapter(ProviderAdapter):
             headers=headers,
         )
 
-    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = self.open_stream(
+    def chat_stream(
+        self, credentials: dict[str, Any], request: ChatRequest
+    ) -> Operation[OpenedStream]:
+        head = yield from self.open_stream(
             f"{self.base_url(credentials)}/api/chat",
             credentials,
             self._chat_body(credentials, request, stream=True),
+            stream="ndjson",
             headers={**self.headers(credentials), "Accept": "application/x-ndjson"},
         )
-        return ChatStream(
-            _chunks(response, secrets=self.secrets(credentials), provider=self.provider.key),
-            headers=response.headers,
-            close=response.close,
+        return OpenedStream(
+            format="ndjson",
+            parser=ChatLines(secrets=self.secrets(credentials), provider=self.provider.key),
+            headers=head.headers,
             model=request.model,
         )
 
-    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
-        body, headers = self.post(
+    def embed(
+        self, credentials: dict[str, Any], model: str, inputs: list[str]
+    ) -> Operation[EmbeddingResult]:
+        body, headers = yield from self.post(
             f"{self.base_url(credentials)}/api/embed",
             credentials,
             {"model": model, "input": list(inputs)},
@@ -125,24 +129,23 @@ class Adapter(ProviderAdapter):
             body["options"] = options
         return body
 
-    def _tags(self, credentials: dict[str, Any]) -> list[dict]:
-        body = self.call(
-            "GET",
-            f"{self.base_url(credentials)}/api/tags",
-            credentials,
-            headers=self.headers(credentials),
-        )
+    def _tags(self, credentials: dict[str, Any]) -> Operation[list[dict]]:
+        body = yield from self.get(f"{self.base_url(credentials)}/api/tags", credentials)
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no model list); is this an Ollama server?")
         return [item for item in body.get("models") or [] if isinstance(item, dict)]
 
 
-def _chunks(
-    response: outbound.StreamingResponse, *, secrets: tuple[str, ...] = (), provider: str
-) -> Iterator[ChatChunk]:
-    for line in response.lines():
+class ChatLines(ChunkParser):
+    """The chunks of a streamed /api/chat: one JSON object a line, the last with `done`."""
+
+    def __init__(self, *, secrets: tuple[str, ...] = (), provider: str):
+        self.secrets = secrets
+        self.provider = provider
+
+    def feed(self, line: str) -> list[ChatChunk]:
         if not line.strip():
-            continue
+            return []
         try:
             item = json.loads(line)
         except (ValueError, RecursionError):
@@ -150,18 +153,22 @@ def _chunks(
         if not isinstance(item, dict):
             raise UpstreamError("unreadable stream line (not an object)")
         if item.get("error"):
-            detail = scrub(str(item["error"]), secrets=secrets)
+            detail = scrub(str(item["error"]), secrets=self.secrets)
             raise UpstreamError(f"the stream failed: {detail}")
         message = item.get("message") if isinstance(item.get("message"), dict) else {}
         text = str(message.get("content") or "")
         if item.get("done"):
-            yield ChatChunk(
-                delta=text, finish_reason=_finish_reason(item), usage=_usage(provider, item)
-            )
-            return
-        if text:
-            yield ChatChunk(delta=text)
-    if not response.closed:
+            self.done = True
+            return [
+                ChatChunk(
+                    delta=text,
+                    finish_reason=_finish_reason(item),
+                    usage=_usage(self.provider, item),
+                )
+            ]
+        return [ChatChunk(delta=text)] if text else []
+
+    def end(self) -> list[ChatChunk]:
         raise UpstreamError("the stream ended before the answer was complete")
 
 

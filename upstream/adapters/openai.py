@@ -14,17 +14,15 @@ the first byte, so it reads with a longer timeout than other calls.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 
-from .. import outbound
 from ..calls import (
     ChatChunk,
     ChatRequest,
     ChatResult,
-    ChatStream,
     EmbeddingResult,
     ImageResult,
     ModerationResult,
@@ -33,11 +31,13 @@ from ..calls import (
     Usage,
 )
 from ..errors import UpstreamError, scrub
+from ..http import Request
+from ..streams import ChunkParser, OpenedStream, ServerSentEvent
 from .base import (
     DiscoveredModel,
+    Operation,
     ProviderAdapter,
     reported_usage,
-    sse_events,
     unreadable_usage,
 )
 
@@ -67,16 +67,11 @@ class Adapter(ProviderAdapter):
             headers["OpenAI-Organization"] = str(credentials["organization"])
         return headers
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
-        self.list_models(credentials)
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+        yield from self.list_models(credentials)
 
-    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
-        body = self.call(
-            "GET",
-            f"{self.base_url(credentials)}/models",
-            credentials,
-            headers=self.headers(credentials),
-        )
+    def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
+        body = yield from self.get(f"{self.base_url(credentials)}/models", credentials)
         models = body.get("data", []) if isinstance(body, dict) else []
         return [
             DiscoveredModel(name=str(item["id"]), type=_guess_type(str(item["id"])))
@@ -85,30 +80,34 @@ class Adapter(ProviderAdapter):
         ]
 
     # -- model calls --------------------------------------------------------------------------
-    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
-        body, headers = self.post(
+    def chat(self, credentials: dict[str, Any], request: ChatRequest) -> Operation[ChatResult]:
+        body, headers = yield from self.post(
             f"{self.base_url(credentials)}/chat/completions",
             credentials,
             chat_body(request, max_tokens_field=max_tokens_name(request.model)),
         )
         return chat_result(body, headers, provider=self.provider.key)
 
-    def chat_stream(self, credentials: dict[str, Any], request: ChatRequest) -> ChatStream:
-        response = self.open_stream(
+    def chat_stream(
+        self, credentials: dict[str, Any], request: ChatRequest
+    ) -> Operation[OpenedStream]:
+        head = yield from self.open_stream(
             f"{self.base_url(credentials)}/chat/completions",
             credentials,
             chat_body(request, stream=True, max_tokens_field=max_tokens_name(request.model)),
             headers={**self.headers(credentials), "Accept": "text/event-stream"},
         )
-        return chat_stream(
-            response,
+        return OpenedStream(
+            format="sse",
+            parser=ChatChunks(secrets=self.secrets(credentials), provider=self.provider.key),
+            headers=head.headers,
             model=request.model,
-            secrets=self.secrets(credentials),
-            provider=self.provider.key,
         )
 
-    def embed(self, credentials: dict[str, Any], model: str, inputs: list[str]) -> EmbeddingResult:
-        body, headers = self.post(
+    def embed(
+        self, credentials: dict[str, Any], model: str, inputs: list[str]
+    ) -> Operation[EmbeddingResult]:
+        body, headers = yield from self.post(
             f"{self.base_url(credentials)}/embeddings",
             credentials,
             {"model": model, "input": list(inputs)},
@@ -117,8 +116,8 @@ class Adapter(ProviderAdapter):
 
     def moderate(
         self, credentials: dict[str, Any], model: str, inputs: list[str]
-    ) -> ModerationResult:
-        body, headers = self.post(
+    ) -> Operation[ModerationResult]:
+        body, headers = yield from self.post(
             f"{self.base_url(credentials)}/moderations",
             credentials,
             {"model": model, "input": list(inputs)},
@@ -132,13 +131,13 @@ class Adapter(ProviderAdapter):
 
     def generate_image(
         self, credentials: dict[str, Any], model: str, prompt: str, *, n: int = 1, size: str = ""
-    ) -> ImageResult:
+    ) -> Operation[ImageResult]:
         request: dict[str, Any] = {"model": model, "prompt": prompt, "n": n}
         if size:
             request["size"] = size
         if model.startswith(RESPONSE_FORMAT_IMAGE_MODELS):
             request["response_format"] = "b64_json"
-        body, headers = self.post(
+        body, headers = yield from self.post(
             f"{self.base_url(credentials)}/images/generations",
             credentials,
             request,
@@ -167,11 +166,11 @@ class Adapter(ProviderAdapter):
         filename: str = "audio.mp3",
         content_type: str = "audio/mpeg",
         language: str = "",
-    ) -> TranscriptionResult:
+    ) -> Operation[TranscriptionResult]:
         fields = {"model": model, "response_format": "json"}
         if language:
             fields["language"] = language
-        body, headers = self.post(
+        body, headers = yield from self.post(
             f"{self.base_url(credentials)}/audio/transcriptions",
             credentials,
             None,
@@ -190,14 +189,14 @@ class Adapter(ProviderAdapter):
         *,
         voice: str = "",
         audio_format: str = "mp3",
-    ) -> SpeechResult:
+    ) -> Operation[SpeechResult]:
         expected = SPEECH_CONTENT_TYPES.get(audio_format, "application/octet-stream")
         # The answer is audio, not JSON, so this reads the body itself rather than `post()`.
-        response = outbound.request(
+        response = yield Request(
             "POST",
             f"{self.base_url(credentials)}/audio/speech",
             headers={**self.headers(credentials), "Accept": f"{expected}, application/json"},
-            json_body={
+            json={
                 "model": model,
                 "input": text,
                 "voice": voice or DEFAULT_VOICE,
@@ -269,42 +268,34 @@ def chat_result(body: Any, headers: Mapping[str, str], *, provider: str) -> Chat
     )
 
 
-def chat_stream(
-    response: outbound.StreamingResponse,
-    *,
-    model: str,
-    secrets: tuple[str, ...] = (),
-    provider: str,
-) -> ChatStream:
-    return ChatStream(
-        chat_chunks(response, secrets=secrets, provider=provider),
-        headers=response.headers,
-        close=response.close,
-        model=model,
-    )
-
-
-def chat_chunks(
-    response: outbound.StreamingResponse, *, secrets: tuple[str, ...] = (), provider: str
-) -> Iterator[ChatChunk]:
+class ChatChunks(ChunkParser):
     """The chunks of an OpenAI-format event stream. Chunks carrying nothing (the role-only first
     one, Azure's content-filter notes with empty `choices`) are skipped; a stream that ends
     before `[DONE]` and without a finish reason was cut off."""
-    finished = False
-    for event, data in sse_events(response.lines()):
-        if response.closed:
-            return
+
+    def __init__(self, *, secrets: tuple[str, ...] = (), provider: str):
+        self.secrets = secrets
+        self.provider = provider
+        self.finished = False
+
+    def feed(self, event: ServerSentEvent) -> list[ChatChunk]:
+        name, data = event
         if data.strip() == "[DONE]":
-            return
+            self.done = True
+            return []
         payload = _event_json(data)
-        if event == "error" or payload.get("error"):
-            raise stream_error(payload.get("error", payload), secrets=secrets)
-        chunk = chat_chunk(payload, provider=provider)
-        if chunk is not None:
-            finished = finished or chunk.finish_reason is not None
-            yield chunk
-    if not finished and not response.closed:
-        raise UpstreamError("the stream ended before the answer was complete")
+        if name == "error" or payload.get("error"):
+            raise stream_error(payload.get("error", payload), secrets=self.secrets)
+        chunk = chat_chunk(payload, provider=self.provider)
+        if chunk is None:
+            return []
+        self.finished = self.finished or chunk.finish_reason is not None
+        return [chunk]
+
+    def end(self) -> list[ChatChunk]:
+        if not self.finished:
+            raise UpstreamError("the stream ended before the answer was complete")
+        return []
 
 
 def chat_chunk(payload: dict[str, Any], *, provider: str) -> ChatChunk | None:

@@ -22,10 +22,10 @@ import math
 import re
 from typing import Any
 
-from .. import outbound
 from ..calls import ImageResult
 from ..errors import BadRequest, NotSupported, ProviderError, UpstreamError, scrub
-from .base import DiscoveredModel, ProviderAdapter, plain_text
+from ..http import Response
+from .base import DiscoveredModel, Operation, ProviderAdapter, plain_text
 
 ENDPOINTS = {"stable-image-core": "core", "stable-image-ultra": "ultra"}
 ASPECT_RATIOS = ("21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16", "9:21")
@@ -41,23 +41,18 @@ class Adapter(ProviderAdapter):
             "Authorization": f"Bearer {credentials.get('api_key') or ''}",
         }
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
-        body = self.call(
-            "GET",
-            f"{self.base_url(credentials)}/v1/user/account",
-            credentials,
-            headers=self.headers(credentials),
-        )
+    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+        body = yield from self.get(f"{self.base_url(credentials)}/v1/user/account", credentials)
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no account)")
 
-    def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
-        self.validate(credentials)
+    def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
+        yield from self.validate(credentials)
         return [DiscoveredModel(m.name, m.type, m.label) for m in self.provider.models]
 
     def generate_image(
         self, credentials: dict[str, Any], model: str, prompt: str, *, n: int = 1, size: str = ""
-    ) -> ImageResult:
+    ) -> Operation[ImageResult]:
         endpoint = ENDPOINTS.get(model) or ("sd3" if model.startswith("sd3") else None)
         if endpoint is None:
             raise NotSupported(f"{model} is not a Stable Image model this console can call")
@@ -71,7 +66,7 @@ class Adapter(ProviderAdapter):
         files = {name: (None, value) for name, value in form.items()}
         images, headers = [], {}
         for _ in range(max(1, n)):
-            body, headers = self.post(url, credentials, None, files=files)
+            body, headers = yield from self.post(url, credentials, None, files=files)
             if not isinstance(body, dict) or not body.get("image"):
                 raise UpstreamError("unexpected answer (no image)")
             if body.get("finish_reason") == "CONTENT_FILTERED":
@@ -82,7 +77,7 @@ class Adapter(ProviderAdapter):
             images.append({"b64_json": str(body["image"])})
         return ImageResult(images=images, model=model, headers=headers)
 
-    def error_text(self, response: outbound.ProviderResponse) -> str:
+    def error_text(self, response: Response) -> str:
         body = _body(response)
         if body is None:
             return plain_text(response.text)
@@ -90,13 +85,11 @@ class Adapter(ProviderAdapter):
             return "; ".join(str(e) for e in body["errors"])
         return str(body.get("message") or body.get("name") or "")
 
-    def error_kind(self, response: outbound.ProviderResponse) -> str:
+    def error_kind(self, response: Response) -> str:
         body = _body(response)
         return str(body.get("name") or "") if body else ""
 
-    def classify(
-        self, response: outbound.ProviderResponse, *, secrets: tuple[str, ...] = ()
-    ) -> ProviderError:
+    def classify(self, response: Response, *, secrets: tuple[str, ...] = ()) -> ProviderError:
         if response.status == 403 and self.error_kind(response) == "content_moderation":
             return BadRequest(scrub(self.error_text(response), secrets=secrets))
         return super().classify(response, secrets=secrets)
@@ -120,7 +113,7 @@ def aspect_ratio(size: str) -> str:
     return min(ASPECT_RATIOS, key=distance)
 
 
-def _body(response: outbound.ProviderResponse) -> dict | None:
+def _body(response: Response) -> dict | None:
     try:
         body = response.json()
     except ProviderError:

@@ -1,26 +1,28 @@
-"""Outbound HTTP to providers: the SSRF guard, explicit timeouts, no cross-host redirects and
-capped response bodies. Every adapter calls providers through `request()`.
+"""The sync transport: provider calls on urllib3, with the outbound guard (`guard.py`) enforced
+where urllib3 connects. `SyncTransport.send()` reads an answer whole, `open()` streams one.
 
-The guard checks the address the socket actually connects to, after DNS resolution, inside the
-connection itself, so a host that resolves to a public address when checked and a private one
-when connected (DNS rebinding) cannot slip through, and every spelling of an address (decimal,
-hex, IPv6, IPv4-mapped IPv6) is judged by what it resolves to.
+The SSRF check runs inside the connection itself, on the address the socket connects to after
+DNS resolution (see `guard.py`); redirects are followed only on the same host; bodies are
+capped (counted after decompression); connect and read timeouts apply to every read, and an
+overall deadline to the whole answer (to a stream, `PROVIDER_STREAM_TIMEOUT`). urllib3's and
+the socket's errors become the taxonomy's (`upstream/errors.py`): Timeout, Unreachable,
+UnsafeURL, BadRequest or UpstreamError. HTTP error statuses are returned, for the adapter to
+classify.
+
+urllib3 rather than `requests`: the issue's benchmark (tests/benchmarks/test_transport_bench.py,
+README "Outbound safety") measured a `requests.Session` about 0.2 ms slower a call.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import re
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from urllib3 import HTTPHeaderDict, HTTPResponse, PoolManager
+from urllib3 import HTTPResponse, PoolManager
 from urllib3 import Timeout as Urllib3Timeout
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -34,59 +36,23 @@ from urllib3.exceptions import (
     SSLError,
 )
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.filepost import encode_multipart_formdata
 
-from .errors import BadRequest, ProviderError, Timeout, Unreachable, UnsafeURL, UpstreamError
+from ..errors import BadRequest, ProviderError, Timeout, Unreachable, UnsafeURL, UpstreamError
+from ..http import Request, Response
+from .guard import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    UnsafeAddress,
+    check_url,
+    connect_address,
+    encode,
+    host_is_allowlisted,
+    limits,
+    redirect_target,
+    with_params,
+)
 
-# Cloud metadata endpoints that are not covered by "not global" everywhere.
-METADATA_NETWORKS = [
-    ipaddress.ip_network("169.254.169.254/32"),  # AWS, GCP, Azure, OpenStack
-    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS IPv6
-    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud
-]
-MAX_REDIRECTS = 3
 READ_CHUNK = 65536
-
-
-class UnsafeAddress(Exception):  # noqa: N818 - not an OSError on purpose: urllib3 must not retry it
-    """Raised inside the connection when the resolved address is not public."""
-
-    def __init__(self, host: str, address: str):
-        super().__init__(f"{host} resolves to {address}")
-        self.host = host
-        self.address = address
-
-
-def address_is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6:
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None:
-            ip = embedded
-    if any(ip in network for network in METADATA_NETWORKS if network.version == ip.version):
-        return False
-    return ip.is_global and not ip.is_multicast and not ip.is_reserved
-
-
-def _normalised_host(host: str) -> str:
-    return host.strip("[]").rstrip(".").lower()
-
-
-def host_is_allowlisted(host: str, port: int) -> bool:
-    """`PROVIDER_URL_ALLOWLIST` entries are `host:port` or a bare `host` (any port)."""
-    host = _normalised_host(host)
-    for entry in settings.PROVIDER_URL_ALLOWLIST:
-        entry = entry.strip().lower()
-        if entry.startswith("["):  # [::1]:11434
-            allowed_host, _, allowed_port = entry[1:].partition("]")
-            allowed_port = allowed_port.lstrip(":")
-        elif entry.count(":") == 1:
-            allowed_host, allowed_port = entry.split(":")
-        else:
-            allowed_host, allowed_port = entry, ""
-        if _normalised_host(allowed_host) == host and allowed_port in ("", str(port)):
-            return True
-    return False
 
 
 def _checked_address(host: str, port: int, connection) -> str:
@@ -94,11 +60,7 @@ def _checked_address(host: str, port: int, connection) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise NameResolutionError(host, connection, exc) from exc
-    addresses = [info[4][0] for info in infos]
-    for address in addresses:
-        if not address_is_public(address):
-            raise UnsafeAddress(host, address)
-    return addresses[0]
+    return connect_address(host, [info[4][0] for info in infos])
 
 
 class _GuardedConnectionMixin:
@@ -138,57 +100,42 @@ _pools.pool_classes_by_scheme = {
     "http": GuardedHTTPConnectionPool,
     "https": GuardedHTTPSConnectionPool,
 }
-DEFAULT_HEADERS = {
-    "User-Agent": "model-console",
-    "Accept": "*/*",
-    "Accept-Encoding": "gzip, deflate",
-}
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_HEADER_VALUE = re.compile(r"^(?:\S[^\r\n]*)?$")
 
 
-def check_url(url: str) -> None:
-    """Refuse what can be refused without connecting: scheme, user info, missing host."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise BadRequest(f"invalid URL ({exc})") from exc
-    if parts.scheme not in ("http", "https"):
-        raise BadRequest("only http:// and https:// URLs are allowed")
-    if not parts.hostname:
-        raise BadRequest("the URL has no host")
-    if parts.username or parts.password:
-        raise BadRequest("put credentials in their fields, not in the URL")
-    if port == 0:
-        raise BadRequest("invalid port")
+class SyncTransport:
+    """Runs an adapter's requests on urllib3 (`upstream.calling` drives it). Stateless: the
+    connection pools are the module's, shared by every thread."""
+
+    def send(self, request: Request) -> Response:
+        """The whole answer. Raises Timeout, Unreachable, UnsafeURL, BadRequest or
+        UpstreamError; HTTP error statuses are returned for the adapter to classify."""
+        return fetch(
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            params=dict(request.params) if request.params else None,
+            json_body=request.json,
+            data=request.data,
+            files=request.files,
+            timeout=request.timeout,
+            max_bytes=request.max_bytes,
+        )
+
+    def open(self, request: Request) -> StreamingResponse | Response:
+        """A streamed answer: a 2xx as a StreamingResponse to read as it arrives, an error
+        status as a whole (capped) Response. Raises like `send()`."""
+        return stream(
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            params=dict(request.params) if request.params else None,
+            json_body=request.json,
+            timeout=request.timeout,
+            max_bytes=request.max_bytes,
+        )
 
 
-@dataclass
-class ProviderResponse:
-    status: int
-    headers: HTTPHeaderDict
-    content: bytes
-    url: str
-    elapsed: float = 0.0
-    _json: Any = field(default=None, repr=False)
-
-    def json(self) -> Any:
-        """The body as JSON; an unreadable body is the provider's fault (UpstreamError)."""
-        if self._json is None:
-            try:
-                self._json = json.loads(self.content or b"null")
-            except (ValueError, RecursionError) as exc:  # not JSON, or nested past any reason
-                raise UpstreamError(f"unreadable answer (HTTP {self.status}, not JSON)") from exc
-        return self._json
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
-
-
-def request(
+def fetch(
     method: str,
     url: str,
     *,
@@ -199,15 +146,10 @@ def request(
     files: Any = None,
     timeout: tuple[float, float] | None = None,
     max_bytes: int | None = None,
-) -> ProviderResponse:
-    """Call a provider. Raises Timeout, Unreachable, UnsafeURL, BadRequest or UpstreamError;
-    HTTP error statuses are returned for the adapter to classify. `data`/`files` send a form
-    or a multipart upload (speech to text) instead of `json_body`."""
-    connect_timeout, read_timeout = timeout or (
-        settings.PROVIDER_CONNECT_TIMEOUT,
-        settings.PROVIDER_READ_TIMEOUT,
-    )
-    max_bytes = max_bytes or settings.PROVIDER_MAX_RESPONSE_BYTES
+) -> Response:
+    """Call a provider and read the whole answer (`SyncTransport.send`). `data`/`files` send
+    a form or a multipart upload (speech to text) instead of `json_body`."""
+    connect_timeout, read_timeout, max_bytes = limits(timeout, max_bytes)
     deadline = time.monotonic() + connect_timeout + read_timeout
     started = time.monotonic()
     response, url = _open(
@@ -221,7 +163,7 @@ def request(
         timeout=(connect_timeout, read_timeout),
     )
     content = _read_capped(response, max_bytes=max_bytes, deadline=deadline)
-    return ProviderResponse(
+    return Response(
         status=response.status,
         headers=response.headers,
         content=content,
@@ -231,46 +173,39 @@ def request(
 
 
 class StreamingResponse:
-    """An accepted (2xx) streamed answer: `lines()` yields its lines as they arrive, within
+    """An accepted (2xx) streamed answer: `chunks()` yields its bytes as they arrive, within
     the read timeout between reads, the stream's overall deadline and the size cap. Once
-    `close()`d it yields nothing more, not even lines already read (a client that went away
-    gets no more chunks)."""
+    `close()`d it yields nothing more."""
 
-    def __init__(self, response: HTTPResponse, *, deadline: float, max_bytes: int):
+    def __init__(self, response: HTTPResponse, *, url: str, deadline: float, max_bytes: int):
         self._response = response
         self.status = response.status
         self.headers = response.headers
+        self.url = url
         self._deadline = deadline
         self._max_bytes = max_bytes
         self._complete = False  # read to its end: the connection can serve another call
         self.closed = False
 
-    def lines(self) -> Iterator[str]:
+    def chunks(self) -> Iterator[bytes]:
         raw = self._response
-        buffer, total = b"", 0
+        total = 0
         try:
-            while True:
+            while not self.closed:
                 chunk = raw.read1(READ_CHUNK, decode_content=True)
                 if not chunk:
-                    break
+                    self._complete = True
+                    return
                 total += len(chunk)
                 if total > self._max_bytes:
                     raise UpstreamError(f"the stream is larger than {self._max_bytes // 1024} KiB")
                 if time.monotonic() > self._deadline:
                     raise Timeout("the stream took too long")
-                buffer += chunk
-                *complete, buffer = buffer.split(b"\n")
-                for line in complete:
-                    if self.closed:
-                        return
-                    yield line.rstrip(b"\r").decode("utf-8", errors="replace")
+                yield chunk
         except ReadTimeoutError:
             raise Timeout("the stream stopped arriving") from None
         except (Urllib3Error, OSError):
             raise UpstreamError("the connection broke during the stream") from None
-        self._complete = True
-        if buffer and not self.closed:
-            yield buffer.rstrip(b"\r").decode("utf-8", errors="replace")
 
     def close(self) -> None:
         """Stop reading: the connection is closed, so the provider stops sending."""
@@ -292,15 +227,9 @@ def stream(
     json_body: Any = None,
     timeout: tuple[float, float] | None = None,
     max_bytes: int | None = None,
-) -> StreamingResponse | ProviderResponse:
-    """Open a streamed call: a 2xx answer comes back as a StreamingResponse to read line by
-    line; an error status as a whole (capped) ProviderResponse for the adapter to classify.
-    Raises like `request()`."""
-    connect_timeout, read_timeout = timeout or (
-        settings.PROVIDER_CONNECT_TIMEOUT,
-        settings.PROVIDER_READ_TIMEOUT,
-    )
-    max_bytes = max_bytes or settings.PROVIDER_MAX_RESPONSE_BYTES
+) -> StreamingResponse | Response:
+    """Open a streamed call (`SyncTransport.open`)."""
+    connect_timeout, read_timeout, max_bytes = limits(timeout, max_bytes)
     started = time.monotonic()
     response, url = _open(
         method,
@@ -314,7 +243,7 @@ def stream(
         content = _read_capped(
             response, max_bytes=max_bytes, deadline=time.monotonic() + read_timeout
         )
-        return ProviderResponse(
+        return Response(
             status=response.status,
             headers=response.headers,
             content=content,
@@ -323,6 +252,7 @@ def stream(
         )
     return StreamingResponse(
         response,
+        url=url,
         deadline=started + settings.PROVIDER_STREAM_TIMEOUT,
         max_bytes=max_bytes,
     )
@@ -341,10 +271,8 @@ def _open(
 ) -> tuple[HTTPResponse, str]:
     """Send the request, following same-host redirects; returns the unread response."""
     connect_timeout, read_timeout = timeout
-    body, all_headers = _encode(headers, json_body=json_body, data=data, files=files)
-    if params:
-        query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
-        url = f"{url}{'&' if urlsplit(url).query else '?'}{query}" if query else url
+    body, all_headers = encode(headers, json_body=json_body, data=data, files=files)
+    url = with_params(url, params)
     for _ in range(MAX_REDIRECTS + 1):
         check_url(url)
         try:
@@ -385,50 +313,8 @@ def _open(
         if response.status not in REDIRECT_STATUSES or not location:
             return response, url
         _discard(response)
-        target = urljoin(url, location)
-        if urlsplit(target).netloc != urlsplit(url).netloc:
-            raise UpstreamError(
-                f"redirected to another host ({urlsplit(target).netloc}); "
-                "set the base URL to the final address"
-            )
-        url = target
+        url = redirect_target(url, location)
     raise UpstreamError("too many redirects")
-
-
-def _encode(
-    headers: dict[str, str] | None, *, json_body: Any, data: Any, files: Any
-) -> tuple[bytes | None, dict[str, str]]:
-    """The body and the headers to send: JSON, a form, or multipart (files, with `data` as
-    plain fields). Header values are checked first: a credential with a line break or a
-    leading space must not reach the wire, and the message never quotes it."""
-    all_headers = {**DEFAULT_HEADERS, **(headers or {})}
-    for name, value in all_headers.items():
-        if (
-            not isinstance(value, str)
-            or not _HEADER_NAME.match(name)
-            or not _HEADER_VALUE.match(value)
-        ):
-            raise BadRequest(
-                "a credential holds characters a request cannot carry (spaces, line breaks)"
-            )
-    if files:
-        fields: list[tuple[str, Any]] = list((data or {}).items())
-        for name, part in files.items():
-            filename = part[0] if isinstance(part, tuple) else None
-            fields.append((name, part[1] if filename is None else part))
-        body, content_type = encode_multipart_formdata(fields)
-        all_headers["Content-Type"] = content_type
-        return body, all_headers
-    if data is not None:
-        all_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        return urlencode(data, doseq=True).encode(), all_headers
-    if json_body is not None:
-        all_headers.setdefault("Content-Type", "application/json")
-        try:
-            return json.dumps(json_body, allow_nan=False).encode(), all_headers
-        except ValueError as exc:
-            raise BadRequest(f"the request cannot be sent as JSON ({exc})") from None
-    return None, all_headers
 
 
 def _discard(response: HTTPResponse) -> None:
