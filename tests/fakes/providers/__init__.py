@@ -1,6 +1,7 @@
 """Fakes of the provider APIs: one real HTTP server on loopback speaking each provider's wire
 format (paths, auth headers, success bodies, error bodies and status codes), so adapter tests
-exercise the real `outbound.request()` path (SSRF guard, timeouts, body cap) and never patch code.
+exercise the real sync transport (`upstream/transports/sync.py`: SSRF guard, timeouts, body
+cap) and never patch code.
 
 One module per provider, each citing the documentation it copies: `openai`, `anthropic`,
 `gemini`, `cohere`, `azure_openai`, `ollama`, `stability`, `elevenlabs`. What they share (the
