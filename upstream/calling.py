@@ -85,21 +85,10 @@ def run(operation: Operation[T], transport: Transport) -> T:
     return result
 
 
-def _chunks(handle: StreamHandle, opened: OpenedStream) -> Iterator[ChatChunk]:
-    """bytes ─▶ decoder ─▶ events ─▶ parser ─▶ chunks, until the parser's end marker or the
-    body's end; nothing more once the handle is closed (not even what was already read)."""
-    decoder, parser = decoder_for(opened.format), opened.parser
-    for data in handle.chunks():
-        for event in decoder.feed(data):
-            if handle.closed:
-                return
-            for chunk in parser.feed(event):
-                if handle.closed:
-                    return
-                yield chunk
-            if parser.done:
-                return
-    for event in decoder.end():
+def _pumped(events, parser, handle) -> Iterator[ChatChunk]:
+    """The parser's chunks for `events`, until the handle is closed or the parser is done;
+    the one step the sync and the async reader share."""
+    for event in events:
         if handle.closed:
             return
         for chunk in parser.feed(event):
@@ -108,9 +97,19 @@ def _chunks(handle: StreamHandle, opened: OpenedStream) -> Iterator[ChatChunk]:
             yield chunk
         if parser.done:
             return
-    if handle.closed:
-        return
-    yield from parser.end()
+
+
+def _chunks(handle: StreamHandle, opened: OpenedStream) -> Iterator[ChatChunk]:
+    """bytes ─▶ decoder ─▶ events ─▶ parser ─▶ chunks, until the parser's end marker or the
+    body's end; nothing more once the handle is closed (not even what was already read)."""
+    decoder, parser = decoder_for(opened.format), opened.parser
+    for data in handle.chunks():
+        yield from _pumped(decoder.feed(data), parser, handle)
+        if parser.done or handle.closed:
+            return
+    yield from _pumped(decoder.end(), parser, handle)
+    if not (parser.done or handle.closed):
+        yield from parser.end()
 
 
 async def arun(operation: Operation[T], transport: AsyncTransport) -> T:
@@ -159,28 +158,15 @@ async def _achunks(handle: AsyncStreamHandle, opened: OpenedStream) -> AsyncIter
     """`_chunks` on an async handle."""
     decoder, parser = decoder_for(opened.format), opened.parser
     async for data in handle.chunks():
-        for event in decoder.feed(data):
-            if handle.closed:
-                return
-            for chunk in parser.feed(event):
-                if handle.closed:
-                    return
-                yield chunk
-            if parser.done:
-                return
-    for event in decoder.end():
-        if handle.closed:
-            return
-        for chunk in parser.feed(event):
-            if handle.closed:
-                return
+        for chunk in _pumped(decoder.feed(data), parser, handle):
             yield chunk
-        if parser.done:
+        if parser.done or handle.closed:
             return
-    if handle.closed:
-        return
-    for chunk in parser.end():
+    for chunk in _pumped(decoder.end(), parser, handle):
         yield chunk
+    if not (parser.done or handle.closed):
+        for chunk in parser.end():
+            yield chunk
 
 
 class ProviderClient:
