@@ -9,6 +9,7 @@ Needs PostgreSQL at 127.0.0.1:5432 (user postgres) and `redis-server` on PATH.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -132,19 +133,39 @@ def wait_idle(
     return time.monotonic() - started
 
 
-def machine_busy(seconds: float = 2.0) -> float:
-    """How many cores the whole machine kept busy over `seconds` (/proc/stat): taken while the
-    benchmark's own servers are idle, it is the other work that competes with the run."""
+def _machine_ticks() -> int:
+    """CPU time the whole machine spent in user and system mode so far (/proc/stat)."""
+    user, nice, system = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:4]
+    return int(user) + int(nice) + int(system)
 
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + fields[4]  # idle, iowait
-        return sum(fields[:8]) - idle, sum(fields[:8])
 
-    busy, total = sample()
-    time.sleep(seconds)
-    busy2, total2 = sample()
-    return (busy2 - busy) / max(1, total2 - total) * (os.cpu_count() or 1)
+def _own_ticks() -> int:
+    """CPU time used so far by this process and everything it started: the living ones, and
+    the ones that ended (counted into their parent once waited for)."""
+    total = 0
+    for pid in process_tree(os.getpid()):
+        fields = _stat(pid)
+        if fields:
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14))  # u/s time, children's
+    return total
+
+
+class OtherWork:
+    """Measures, while the block runs, how many cores the machine kept busy with work that is
+    not this process tree's (another job on a shared machine): `cores` once the block is done.
+    Interrupts, where the kernel carries loopback traffic, are left out of both sides."""
+
+    cores = 0.0
+
+    def __enter__(self) -> OtherWork:
+        self._start = (time.monotonic(), _machine_ticks(), _own_ticks())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        started, machine, own = self._start
+        elapsed = time.monotonic() - started
+        other = (_machine_ticks() - machine) - (_own_ticks() - own)
+        self.cores = max(0.0, other / _CLOCK_TICKS / max(elapsed, 1e-3))
 
 
 class PeakMemory:
@@ -172,6 +193,13 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def raise_file_limit() -> None:
+    """Thousands of sockets: this process's soft limit on open files (which the servers it
+    starts inherit) up to the hard one, as production's unit sets LimitNOFILE."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 # --- Services -----------------------------------------------------------------------------------

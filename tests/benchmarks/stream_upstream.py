@@ -2,15 +2,16 @@
 asyncio process (no thread per connection), as many streams at once as the file descriptors
 allow, run as its own process:
 
-    python -m tests.benchmarks.stream_upstream PORT [CHUNKS [INTERVAL_SECONDS]]
+    python -m tests.benchmarks.stream_upstream PORT [CHUNKS [INTERVAL_SECONDS [DELAY_MS]]]
 
 POST .../chat/completions with `"stream": true` answers as OpenAI does, in server-sent events
 over chunked transfer encoding: the role and the first content chunk at once, then one content
 chunk every INTERVAL (20 chunks 0.25 s apart by default: about 5 s a stream), then the finish
-chunk, a usage chunk and `data: [DONE]`. Without `stream` it answers the whole completion at
-once. `max_tokens` caps the chunks (a one-token stream ends right after its first token). Chunk
-i carries `content(i)`, so a client can check it received the whole text (`expected_text`).
-Connections are kept alive. Prints `ready` once listening.
+chunk, a usage chunk and `data: [DONE]`. Without `stream` it answers the whole completion after
+DELAY_MS (0 by default: a provider's time to first byte). `max_tokens` caps the chunks (a
+one-token stream ends right after its first token). Chunk i carries `content(i)`, so a client
+can check it received the whole text (`expected_text`). Connections are kept alive. Prints
+`ready` once listening.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def _framed(data: bytes) -> bytes:
 class Upstream(asyncio.Protocol):
     chunks = 20
     interval = 0.25
+    delay = 0.0  # before a whole (non-streamed) answer: a provider's time to first byte
     events: list[bytes] = []  # content chunk i, made once
 
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -126,7 +128,12 @@ class Upstream(asyncio.Protocol):
                 ],
                 "usage": _usage(count),
             }
-            self._respond(b"200 OK", json.dumps(answer, separators=(",", ":")).encode())
+            body = json.dumps(answer, separators=(",", ":")).encode()
+            if not self.delay:
+                self._respond(b"200 OK", body)
+                return
+            self.busy = True
+            self.timer = asyncio.get_running_loop().call_later(self.delay, self._late, body)
             return
         self.busy = True
         self.transport.write(
@@ -167,6 +174,11 @@ class Upstream(asyncio.Protocol):
         self.busy = False
         self._finished()
 
+    def _late(self, body: bytes) -> None:
+        self.timer, self.busy = None, False
+        if not self.transport.is_closing():
+            self._respond(b"200 OK", body)
+
     def _respond(self, status: bytes, body: bytes) -> None:
         self.transport.write(
             b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s"
@@ -201,6 +213,8 @@ def main() -> None:
         Upstream.chunks = int(sys.argv[2])
     if len(sys.argv) > 3:
         Upstream.interval = float(sys.argv[3])
+    if len(sys.argv) > 4:
+        Upstream.delay = float(sys.argv[4]) / 1000
     Upstream.events = [_chunk({"content": content(i)}) for i in range(Upstream.chunks)]
     raise_file_limit()
     asyncio.run(serve(port))

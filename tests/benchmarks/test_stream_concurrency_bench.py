@@ -26,7 +26,8 @@ the wrong text). Run: make bench, or only this file:
     .venv/bin/python -m pytest -m benchmark -s -q tests/benchmarks/test_stream_concurrency_bench.py
 
 Environment: STREAMS (one N instead of 1000 and 3000, e.g. STREAMS=200 for a quick run),
-STREAM_CHUNKS (20), STREAM_INTERVAL (0.25 s), LITELLM_VERSION, LITELLM=0 to leave LiteLLM out.
+STREAM_CHUNKS (20), STREAM_INTERVAL (0.25 s), UPSTREAM_DELAY_MS (20: before a non-streamed
+answer), LITELLM_VERSION, LITELLM=0 to leave LiteLLM out.
 Needs PostgreSQL at 127.0.0.1:5432 and redis-server on PATH; LiteLLM's first install needs the
 package registry.
 """
@@ -49,15 +50,16 @@ import pytest
 from tests.benchmarks.stack import (
     BEHIND_TLS,
     ROOT,
+    OtherWork,
     PeakMemory,
     create_database,
     create_workspace,
     drop_database,
     free_port,
-    machine_busy,
     percentile,
     procfile_command,
     production_env,
+    raise_file_limit,
     run_procfile,
     start_procfile,
     start_redis,
@@ -76,6 +78,10 @@ RAMP = 1.0  # the N streams open within this many seconds
 SEQUENTIAL = 200
 CLIENTS = 8
 RPS_SECONDS = 8.0
+# A whole (non-streamed) answer comes after this long, a provider's time to first byte, as in
+# test_gateway_bench.py: at 0 the requests/s would measure Python HTTP servers racing for the
+# same two cores (the load generator included) rather than what a gateway adds to a call.
+UPSTREAM_DELAY_MS = float(os.environ.get("UPSTREAM_DELAY_MS", "20"))
 # A release whose `proxy` extra resolves on the registry this project uses: later ones pin
 # `litellm-proxy`, or `litellm-proxy-extras` post-releases, that it does not serve.
 LITELLM_VERSION = os.environ.get("LITELLM_VERSION", "1.108.0")
@@ -177,6 +183,7 @@ def servers(tmp_path_factory):
     """The targets, in the order they are measured: direct, the gateway, LiteLLM (absent when
     it could not be installed or started: the reason is printed)."""
     folder = tmp_path_factory.mktemp("streams")
+    raise_file_limit()
     upstream_port, gateway_port = free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     started: list[subprocess.Popen] = []
@@ -184,7 +191,7 @@ def servers(tmp_path_factory):
     try:
         upstream = subprocess.Popen(
             [sys.executable, "-m", "tests.benchmarks.stream_upstream", str(upstream_port)]
-            + [str(CHUNKS), str(INTERVAL)],
+            + [str(CHUNKS), str(INTERVAL), str(UPSTREAM_DELAY_MS)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
         )
@@ -270,7 +277,6 @@ def concurrent_streams(targets: list[Server], n: int) -> list[dict]:
     rows = []
     for target in targets:
         settle(targets)
-        other = machine_busy()  # cores busy with work not ours, just before the load
         config = {
             "mode": "streams",
             "targets": [target.spec()],
@@ -281,10 +287,13 @@ def concurrent_streams(targets: list[Server], n: int) -> list[dict]:
         }
         # The direct row has no server of its own to weigh: the fake upstream serves every row.
         direct = target is targets[0]
-        with nullcontext() if direct else PeakMemory(target.process.pid) as sampler:
+        with (
+            nullcontext() if direct else PeakMemory(target.process.pid) as sampler,
+            OtherWork() as other,
+        ):
             figures = load(config, timeout=CLIENT_TIMEOUT + RAMP + 120)
         figures["peak_mib"] = None if direct else sampler.peak_mib
-        figures["other_cores"] = other
+        figures["other_cores"] = other.cores
         rows.append(figures)
     return rows
 
@@ -296,7 +305,7 @@ def _duration(seconds: float) -> str:
 def table(results: list[tuple[int, list[dict]]]) -> str:
     lines = [
         "| streams | target | completed | time to first token p50 / p99 | all done after "
-        "| peak memory | other work before |",
+        "| peak memory | other work meanwhile |",
         "|---|---|---|---|---|---|---|",
     ]
     notes = []
@@ -328,8 +337,8 @@ def table(results: list[tuple[int, list[dict]]]) -> str:
                 f"| {n:,} | {row['target']} | {completed} | {ttft} | {done} | {memory} | {other} |"
             )
     notes.append(
-        "other work before: cores the machine kept busy over the 2 s just before that row's "
-        "load, while this benchmark's servers were idle (another job on the machine)"
+        "other work meanwhile: cores the machine kept busy during that row's load with work "
+        "that is not this benchmark's (another job on a shared machine competes with the run)"
     )
     return "\n".join(lines + [f"  - {note}" for note in notes])
 
@@ -393,7 +402,7 @@ def test_sequential_overhead_and_throughput(servers):
     direct = servers[0].name
     lines = [
         f"\n[benchmark] one stream at a time ({SEQUENTIAL} each, rotating), and {CLIENTS} "
-        "clients non-streamed:",
+        f"clients non-streamed (upstream answers after {UPSTREAM_DELAY_MS:g} ms):",
         "| target | time to first token p50 | over direct | requests/s | × direct |",
         "|---|---|---|---|---|",
     ]
