@@ -18,23 +18,28 @@ Run: make bench (needs PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379)
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-import psycopg
 import pytest
 import redis
 import requests
 
+from tests.benchmarks.stack import (
+    ROOT,
+    create_database,
+    create_workspace,
+    free_port,
+    percentile,
+    rss_kib,
+    wait_until_up,
+)
+
 pytestmark = pytest.mark.benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
-PG = "postgres://postgres@127.0.0.1:5432"
 DB_NAME = "console_gateway_bench"
 REDIS = "redis://127.0.0.1:6379/13"
 UPSTREAM_DELAY_MS = 20
@@ -46,61 +51,18 @@ THROUGHPUT_SECONDS = 8
 MEMORY_REQUESTS = 10_000
 BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}
 
-SETUP = """
-import json
-from workspaces.models import Plan, Workspace, User, Membership
-from credentials.models import Credential
-from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
-from api_keys.services import api_key_create
-owner = User.objects.create_user(email="owner@bench.test", password="x-bench-password")
-ws = Workspace.objects.create(name="Bench", slug="bench", plan=Plan.objects.get(slug="pro"))
-Membership.objects.create(workspace=ws, user=owner, role="owner")
-ref = ModelRef("openai", "gpt-4o-mini", "llm")
-for i in range(3):
-    c = Credential.objects.create(
-        workspace=ws, provider="openai", name=f"key-{i}", is_default=i == 0,
-        secret_data=json.dumps({"api_key": f"sk-bench-{i}"}), masks={},
-        config={"base_url": "%(upstream)s/v1"},
-    )
-    if i:
-        pool_entry_add(workspace=ws, ref=ref, credential=c, acting_user=owner)
-pool_set_enabled(workspace=ws, ref=ref, enabled=True, acting_user=owner)
-print(api_key_create(workspace=ws, name="bench", acting_user=owner).secret)
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """(upstream URL, gateway URL, API key, worker pids, floor proxy URL); everything stopped
     afterwards."""
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    database_url = create_database(DB_NAME)
     redis.Redis.from_url(REDIS).flushdb()  # no cooldowns left by an earlier run
     upstream_port, gateway_port, floor_port = free_port(), free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     env = {
         **os.environ,
-        "DATABASE_URL": f"{PG}/{DB_NAME}",
+        "DATABASE_URL": database_url,
         "REDIS_URL": REDIS,
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -113,18 +75,7 @@ def stack(tmp_path_factory):
     }
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    key = (
-        subprocess.run(
-            [python, "manage.py", "shell", "-c", SETUP % {"upstream": upstream_url}],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    key = create_workspace(env, upstream_url, credentials=3)
     upstream = subprocess.Popen(
         [python, "tests/benchmarks/upstream.py", str(upstream_port), str(UPSTREAM_DELAY_MS)],
         cwd=ROOT,
@@ -186,18 +137,6 @@ def gateway_call(session: requests.Session, gateway: str, key: str) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == "Hello from the upstream."
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def throughput(call, seconds: float) -> float:
