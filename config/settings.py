@@ -156,8 +156,11 @@ MIDDLEWARE = [
     "workspaces.middleware.CurrentWorkspaceMiddleware",
     "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with 429
 ]
-if PRODUCTION:  # static files from the web processes; `make run` uses runserver's own
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# Static files from the web processes (whitenoise): production serves the collected, hashed
+# files; elsewhere (`make run` serves through gunicorn too) they are found in the apps' folders
+# and re-read when they change.
+MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = not PRODUCTION
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
