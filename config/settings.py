@@ -191,7 +191,10 @@ TEMPLATES = [
 # (psycopg_pool): "closing" gives the connection back. A warm /v1/ call touches no database
 # (the configuration cache), so the pool is sized for pages, cold loads and the usage writer,
 # not for open streams; a request waits at most DATABASE_POOL_TIMEOUT seconds for a connection,
-# then fails as the database being unavailable (the gateway's JSON 503). Keep
+# then fails as the database being unavailable (the gateway's JSON 503): while the database is
+# down, that wait is what a request needing it takes to fail. The pool retries a failed
+# connection for at most 5 s before the next request starts afresh, so it reconnects within
+# seconds of the database coming back (its own back-off would grow to minutes). Keep
 # WEB_CONCURRENCY x DATABASE_POOL_MAX_SIZE + the Celery workers' concurrency + a few under
 # PostgreSQL's max_connections (100 by default). DATABASE_POOL_MAX_SIZE=0 turns the pool off.
 DATABASES = {
@@ -207,7 +210,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2")), DATABASE_POOL_MAX_SIZE),
         "max_size": DATABASE_POOL_MAX_SIZE,
-        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "10")),
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "3")),
+        "reconnect_timeout": 5,
         "max_idle": 300,  # idle connections beyond min_size are closed after five minutes
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
