@@ -2,7 +2,8 @@
 (config/gunicorn.py: the gevent worker), one worker capped at two open streams, against an
 upstream that streams slowly. Past the cap a stream is answered at once with 503 and
 Retry-After while other requests are still served; the count (which /healthz reports with the
-worker's process id) goes down when a client goes away mid-stream and when a stream ends."""
+worker's process id) goes down within a second when a client goes away mid-stream, and when a
+stream ends; the usage writer, a greenlet there, records each stream."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from invocation.models import UsageRecord
 from tests.conftest import shared_database_url
 from tests.factories import CredentialFactory
 
@@ -222,7 +224,7 @@ def test_the_production_server_caps_its_streams_and_counts_them_down(server):
     assert status == 200 and models["data"]
 
     first.close()  # the client goes away mid-stream: the server notices on its next write
-    assert open_streams_soon(port, 1)["open"] == 1
+    assert open_streams_soon(port, 1, timeout=1.0)["open"] == 1  # and closes the upstream
     assert b"data: [DONE]" in second.body()  # read to its end
     assert open_streams_soon(port, 0)["open"] == 0
 
@@ -230,3 +232,10 @@ def test_the_production_server_caps_its_streams_and_counts_them_down(server):
     assert again.status == 200
     assert b"data: [DONE]" in again.body()
     assert open_streams_soon(port, 0)["open"] == 0
+
+    # The usage writer (a greenlet in this worker) wrote each stream's record off the path.
+    deadline = time.monotonic() + 5
+    while UsageRecord.objects.count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    outcomes = sorted(UsageRecord.objects.values_list("outcome", flat=True))
+    assert outcomes == ["client_disconnected", "success", "success"]
