@@ -309,6 +309,7 @@ def test_after_a_database_restart_the_pool_finds_its_dead_connections_at_once(po
     pool = connection.pool
     if pool is None:
         pytest.skip("no pool: DATABASE_POOL_MAX_SIZE=0")
+    pool.open()  # (a settings change in an earlier test may have closed the last one)
     idle = [pool.getconn() for _ in range(5)]
     for conn in idle:
         pool.putconn(conn)
