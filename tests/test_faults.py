@@ -21,6 +21,7 @@ from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from credentials.models import Credential, PendingValidation, ValidationStatus
 from tests.conftest import celery_configured, require_service, start_celery_worker
 from tests.factories import CredentialFactory
+from tests.faults import in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_SECONDS = 30
@@ -309,7 +310,7 @@ def test_after_a_database_restart_the_pool_finds_its_dead_connections_at_once(po
     pool = connection.pool
     if pool is None:
         pytest.skip("no pool: DATABASE_POOL_MAX_SIZE=0")
-    pool.open()  # (a settings change in an earlier test may have closed the last one)
+    in_thread(lambda: connection.ensure_connection())  # the app has used this pool
     idle = [pool.getconn() for _ in range(5)]
     for conn in idle:
         pool.putconn(conn)
