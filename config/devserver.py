@@ -1,5 +1,9 @@
 """`make run`: migrate, seed the demo workspace, and serve the app on http://127.0.0.1:8000.
 
+The app is served as in production (the Procfile): gunicorn with config/gunicorn.py, so its
+gevent worker, monkey-patching and stream cap are what developers run too; one worker, with
+--reload restarting it when a Python file changes, and the access log on the terminal.
+
 With `redis-server` on PATH it starts a private Redis (data under var/redis) and a Celery
 worker, and the app uses them; without it the app runs in embedded mode (tasks in-process,
 routing state in memory). Everything it started stops with Ctrl-C.
@@ -47,6 +51,27 @@ def wait_for_port(port: int, timeout: float = 10.0) -> bool:
                 return True
         time.sleep(0.1)
     return False
+
+
+def server_command() -> list[str]:
+    """The production server command (Procfile), for one developer: one worker, reloading."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi",
+        "-c",
+        str(BASE_DIR / "config" / "gunicorn.py"),
+        "--bind",
+        f"{HOST}:{PORT}",
+        "--workers",
+        "1",
+        "--reload",
+        "--graceful-timeout",
+        "5",  # Ctrl-C and reloads need not wait for streams as a deploy does
+        "--access-logfile",
+        "-",
+    ]
 
 
 def main() -> int:
@@ -119,7 +144,7 @@ def main() -> int:
             "    member@demo.test  (member, read-only settings)\n",
             flush=True,
         )
-        server = subprocess.Popen([*MANAGE, "runserver", f"{HOST}:{PORT}"], env=env)
+        server = subprocess.Popen(server_command(), env=env, cwd=BASE_DIR)
         children.append(server)
         return server.wait()
     except KeyboardInterrupt:

@@ -1,12 +1,15 @@
 """`GET /healthz`: whether the database, Redis and the Celery broker answer, how many workers
 answered a ping, which mode the app runs in, and how configuration changes reach this process
-("config_cache": "shared" through Redis, "ttl" when only cache lifetimes bound them). 200
-while the app can serve (the database answers), 503 when it cannot; Redis, broker or worker
-faults degrade it without taking it down."""
+("config_cache": "shared" through Redis, "ttl" when only cache lifetimes bound them), and the
+streams the answering web process holds open ("streams": its process id, the open count and
+the cap, GATEWAY_MAX_STREAMS: each process counts its own). 200 while the app can serve (the
+database answers), 503 when it cannot; Redis, broker or worker faults degrade it without taking
+it down."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -17,6 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from balancing.runtime import get_router
+from invocation.capacity import open_streams
 from workspaces.access import public_view
 from workspaces.config_cache import config_cache_mode
 from workspaces.redis_urls import redis_client
@@ -109,5 +113,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "mode": "embedded" if settings.EMBEDDED_MODE else "redis",
         "routing": _routing_mode(),
         "config_cache": config_cache_mode(probe=True),
+        "streams": {
+            "pid": os.getpid(),
+            "open": open_streams(),
+            "max": settings.GATEWAY_MAX_STREAMS,
+        },
     }
     return JsonResponse(body, status=200 if database_ok else 503)

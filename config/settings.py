@@ -156,8 +156,11 @@ MIDDLEWARE = [
     "workspaces.middleware.CurrentWorkspaceMiddleware",
     "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with 429
 ]
-if PRODUCTION:  # static files from the web processes; `make run` uses runserver's own
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# Static files from the web processes (whitenoise): production serves the collected, hashed
+# files; elsewhere (`make run` serves through gunicorn too) they are found in the apps' folders
+# and re-read when they change.
+MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = not PRODUCTION
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -181,13 +184,36 @@ TEMPLATES = [
 ]
 
 # --- Database ----------------------------------------------------------------------------------
+# The web server runs each request in its own greenlet (config/gunicorn.py), and Django keeps a
+# connection per greenlet: a connection kept open after its request (CONN_MAX_AGE) would mean
+# one per client connection. So each request's connection is closed when it ends (0), and on
+# PostgreSQL a web process shares a pool of at most DATABASE_POOL_MAX_SIZE connections instead
+# (psycopg_pool): "closing" gives the connection back. A warm /v1/ call touches no database
+# (the configuration cache), so the pool is sized for pages, cold loads and the usage writer,
+# not for open streams; a request waits at most DATABASE_POOL_TIMEOUT seconds for a connection,
+# then fails as the database being unavailable (the gateway's JSON 503): while the database is
+# down, that wait is what a request needing it takes to fail. The pool retries a failed
+# connection for at most 5 s before the next request starts afresh, so it reconnects within
+# seconds of the database coming back (its own back-off would grow to minutes). Keep
+# WEB_CONCURRENCY x DATABASE_POOL_MAX_SIZE + the Celery workers' concurrency + a few under
+# PostgreSQL's max_connections (100 by default). DATABASE_POOL_MAX_SIZE=0 turns the pool off.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
         conn_health_checks=True,
     )
 }
+DATABASE_POOL_MAX_SIZE = int(os.environ.get("DATABASE_POOL_MAX_SIZE", "20"))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections (Django requires 0)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2")), DATABASE_POOL_MAX_SIZE),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "3")),
+        "reconnect_timeout": 5,
+        "max_idle": 300,  # idle connections beyond min_size are closed after five minutes
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {
@@ -422,6 +448,17 @@ API_KEY_CACHE_SIZE = int(os.environ.get("API_KEY_CACHE_SIZE", "10000"))
 # The longest a streamed answer may last in total (the read timeout still applies between
 # chunks).
 PROVIDER_STREAM_TIMEOUT = float(os.environ.get("PROVIDER_STREAM_TIMEOUT", "300"))
+
+# Streamed answers one web process keeps open at once (the gateway's and the playground's);
+# past it a new stream is refused at once with 503 and Retry-After (invocation/capacity.py).
+# config/gunicorn.py sizes each worker's connections above it, from the same variable.
+GATEWAY_MAX_STREAMS = int(os.environ.get("GATEWAY_MAX_STREAMS", "1000"))
+
+# Idle connections a web process keeps per provider host for the next call (see
+# upstream/transports/sync.py).
+PROVIDER_CONNECTIONS_PER_HOST = int(
+    os.environ.get("PROVIDER_CONNECTIONS_PER_HOST", str(GATEWAY_MAX_STREAMS))
+)
 
 # The OpenAI-compatible gateway (/v1/): the largest request body, and how many inputs one
 # embeddings or moderation request may carry.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -42,6 +43,7 @@ from workspaces.exceptions import ApplicationError
 from workspaces.models import Workspace
 
 from . import failover
+from .capacity import StreamSlot, stream_slot
 from .failover import Served
 from .metering import quota_reserve
 from .models import UsageRecord
@@ -387,13 +389,19 @@ def chat(
 
 @dataclass
 class StreamedChat:
-    """An accepted streamed chat: iterate `chunks()`; usage is recorded when it ends."""
+    """An accepted streamed chat: iterate `chunks()`; usage is recorded when it ends, and its
+    place among this process's open streams (`capacity.py`) is given back."""
 
     handle: ModelHandle
     credential: Credential
     stream: ChatStream
     _finish: Callable[[Usage | None, str], None]
+    _slot: StreamSlot | None = None
     _finished: bool = False
+
+    def __post_init__(self) -> None:
+        if self._slot is not None:  # a stream dropped unclosed still gives its place back
+            weakref.finalize(self, self._slot.release)
 
     def chunks(self) -> Iterator[ChatChunk]:
         outcome = "success"
@@ -416,10 +424,14 @@ class StreamedChat:
         self._end("client_disconnected")
 
     def _end(self, outcome: str) -> None:
-        self.stream.close()
-        if not self._finished:
-            self._finished = True
-            self._finish(self.stream.usage, outcome)
+        try:
+            self.stream.close()
+            if not self._finished:
+                self._finished = True
+                self._finish(self.stream.usage, outcome)
+        finally:
+            if self._slot is not None:
+                self._slot.release()
 
 
 def chat_stream(
@@ -434,7 +446,38 @@ def chat_stream(
     caller: Caller = Caller(),
 ) -> StreamedChat:
     """Opens the stream (failing over before the first token like any call) and returns it;
-    the usage record is written when the stream ends, with the tokens the provider reported."""
+    the usage record is written when the stream ends, with the tokens the provider reported.
+    Past this process's cap on open streams raises TooManyStreams before anything else."""
+    slot = stream_slot()
+    try:
+        return _open_stream(
+            slot,
+            workspace,
+            model_id,
+            messages,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            caller=caller,
+        )
+    except BaseException:
+        slot.release()
+        raise
+
+
+def _open_stream(
+    slot: StreamSlot,
+    workspace: Workspace,
+    model_id: str,
+    messages: list[Message] | tuple[Message, ...],
+    *,
+    temperature: float | None,
+    top_p: float | None,
+    max_tokens: int | None,
+    stop: tuple[str, ...],
+    caller: Caller,
+) -> StreamedChat:
     handle = resolve(workspace, model_id, "llm")
     request = ChatRequest(handle.name, tuple(messages), temperature, top_p, max_tokens, tuple(stop))
     adapter = get_adapter(handle.provider)
@@ -475,7 +518,7 @@ def chat_stream(
             stream=True,
         )
 
-    return StreamedChat(handle, served.credential, served.value, finish)
+    return StreamedChat(handle, served.credential, served.value, finish, slot)
 
 
 def embed(

@@ -5,9 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 
+from django.db import connections
 from django.http import StreamingHttpResponse
 
 from .api import StreamedChat
+
+
+def release_database_connections() -> None:
+    """Give back the database connections this request used before its stream starts, as the
+    end of the request would (`close_old_connections`): with the pool (config/settings.py) a
+    stream lasting a minute must not hold a pooled connection it no longer needs. Inside a
+    transaction (the tests' test case) nothing is touched."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 class StreamBody:
@@ -17,11 +28,20 @@ class StreamBody:
     def __init__(self, streamed: StreamedChat, events: Generator[bytes, None, None]):
         self._events = events
         self._streamed = streamed
+        self._body = self._sent(events)
 
     def __iter__(self) -> Iterator[bytes]:
-        return self._events
+        return self._body
+
+    @staticmethod
+    def _sent(events: Generator[bytes, None, None]) -> Generator[bytes, None, None]:
+        # The server reads the first event once the response has passed every middleware (a
+        # session save included): from then on the request needs no database until it ends.
+        release_database_connections()
+        yield from events
 
     def close(self) -> None:
+        self._body.close()
         self._events.close()
         self._streamed.close()
 

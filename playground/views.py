@@ -26,6 +26,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from invocation import api
+from invocation.capacity import TooManyStreams
 from invocation.streaming import event_stream
 from providers.defaults import default_model_id
 from providers.fields import ModelField, WorkspaceForm
@@ -82,6 +83,7 @@ _REFUSALS: dict[type[Exception], tuple[str, str]] = {
         "Model unavailable",
         "Choose an active model, or fix this one in Model Providers.",
     ),
+    TooManyStreams: ("Too busy", "Too many answers are streaming right now: run it again shortly."),
 }
 
 
@@ -252,7 +254,13 @@ def playground_run(request: HtmxHttpRequest) -> HttpResponse:
             messages,
             caller=api.Caller(user_id=request.user.pk),
         )
-    except (api.UnknownModel, api.AmbiguousModel, ModelUnavailable, ProviderError) as exc:
+    except (
+        api.UnknownModel,
+        api.AmbiguousModel,
+        ModelUnavailable,
+        TooManyStreams,
+        ProviderError,
+    ) as exc:
         return _refused(request, form, _failure(exc), streaming)
     run = Run(model=option.id, credential=streamed.credential.name, started=started)
     if not streaming:

@@ -16,15 +16,25 @@ T = TypeVar("T")
 
 @contextmanager
 def database_refusing_connections() -> Iterator[None]:
-    """PostgreSQL refuses new connections to the test database until the block ends; open
-    ones (the test's own) keep working, like a server at its connection limit or restarting."""
+    """PostgreSQL is down for the app until the block ends, as while it restarts: new
+    connections to the test database are refused and every open one but the test's own (which
+    keeps working, inside the test's transaction) is cut, so the connections a pool keeps
+    (config/settings.py) fail as well."""
     db = connection.settings_dict
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (own,) = cursor.fetchone()
     admin = psycopg.connect(
         host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres"
     )
     admin.autocommit = True
     try:
         admin.execute(f'ALTER DATABASE "{db["NAME"]}" WITH ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> %s",
+            (db["NAME"], own),
+        )
         yield
     finally:
         admin.execute(f'ALTER DATABASE "{db["NAME"]}" WITH ALLOW_CONNECTIONS true')

@@ -21,6 +21,7 @@ from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from credentials.models import Credential, PendingValidation, ValidationStatus
 from tests.conftest import celery_configured, require_service, start_celery_worker
 from tests.factories import CredentialFactory
+from tests.faults import in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_SECONDS = 30
@@ -301,3 +302,27 @@ def test_upstream_faults_fail_over_in_bounded_time_without_leaking_threads(
     assert app_threads() <= threads_before  # nothing of ours left running
     tried = [r.path for r in fake_providers.requests if r.path.endswith("/chat/completions")]
     assert any(f"/s/{scenario}/" in path for path in tried), tried  # the faulty one was tried
+
+
+def test_after_a_database_restart_the_pool_finds_its_dead_connections_at_once(postgres):
+    """Every idle pooled connection dies in a restart; the next request gets a new one at once
+    instead of trying the dead ones one by one with growing pauses (workspaces/db_pool.py)."""
+    pool = connection.pool
+    if pool is None:
+        pytest.skip("no pool: DATABASE_POOL_MAX_SIZE=0")
+    in_thread(lambda: connection.ensure_connection())  # the app has used this pool
+    idle = [pool.getconn() for _ in range(5)]
+    for conn in idle:
+        pool.putconn(conn)
+    with connection.cursor() as cursor:  # the restart: every other connection is cut
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    started = time.monotonic()
+    conn = pool.getconn()
+    try:
+        conn.execute("SELECT 1")
+    finally:
+        pool.putconn(conn)
+    assert time.monotonic() - started < 1.5  # not 1 + 2 + 4 s of pauses, nor a timeout

@@ -3,7 +3,10 @@ app runs in: 200 while it can serve, 503 when the database is down."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from django.conf import settings as django_settings
 from django.urls import reverse
 
 from tests.conftest import celery_configured
@@ -22,6 +25,7 @@ def test_healthz_in_embedded_mode(client, db):
         "mode": "embedded",
         "routing": "local",
         "config_cache": "ttl",
+        "streams": {"pid": os.getpid(), "open": 0, "max": django_settings.GATEWAY_MAX_STREAMS},
     }
 
 

@@ -271,6 +271,18 @@ class _Entry(Generic[V]):
     versions: tuple[int, ...] | None  # the Redis counters then (None: Redis unavailable)
 
 
+class _Load(Generic[V]):
+    """A load under way: callers missing the same key under the same changes wait for it."""
+
+    __slots__ = ("under", "done", "value", "loaded")
+
+    def __init__(self, under: tuple):
+        self.under = under
+        self.done = threading.Event()
+        self.value: V | None = None
+        self.loaded = False
+
+
 class ConfigCache(Generic[V]):
     """A least-recently-used map of at most `size_setting` entries, each kept at most
     `seconds_setting` seconds (0 or less: nothing is kept), dropped early by changes of the
@@ -289,6 +301,7 @@ class ConfigCache(Generic[V]):
         self.seconds_setting = seconds_setting
         self.size_setting = size_setting
         self._entries: OrderedDict[Hashable, _Entry[V]] = OrderedDict()
+        self._loading: dict[Hashable, _Load[V]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -304,7 +317,12 @@ class ConfigCache(Generic[V]):
     ) -> V:
         """The value kept for `key` if still fresh, else `load()`'s (kept when `keep` says
         so; an exception from `load` is raised and nothing kept). `workspace_id` is the
-        workspace the value belongs to, None when it belongs to none in particular."""
+        workspace the value belongs to, None when it belongs to none in particular.
+
+        One load per key at a time: callers that miss while a load begun under the same
+        changes (this process's sequence and the Redis counters they read) is under way wait
+        for it and share its value, as they would share the entry it makes; without this, a
+        burst of requests (hundreds of greenlets at once) would all load the same rows."""
         seconds = getattr(settings, self.seconds_setting)
         if seconds <= 0:
             return load()
@@ -312,6 +330,7 @@ class ConfigCache(Generic[V]):
         loaded_at = _local.sequence
         versions = _shared.versions(fields)
         now = time.monotonic()
+        under = (fields, loaded_at, versions)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -324,7 +343,23 @@ class ConfigCache(Generic[V]):
                     self._entries.move_to_end(key)
                     return entry.value
                 del self._entries[key]
-        value = load()
+            loading = self._loading.get(key)
+            joined = loading is not None and loading.under == under
+            if not joined:
+                loading = self._loading[key] = _Load(under)
+        if joined:
+            loading.done.wait()
+            if loading.loaded:
+                return loading.value
+            return load()  # that load failed: this caller gets its own answer
+        try:
+            value = load()
+            loading.value, loading.loaded = value, True
+        finally:
+            with self._lock:
+                if self._loading.get(key) is loading:
+                    del self._loading[key]
+            loading.done.set()
         if keep(value) and _local.fresh(fields, loaded_at):
             entry = _Entry(value, now + seconds, fields, loaded_at, versions)
             size = max(getattr(settings, self.size_setting), 0)

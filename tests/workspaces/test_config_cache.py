@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from providers.services import model_set_enabled
 from tests.conftest import shared_database_url
 from tests.factories import CredentialFactory
+from workspaces.config_cache import ConfigCache, ConfigKind, config_changed
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFETIME = 60  # the other process's cache lifetime: far longer than any wait below
@@ -197,3 +199,97 @@ def test_health_says_the_configuration_cache_is_shared_while_redis_answers(
     assert response.json()["config_cache"] == "ttl"
     private_redis.start()
     assert client.get(reverse("healthz")).json()["config_cache"] == "shared"
+
+
+# -- one load per key at a time ------------------------------------------------------------------
+
+
+def _burst(cache: ConfigCache, load, *, callers: int = 8) -> list:
+    """`callers` threads miss the same key while the first one's load is under way; their
+    answers (values, or the exceptions raised)."""
+    answers = []
+
+    def ask() -> None:
+        try:
+            answers.append(cache.get_or_load("key", load, workspace_id=1))
+        except Exception as exc:
+            answers.append(exc)
+
+    first = threading.Thread(target=ask)
+    first.start()
+    assert load.started.wait(5)
+    others = [threading.Thread(target=ask) for _ in range(callers - 1)]
+    for thread in others:
+        thread.start()
+    time.sleep(0.2)  # the others have missed and wait for the first load
+    load.release.set()
+    for thread in [first, *others]:
+        thread.join(5)
+    return answers
+
+
+class SlowLoad:
+    """A load that waits until released; counts its calls; the first may fail."""
+
+    def __init__(self, *, first_fails: bool = False):
+        self.calls = 0
+        self.first_fails = first_fails
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self) -> str:
+        self.calls += 1
+        call = self.calls
+        self.started.set()
+        self.release.wait(5)
+        if self.first_fails and call == 1:
+            raise LookupError("the first load failed")
+        return f"value {call}"
+
+
+@pytest.fixture
+def burst_cache(settings):
+    settings.REDIS_URL = ""
+    settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS = 60
+    return ConfigCache(
+        "burst",
+        depends_on=(ConfigKind.POOLS,),
+        seconds_setting="LOAD_BALANCING_CONFIG_CACHE_SECONDS",
+        size_setting="CONFIG_CACHE_SIZE",
+    )
+
+
+def test_a_burst_of_misses_loads_the_rows_once_and_shares_them(burst_cache):
+    load = SlowLoad()
+    answers = _burst(burst_cache, load)
+    assert load.calls == 1
+    assert answers == ["value 1"] * 8
+
+
+def test_when_the_shared_load_fails_each_waiting_caller_loads_for_itself(burst_cache):
+    load = SlowLoad(first_fails=True)
+    answers = _burst(burst_cache, load, callers=3)
+    assert load.calls == 3
+    assert sum(isinstance(a, LookupError) for a in answers) == 1
+    assert sorted(a for a in answers if isinstance(a, str)) == ["value 2", "value 3"]
+
+
+def test_a_caller_after_a_change_does_not_share_a_load_begun_before_it(burst_cache, db):
+    load = SlowLoad()
+    answers = []
+
+    def ask() -> None:
+        answers.append(burst_cache.get_or_load("key", load, workspace_id=1))
+
+    first = threading.Thread(target=ask)
+    first.start()
+    assert load.started.wait(5)
+    config_changed(1, ConfigKind.POOLS)  # committed at once: no transaction here
+    second = threading.Thread(target=ask)
+    second.start()
+    time.sleep(0.2)
+    assert load.calls == 2  # the second caller loads the changed rows itself, not waiting
+    load.release.set()
+    first.join(5)
+    second.join(5)
+    assert sorted(answers) == ["value 1", "value 2"]

@@ -92,10 +92,16 @@ class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = GuardedHTTPSConnection
 
 
-# One connection pool per provider host for the whole process, shared by every thread
+# One connection pool per provider host for the whole process, shared by every greenlet
 # (urllib3's pools are thread-safe): a call reuses the connection the last call left warm.
-# Sized for a gunicorn worker's threads all calling the same provider at once.
-_pools = PoolManager(num_pools=64, maxsize=64, block=False, retries=False)
+# Each keeps up to PROVIDER_CONNECTIONS_PER_HOST idle connections (by default as many as the
+# streams a web process may hold open), so a burst of streams to one provider leaves its
+# connections warm for the next instead of closing all but a few (each new one costing a DNS
+# lookup and a TCP and TLS handshake). Never blocks: past it a connection is made, and closed
+# after its call.
+_pools = PoolManager(
+    num_pools=64, maxsize=settings.PROVIDER_CONNECTIONS_PER_HOST, block=False, retries=False
+)
 _pools.pool_classes_by_scheme = {
     "http": GuardedHTTPConnectionPool,
     "https": GuardedHTTPSConnectionPool,
