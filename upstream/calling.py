@@ -105,6 +105,8 @@ def _chunks(handle: StreamHandle, opened: OpenedStream) -> Iterator[ChatChunk]:
     decoder, parser = decoder_for(opened.format), opened.parser
     for data in handle.chunks():
         yield from _pumped(decoder.feed(data), parser, handle)
+        if parser.done:
+            handle.finish()
         if parser.done or handle.closed:
             return
     yield from _pumped(decoder.end(), parser, handle)

@@ -7,12 +7,14 @@ proxy.
 - Load: `stream_load.py`, its own asyncio process: N streams opened within a second, each timed
   to its first content token and to [DONE] (client timeout 120 s) and checked for the whole
   text.
-- Targets: (1) the upstream direct; (2) the gateway started with the Procfile's `web` command
-  (whatever it is when this runs) and production settings, on a PostgreSQL database made for
-  the run and dropped after it, and a private Redis, with a workspace whose one OpenAI
-  credential points at the fake; (3) LiteLLM's proxy, 1 worker, no database, installed by this
-  benchmark into a throwaway virtualenv under /tmp (kept between runs, one per version; never a
-  project dependency).
+- Targets: (1) the upstream direct; (2) the floor: `floor_proxy.py`, a bare WSGI forwarder
+  that parses and re-encodes each event, served by the gateway's gunicorn configuration (what
+  one Python hop costs; the gateway's own share is what it adds on top); (3) the gateway
+  started with the Procfile's `web` command (whatever it is when this runs) and production
+  settings, on a PostgreSQL database made for the run and dropped after it, and a private
+  Redis, with a workspace whose one OpenAI credential points at the fake; (4) LiteLLM's proxy,
+  1 worker, no database, installed by this benchmark into a throwaway virtualenv under /tmp
+  (kept between runs, one per version; never a project dependency).
 - Figures per target, for N = 1,000 then 3,000 (where it bends): streams completed, time to
   first token p50 / p99, all done after (s, and as a multiple of direct), and the peak of the
   summed resident memory of all the server's processes (sampled every 100 ms).
@@ -87,6 +89,7 @@ UPSTREAM_DELAY_MS = float(os.environ.get("UPSTREAM_DELAY_MS", "20"))
 LITELLM_VERSION = os.environ.get("LITELLM_VERSION", "1.108.0")
 LITELLM_KEY = "sk-litellm-bench"
 DB_NAME = "console_stream_bench"
+FLOOR = "floor: bare forwarder, same server"
 
 
 @dataclass
@@ -223,6 +226,20 @@ def servers(tmp_path_factory):
                 "this gateway", gateway_url, key, "openai/gpt-4o-mini", gateway, dict(BEHIND_TLS)
             )
         )
+        floor_port = free_port()
+        floor_log = open(folder / "floor.log", "wb")  # noqa: SIM115 - the process holds it
+        floor = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "tests.benchmarks.floor_proxy"]
+            + ["-c", "config/gunicorn.py"],
+            cwd=ROOT,
+            env={**env, "UPSTREAM": upstream_url, "GUNICORN_BIND": f"127.0.0.1:{floor_port}"},
+            stdout=floor_log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append(floor)
+        floor_url = f"http://127.0.0.1:{floor_port}"
+        wait_until_up(floor_url, floor, timeout=60)
+        targets.insert(1, Server(FLOOR, floor_url, "sk-bench-0", "gpt-4o-mini", floor))
         print(
             f"\n[benchmark] gateway: Procfile web `{procfile_command('web')}`, production "
             f"settings (log: {folder / 'gateway.log'})"
@@ -419,6 +436,10 @@ def test_sequential_overhead_and_throughput(servers):
             f"| {rps[name]:,.0f} | {rps[name] / rps[direct]:.2f}× | {others[name]:.2f} cores |"
         )
     lines.append(f"other work meanwhile (one stream at a time): {others['sequential']:.2f} cores")
+    lines.append(
+        f"gateway's own share over the floor (one Python hop served the same way): "
+        f"{ttft['this gateway'] - ttft[FLOOR]:+.2f} ms time to first token p50"
+    )
     litellm = [target.name for target in servers if target.name.startswith("LiteLLM")]
     if litellm:
         lines.append(

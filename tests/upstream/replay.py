@@ -56,6 +56,9 @@ class RecordedStream:
             self.read += 1
             yield piece
 
+    def finish(self) -> None:
+        self.closed = True
+
     def close(self) -> None:
         self.closed = True
 

@@ -33,6 +33,11 @@ class StreamHandle(Protocol):
         """The body's bytes as they arrive; nothing more once closed."""
         ...
 
+    def finish(self) -> None:
+        """The reader saw the answer's end: keep the connection for another call if the rest
+        of the body comes at once, and close."""
+        ...
+
     def close(self) -> None:
         """Stop reading (the provider stops sending); a second close does nothing."""
         ...

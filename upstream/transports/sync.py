@@ -53,6 +53,8 @@ from .guard import (
 )
 
 READ_CHUNK = 65536
+FINISH_WAIT = 0.02  # seconds a finished stream's remaining framing may take to arrive
+FINISH_READS = 4  # reads it may take
 
 
 def _checked_address(host: str, port: int, connection) -> str:
@@ -212,6 +214,27 @@ class StreamingResponse:
             raise Timeout("the stream stopped arriving") from None
         except (Urllib3Error, OSError):
             raise UpstreamError("the connection broke during the stream") from None
+
+    def finish(self) -> None:
+        """The reader saw the answer's end marker (`data: [DONE]`). What may remain is the
+        body's framing (the last chunk of chunked encoding), which has arrived with the marker as
+        a rule: read it, so the connection can carry the next call instead of a new one being
+        opened (a connect and a DNS lookup on the next call's path). Anything more, or slower
+        than FINISH_WAIT, closes the connection."""
+        if self.closed:
+            return
+        raw = self._response
+        sock = getattr(raw.connection, "sock", None)
+        try:
+            if sock is not None:
+                sock.settimeout(FINISH_WAIT)  # the pool sets its own again on the next call
+            for _ in range(FINISH_READS):
+                if not raw.read1(READ_CHUNK, decode_content=True):
+                    self._complete = True
+                    break
+        except (Urllib3Error, OSError):
+            pass
+        self.close()
 
     def close(self) -> None:
         """Stop reading: the connection is closed, so the provider stops sending."""
