@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -70,6 +70,20 @@ def _fields(kinds: Iterable[ConfigKind], workspace_id: int | None) -> tuple[str,
         f"{kind}:{workspace_id}" if workspace_id is not None and kind.per_workspace else f"{kind}:*"
         for kind in kinds
     )
+
+
+def _together(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """`fields` and the other counters the caches of the same workspaces depend on: what one
+    question to Redis asks for."""
+    workspaces = {field.partition(":")[2] for field in fields} - {"*"}
+    together = dict.fromkeys(fields)
+    for workspace_id in sorted(workspaces):
+        together.update(dict.fromkeys(f"{kind}:{workspace_id}" for kind in _PER_WORKSPACE))
+    together.update(dict.fromkeys(f"{kind}:*" for kind in ConfigKind if not kind.per_workspace))
+    return tuple(together)
+
+
+_PER_WORKSPACE = tuple(kind for kind in ConfigKind if kind.per_workspace)
 
 
 # -- changes made by this process ---------------------------------------------------------------
@@ -120,6 +134,7 @@ class _SharedVersions:
         self._url = ""
         self._client: redis.Redis | None = None
         self._memo: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._asking: Counter[str] = Counter()  # counters being asked from Redis right now
         self.degraded = False
         self._retry_at = 0.0
 
@@ -169,7 +184,13 @@ class _SharedVersions:
 
     def versions(self, fields: tuple[str, ...]) -> tuple[int, ...] | None:
         """The fields' counters, asked from Redis when older than the check interval; None
-        when there is no Redis or it is down (then only the lifetime applies)."""
+        when there is no Redis or it is down (then only the lifetime applies).
+
+        One round trip per workspace and interval: a question asks for every counter of the
+        fields' workspaces (`_together`), so the other caches a request reads next find theirs
+        fresh. And while one caller is asking, others needing the same counters use the last
+        ones rather than ask again (a burst of greenlets would otherwise all ask at once): the
+        answer on its way is at most a round trip newer, within the bound the module gives."""
         client = self.client()
         if client is None:
             return None
@@ -179,22 +200,33 @@ class _SharedVersions:
         known = [memo.get(field) for field in fields]
         if all(k is not None and now - k[0] < interval for k in known):
             return tuple(k[1] for k in known)
+        if all(k is not None and self._asking[f] for f, k in zip(fields, known, strict=True)):
+            return tuple(k[1] for k in known)
         if not self._may_try():
             return None
+        asked = _together(fields)
+        with self._lock:
+            self._asking.update(asked)
         try:
-            values = client.hmget(VERSIONS_KEY, fields)
+            values = client.hmget(VERSIONS_KEY, asked)
         except (redis.RedisError, OSError) as exc:
             self._failed(exc)
             return None
+        finally:
+            with self._lock:
+                self._asking.subtract(asked)
+                for field in asked:
+                    if self._asking[field] <= 0:
+                        del self._asking[field]
         self._recovered()
-        current = tuple(int(v or 0) for v in values)
+        current = dict(zip(asked, (int(v or 0) for v in values), strict=True))
         with self._lock:
-            for field, version in zip(fields, current, strict=True):
+            for field, version in current.items():
                 memo[field] = (now, version)
                 memo.move_to_end(field)
             while len(memo) > _MEMO_SIZE:
                 memo.popitem(last=False)
-        return current
+        return tuple(current[field] for field in fields)
 
     def publish(self, fields: tuple[str, ...]) -> None:
         client = self.client()

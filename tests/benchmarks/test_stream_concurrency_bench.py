@@ -380,17 +380,27 @@ def test_concurrent_streams(servers):
 def sequential_figures(targets: list[Server]) -> dict:
     """Time to first token of one stream at a time, p50 of SEQUENTIAL per target (rotating
     targets), and non-streamed requests per second with CLIENTS clients, per target."""
-    settle(targets)
+    # Ours rotate, so drift hits them alike; LiteLLM's proxy goes on working after it answers
+    # (its logging and spend tasks) and would slow whichever target came next, so it is timed
+    # on its own, after them.
+    ours = [target for target in targets if not target.name.startswith("LiteLLM")]
+    sequential: dict = {"ttft": {}, "errors": {}}
     with OtherWork() as other:
-        sequential = load(
-            {
-                "mode": "sequential",
-                "targets": [target.spec() for target in targets],
-                "count": SEQUENTIAL,
-                "warmup": 20,
-            },
-            timeout=600,
-        )
+        for group in (ours, [target for target in targets if target not in ours]):
+            if not group:
+                continue
+            settle(targets)
+            figures = load(
+                {
+                    "mode": "sequential",
+                    "targets": [target.spec() for target in group],
+                    "count": SEQUENTIAL,
+                    "warmup": 20,
+                },
+                timeout=600,
+            )
+            sequential["ttft"] |= figures["ttft"]
+            sequential["errors"] |= figures["errors"]
     rates, others = {}, {"sequential": other.cores}
     for target in targets:
         settle(targets)

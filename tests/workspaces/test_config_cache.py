@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -293,3 +294,41 @@ def test_a_caller_after_a_change_does_not_share_a_load_begun_before_it(burst_cac
     first.join(5)
     second.join(5)
     assert sorted(answers) == ["value 1", "value 2"]
+
+
+# -- one question to Redis per workspace and interval ----------------------------------------------
+
+
+def test_the_caches_of_one_workspace_share_one_question_to_redis(shared_redis, settings):
+    """A gateway call reads several caches of its workspace (its key, its model, its route);
+    once the check interval has passed, the first of them asks Redis for the counters of all,
+    and the others find theirs fresh."""
+    settings.CONFIG_CACHE_CHECK_SECONDS = 60
+    settings.LOAD_BALANCING_CONFIG_CACHE_SECONDS = 60
+    caches = [
+        ConfigCache(
+            f"cache-{index}",
+            depends_on=kinds,
+            seconds_setting="LOAD_BALANCING_CONFIG_CACHE_SECONDS",
+            size_setting="CONFIG_CACHE_SIZE",
+        )
+        for index, kinds in enumerate(
+            [
+                (ConfigKind.KEYS,),
+                (ConfigKind.MODELS, ConfigKind.PREFERENCES, ConfigKind.SYSTEM_OFFERS),
+                (ConfigKind.CREDENTIALS, ConfigKind.POOLS, ConfigKind.SYSTEM_OFFERS),
+            ]
+        )
+    ]
+    workspace_id = int.from_bytes(os.urandom(4))  # no counter of it is known yet
+    questions = redis.Redis.from_url(shared_redis)
+
+    def asked() -> int:
+        return questions.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+
+    before = asked()
+    values = [
+        cache.get_or_load("key", lambda: "rows", workspace_id=workspace_id) for cache in caches
+    ]
+    assert values == ["rows"] * 3
+    assert asked() - before == 1
