@@ -8,10 +8,10 @@ POST .../chat/completions with `"stream": true` answers as OpenAI does, in serve
 over chunked transfer encoding: the role and the first content chunk at once, then one content
 chunk every INTERVAL (20 chunks 0.25 s apart by default: about 5 s a stream), then the finish
 chunk, a usage chunk and `data: [DONE]`. Without `stream` it answers the whole completion after
-DELAY_MS (0 by default: a provider's time to first byte). `max_tokens` caps the chunks (a
-one-token stream ends right after its first token). Chunk i carries `content(i)`, so a client
-can check it received the whole text (`expected_text`). Connections are kept alive. Prints
-`ready` once listening.
+DELAY_MS (0 by default: a provider's time to first byte; `POST /delay/MS` changes it).
+`max_tokens` caps the chunks (a one-token stream ends right after its first token). Chunk i
+carries `content(i)`, so a client can check it received the whole text (`expected_text`).
+Connections are kept alive. Prints `ready` once listening.
 """
 
 from __future__ import annotations
@@ -102,6 +102,10 @@ class Upstream(asyncio.Protocol):
             self._answer(head[0].split(" "), body)
 
     def _answer(self, request_line: list[str], body: bytes) -> None:
+        if len(request_line) >= 2 and request_line[1].startswith("/delay/"):
+            Upstream.delay = float(request_line[1].removeprefix("/delay/")) / 1000
+            self._respond(b"200 OK", b"{}")
+            return
         if len(request_line) < 2 or not request_line[1].endswith("/chat/completions"):
             self._respond(b"404 Not Found", b'{"error":{"message":"not found"}}')
             return

@@ -28,8 +28,9 @@ the wrong text). Run: make bench, or only this file:
     .venv/bin/python -m pytest -m benchmark -s -q tests/benchmarks/test_stream_concurrency_bench.py
 
 Environment: STREAMS (one N instead of 1000 and 3000, e.g. STREAMS=200 for a quick run),
-STREAM_CHUNKS (20), STREAM_INTERVAL (0.25 s), UPSTREAM_DELAY_MS (20: before a non-streamed
-answer), LITELLM_VERSION, LITELLM=0 to leave LiteLLM out.
+STREAM_CHUNKS (20), STREAM_INTERVAL (0.25 s), UPSTREAM_DELAYS_MS (20,10: before a
+non-streamed answer, a requests/s row set for each), LITELLM_VERSION, LITELLM=0 to leave
+LiteLLM out.
 Needs PostgreSQL at 127.0.0.1:5432 and redis-server on PATH; LiteLLM's first install needs the
 package registry.
 """
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.benchmarks.stack import (
     BEHIND_TLS,
@@ -83,7 +85,12 @@ RPS_SECONDS = 8.0
 # A whole (non-streamed) answer comes after this long, a provider's time to first byte, as in
 # test_gateway_bench.py: at 0 the requests/s would measure Python HTTP servers racing for the
 # same two cores (the load generator included) rather than what a gateway adds to a call.
-UPSTREAM_DELAY_MS = float(os.environ.get("UPSTREAM_DELAY_MS", "20"))
+# The requests/s are measured at each of these (the first is the upstream's from the start):
+# the shorter the delay, the more the figure weighs each server's CPU per request (where the
+# gateway's lead over LiteLLM shows) and the less it is bound by the delay itself (which holds
+# direct and every hop to the same ceiling, 8 clients / delay).
+UPSTREAM_DELAYS_MS = [float(ms) for ms in os.environ.get("UPSTREAM_DELAYS_MS", "20,10").split(",")]
+UPSTREAM_DELAY_MS = UPSTREAM_DELAYS_MS[0]
 # A release whose `proxy` extra resolves on the registry this project uses: later ones pin
 # `litellm-proxy`, or `litellm-proxy-extras` post-releases, that it does not serve.
 LITELLM_VERSION = os.environ.get("LITELLM_VERSION", "1.108.0")
@@ -401,66 +408,93 @@ def sequential_figures(targets: list[Server]) -> dict:
             )
             sequential["ttft"] |= figures["ttft"]
             sequential["errors"] |= figures["errors"]
-    rates, others = {}, {"sequential": other.cores}
-    for target in targets:
-        settle(targets)
-        with OtherWork() as other:
-            rates[target.name] = load(
-                {
-                    "mode": "rps",
-                    "targets": [target.spec()],
-                    "clients": CLIENTS,
-                    "seconds": RPS_SECONDS,
-                    "chunks": CHUNKS,
-                },
-                timeout=RPS_SECONDS + 120,
-            )
-        others[target.name] = other.cores
+    others = {"sequential": other.cores}
+    rates: dict[float, dict[str, dict]] = {}
+    upstream = targets[0].url
+    for delay in UPSTREAM_DELAYS_MS:
+        requests.post(f"{upstream}/delay/{delay:g}", timeout=5).raise_for_status()
+        rates[delay] = {}
+        for target in targets:
+            settle(targets)
+            with OtherWork() as other:
+                rates[delay][target.name] = load(
+                    {
+                        "mode": "rps",
+                        "targets": [target.spec()],
+                        "clients": CLIENTS,
+                        "seconds": RPS_SECONDS,
+                        "chunks": CHUNKS,
+                    },
+                    timeout=RPS_SECONDS + 120,
+                )
+            others[(delay, target.name)] = other.cores
+    requests.post(f"{upstream}/delay/{UPSTREAM_DELAY_MS:g}", timeout=5).raise_for_status()
     return {
         "other_cores": others,
         "ttft_p50_ms": {
             name: statistics.median(values) * 1000 for name, values in sequential["ttft"].items()
         },
         "sequential_errors": sequential["errors"],
-        "rps": {name: figures["rps"] for name, figures in rates.items()},
-        "rps_errors": {name: figures["errors"] for name, figures in rates.items()},
+        "rps": {
+            delay: {name: figures["rps"] for name, figures in row.items()}
+            for delay, row in rates.items()
+        },
+        "rps_errors": {
+            (delay, name): figures["errors"]
+            for delay, row in rates.items()
+            for name, figures in row.items()
+        },
     }
 
 
 def test_sequential_overhead_and_throughput(servers):
     figures = sequential_figures(servers)
-    ttft, rps = figures["ttft_p50_ms"], figures["rps"]
+    ttft, rps, others = figures["ttft_p50_ms"], figures["rps"], figures["other_cores"]
     direct = servers[0].name
     lines = [
-        f"\n[benchmark] one stream at a time ({SEQUENTIAL} each, rotating), and {CLIENTS} "
-        f"clients non-streamed (upstream answers after {UPSTREAM_DELAY_MS:g} ms):",
-        "| target | time to first token p50 | over direct | requests/s | × direct "
-        "| other work meanwhile (requests/s) |",
-        "|---|---|---|---|---|---|",
+        f"\n[benchmark] one stream at a time ({SEQUENTIAL} each; ours rotating, LiteLLM's apart):",
+        "| target | time to first token p50 | over direct |",
+        "|---|---|---|",
     ]
-    others = figures["other_cores"]
     for target in servers:
         name = target.name
-        lines.append(
-            f"| {name} | {ttft[name]:.2f} ms | {ttft[name] - ttft[direct]:+.2f} ms "
-            f"| {rps[name]:,.0f} | {rps[name] / rps[direct]:.2f}× | {others[name]:.2f} cores |"
-        )
-    lines.append(f"other work meanwhile (one stream at a time): {others['sequential']:.2f} cores")
+        lines.append(f"| {name} | {ttft[name]:.2f} ms | {ttft[name] - ttft[direct]:+.2f} ms |")
     lines.append(
         f"gateway's own share over the floor (one Python hop served the same way): "
-        f"{ttft['this gateway'] - ttft[FLOOR]:+.2f} ms time to first token p50"
+        f"{ttft['this gateway'] - ttft[FLOOR]:+.2f} ms; other work meanwhile: "
+        f"{others['sequential']:.2f} cores"
     )
+    lines += [
+        f"\n[benchmark] requests/s, {CLIENTS} clients non-streamed, {RPS_SECONDS:g} s each, the "
+        "upstream answering after each delay:",
+        "| target | "
+        + " | ".join(f"upstream delay {delay:g} ms (× direct; other work)" for delay in rps)
+        + " |",
+        "|---|" + "---|" * len(rps),
+    ]
+    for target in servers:
+        name = target.name
+        cells = [
+            f"{row[name]:,.0f} ({row[name] / row[direct]:.2f}×; {others[(delay, name)]:.2f} cores)"
+            for delay, row in rps.items()
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     litellm = [target.name for target in servers if target.name.startswith("LiteLLM")]
     if litellm:
+        for delay, row in rps.items():
+            lines.append(
+                f"upstream delay {delay:g} ms: gateway requests/s = "
+                f"{row['this gateway'] / row[litellm[0]]:.1f}× LiteLLM's"
+            )
         lines.append(
-            f"gateway requests/s = {rps['this gateway'] / rps[litellm[0]]:.1f}× LiteLLM's; "
             f"gateway time to first token {ttft['this gateway'] - ttft[litellm[0]]:+.2f} ms "
             "against LiteLLM"
         )
-    for kind in ("sequential_errors", "rps_errors"):
-        errors = figures[kind]
-        if any(errors.values()) if kind == "rps_errors" else errors:
-            lines.append(f"errors ({kind}): {errors}")
+    if figures["sequential_errors"]:
+        lines.append(f"errors (one stream at a time): {figures['sequential_errors']}")
+    failed = {key: errors for key, errors in figures["rps_errors"].items() if errors}
+    if failed:
+        lines.append(f"errors (requests/s): {failed}")
     print("\n".join(lines), flush=True)
     assert not figures["sequential_errors"], figures["sequential_errors"]
-    assert not any(figures["rps_errors"].values()), figures["rps_errors"]
+    assert not failed, failed
