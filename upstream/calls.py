@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROLES = ("system", "user", "assistant", "tool")
-REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+# OpenAI's words (the SDK's ReasoningEffort); "none" asks for no reasoning at all.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ class ChatRequest:
     top_logprobs: int | None = None
     user: str | None = None
     max_completion_tokens: int | None = None
-    reasoning_effort: str | None = None  # minimal, low, medium, high
+    reasoning_effort: str | None = None  # one of REASONING_EFFORTS
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -32,7 +32,7 @@ HELLO = [{"role": "user", "content": "Hello"}]
         (
             {"model": "openai/gpt-4o", "messages": [{"role": "robot", "content": "x"}]},
             "messages[0].role",
-            "system, user or assistant",
+            "system, developer, user, assistant or tool",
         ),
         (
             {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": 5}]},
@@ -124,7 +124,15 @@ def test_a_bare_name_works_when_one_provider_offers_it_and_is_refused_when_sever
     client, bearer, openai_key, workspace, fake_providers
 ):
     models = client.get("/v1/models", headers=bearer).json()["data"]
-    assert {"id": "openai/gpt-4o", "object": "model", "created": 0, "owned_by": "openai"} in models
+    gpt_4o = next(model for model in models if model["id"] == "openai/gpt-4o")
+    assert {**gpt_4o, "features": None} == {
+        "id": "openai/gpt-4o",
+        "object": "model",
+        "created": 0,
+        "owned_by": "openai",
+        "features": None,
+    }
+    assert "tool-call" in gpt_4o["features"]
     CustomModelFactory(workspace=workspace, provider="openai_compatible", name="gpt-4o")
     CredentialFactory(
         workspace=workspace,

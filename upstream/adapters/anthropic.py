@@ -63,8 +63,16 @@ API_VERSION = "2023-06-01"
 PAGE_LIMIT = 1000  # the API's maximum page size
 MAX_PAGES = 20
 DEFAULT_MAX_TOKENS = 1024  # the Messages API has no default of its own
-# Thinking tokens for each `reasoning_effort` (the API's minimum budget is 1024).
-REASONING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+# Thinking tokens for each `reasoning_effort` (the API's minimum budget is 1024; "none" leaves
+# thinking off, the API's default).
+REASONING_BUDGETS = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 30000,
+    "max": 30000,
+}
 TOOL_CHOICES = {"auto": "auto", "required": "any", "none": "none"}
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -222,7 +230,7 @@ class Adapter(ProviderAdapter):
             )
         forced = forced or request.tool_choice == "required"
         forced = forced or isinstance(request.tool_choice, NamedTool)
-        if request.reasoning_effort is not None:
+        if request.reasoning_effort not in (None, "none"):
             if forced:
                 refuse(
                     "reasoning_effort",
@@ -280,7 +288,7 @@ class Adapter(ProviderAdapter):
             body["tool_choice"] = choice
         if request.user is not None:
             body["metadata"] = {"user_id": request.user}
-        if request.reasoning_effort is not None:
+        if request.reasoning_effort not in (None, "none"):
             budget = REASONING_BUDGETS[request.reasoning_effort]
             body["thinking"] = {"type": "enabled", "budget_tokens": budget}
             body["max_tokens"] = budget + limit  # the budget is spent out of max_tokens

@@ -256,7 +256,7 @@ class ProviderAdapter:
             feature = self.response_format_features.get(request.response_format.type)
             if feature:
                 needed.append((feature, "response_format"))
-        if request.reasoning_effort is not None:
+        if request.reasoning_effort not in (None, "none"):
             needed.append(("reasoning", "reasoning_effort"))
         return needed
 

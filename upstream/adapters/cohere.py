@@ -74,7 +74,14 @@ FINISH_REASONS = {
     "MAX_TOKENS": "length",
     "TOOL_CALL": "tool_calls",
 }
-REASONING_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+REASONING_BUDGETS = {
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32000,
+    "max": 32000,
+}
 ENDPOINT_TYPES = (("chat", "llm"), ("embed", "text-embedding"), ("rerank", "rerank"))
 _MONTHLY = re.compile(r"/\s*month|per month|a month|monthly", re.I)
 
@@ -252,7 +259,9 @@ class Adapter(ProviderAdapter):
             body["response_format"] = {"type": "json_object"}
             if response_format.schema is not None:
                 body["response_format"]["json_schema"] = dict(response_format.schema)
-        if request.reasoning_effort is not None:
+        if request.reasoning_effort == "none":
+            body["thinking"] = {"type": "disabled"}
+        elif request.reasoning_effort is not None:
             body["thinking"] = {
                 "type": "enabled",
                 "token_budget": REASONING_BUDGETS[request.reasoning_effort],

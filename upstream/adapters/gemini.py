@@ -89,8 +89,17 @@ _AUTH_REASONS = ("API_KEY_", "CONSUMER_SUSPENDED", "SERVICE_DISABLED", "ACCESS_T
 EMBED_BATCH = 100  # the most requests one batchEmbedContents call takes
 ROLES = {"user": "user", "assistant": "model", "tool": "user"}
 TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-# Thinking tokens for each `reasoning_effort` (within every 2.5 model's range).
-REASONING_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+# Thinking tokens for each `reasoning_effort` (within every 2.5 model's range; "none" is 0, no
+# thinking, which 2.5 Pro refuses with its own 400).
+REASONING_BUDGETS = {
+    "none": 0,
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 24576,
+    "max": 24576,
+}
 # What Gemini's Schema object takes (the OpenAPI 3.0 subset); other keys are left out.
 SCHEMA_KEYS = {
     "type",

@@ -43,7 +43,15 @@ from .base import DiscoveredModel, Operation, ProviderAdapter, reported_usage, t
 from .openai import tool_json
 
 EMBEDDING_FAMILIES = {"bert", "nomic-bert"}
-THINK_LEVELS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high"}
+THINK_LEVELS: dict[str, str | bool] = {
+    "none": False,
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
 
 
 class Adapter(ProviderAdapter):
