@@ -700,7 +700,8 @@ def test_what_a_provider_cannot_honour_is_refused_naming_the_field(provider, opt
         ),
         ("cohere", "command-a-03-2025", {}, False, "messages[0].content[1]"),
         ("cohere", "command-r7b-12-2024", {"response_format": PERSON}, False, "response_format"),
-        ("openai", "gpt-3.5-turbo-instruct", {}, True, "stream"),
+        ("openai", "gpt-4", {}, False, "messages[0].content[1]"),
+        ("openai", "gpt-4", {"response_format": PERSON}, True, "response_format"),
     ],
 )
 def test_a_feature_the_model_lacks_is_refused_naming_the_field(
