@@ -464,6 +464,14 @@ PROVIDER_CONNECTIONS_PER_HOST = int(
 # embeddings or moderation request may carry.
 GATEWAY_MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(2**20)))
 GATEWAY_MAX_INPUTS = int(os.environ.get("GATEWAY_MAX_INPUTS", "2048"))
+# The image bytes one chat request may carry, inline as data URLs or fetched from https URLs
+# for providers that need the bytes (Gemini, Ollama). Such a body may be this much larger than
+# GATEWAY_MAX_BODY_BYTES, which stays the cap for text. Sized against issue 20's memory goal
+# (1000 open streams within 1.5 GB): a request holds its images about three times over (the
+# body, the parsed JSON, the provider's request), only until the provider accepts it, never for
+# a stream's life; at 8 MiB that is about 24 MiB for each image request in flight, so 20 at once
+# fit beside the streams. Lower it for a gateway that takes many images at once.
+GATEWAY_MAX_IMAGE_BYTES = int(os.environ.get("GATEWAY_MAX_IMAGE_BYTES", str(8 * 2**20)))
 # How many resolved model ids a process keeps (least recently used dropped first; unknown
 # ids are never kept), so memory stays bounded whatever names clients send.
 GATEWAY_MODEL_CACHE_SIZE = int(os.environ.get("GATEWAY_MODEL_CACHE_SIZE", "4096"))

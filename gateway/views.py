@@ -31,19 +31,23 @@ from django.views.decorators.csrf import csrf_exempt
 from api_keys.services import api_key_authenticate
 from invocation import api
 from invocation.streaming import event_stream
-from upstream.calls import ROLES, Message
+from upstream.calls import ChatChunk, ChatResult, ToolCall
 from upstream.errors import ProviderError
 from workspaces.access import public_view
 from workspaces.exceptions import ApplicationError, error_answer
 
+from . import chat_fields
+from .chat_fields import InvalidRequest
+
 logger = logging.getLogger(__name__)
 
 
-class InvalidRequest(ApplicationError):
-    """A malformed request (400); `param` names the field at fault."""
+class BodyTooLarge(ApplicationError):
+    """A body over its cap (413): GATEWAY_MAX_BODY_BYTES for text, GATEWAY_MAX_IMAGE_BYTES more
+    for the images of a chat."""
 
-    def __init__(self, message: str, param: str | None = None):
-        super().__init__(message, field=param)
+    http_status = 413
+    error_code = "request_too_large"
 
 
 def error_response(
@@ -101,7 +105,7 @@ def gateway_view(methods: tuple[str, ...]):
                     )
                 request.api_key = api_key
                 return view(request, *args, **kwargs)
-            except RequestDataTooBig:
+            except RequestDataTooBig:  # Django's own cap, DATA_UPLOAD_MAX_MEMORY_SIZE
                 limit = settings.GATEWAY_MAX_BODY_BYTES // 1024
                 return error_response(413, f"The body is larger than {limit} KiB.")
             except (ApplicationError, ProviderError) as exc:
@@ -125,18 +129,43 @@ def gateway_view(methods: tuple[str, ...]):
     return decorator
 
 
-def _json_body(request: HttpRequest) -> dict[str, Any]:
-    if len(request.body) > settings.GATEWAY_MAX_BODY_BYTES:
-        raise RequestDataTooBig
+def _json_body(request: HttpRequest, *, images: bool = False) -> dict[str, Any]:
+    """The body as a JSON object. Past GATEWAY_MAX_BODY_BYTES it is refused, unless `images`
+    (a chat) and what is over the text cap is image URLs, up to GATEWAY_MAX_IMAGE_BYTES more.
+    The body is read from the stream, not `request.body`, which Django caps at
+    DATA_UPLOAD_MAX_MEMORY_SIZE whatever the endpoint."""
+    text_cap = settings.GATEWAY_MAX_BODY_BYTES
+    cap = text_cap + (settings.GATEWAY_MAX_IMAGE_BYTES if images else 0)
     try:
-        body = json.loads(request.body or b"null")
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > cap:
+        raise _too_large(images)
+    raw = request.read(cap + 1)
+    if len(raw) > cap:
+        raise _too_large(images)
+    try:
+        body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("The body is not valid JSON.") from None
     except RecursionError:  # the parser recurses per level: [[[[...]]]] a thousand deep
         raise InvalidRequest("The body is nested too deeply to be a request.") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
+    if len(raw) > text_cap and len(raw) - chat_fields.image_url_length(body) > text_cap:
+        raise _too_large(False)
     return body
+
+
+def _too_large(images: bool) -> BodyTooLarge:
+    text = settings.GATEWAY_MAX_BODY_BYTES // 1024
+    if not images:
+        return BodyTooLarge(f"The body is larger than {text} KiB.")
+    return BodyTooLarge(
+        f"The body is larger than {text} KiB of text and "
+        f"{settings.GATEWAY_MAX_IMAGE_BYTES // 1024} KiB of images."
+    )
 
 
 def _caller(request: HttpRequest) -> api.Caller:
@@ -148,80 +177,6 @@ def _model(body: dict) -> str:
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("`model` is required: a model id such as openai/gpt-4o.", "model")
     return model.strip()
-
-
-def _number(body: dict, name: str, low: float, high: float) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidRequest(f"`{name}` must be a number from {low:g} to {high:g}.", name)
-    return float(value)
-
-
-def _content(value: Any, index: int) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):  # content parts: text only
-        texts = []
-        for part in value:
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise InvalidRequest(
-                    "Only text content parts are supported.", f"messages[{index}].content"
-                )
-            text = part.get("text", "")
-            if not isinstance(text, str):
-                raise InvalidRequest(
-                    "A text part's `text` must be a string.", f"messages[{index}].content"
-                )
-            texts.append(text)
-        return "".join(texts)
-    raise InvalidRequest("`content` must be a string.", f"messages[{index}].content")
-
-
-def _messages(body: dict) -> list[Message]:
-    raw = body.get("messages")
-    if not isinstance(raw, list) or not raw:
-        raise InvalidRequest("`messages` must be a non-empty list.", "messages")
-    messages = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise InvalidRequest("Each message must be an object.", f"messages[{index}]")
-        role = item.get("role")
-        role = "system" if role == "developer" else role
-        if role not in ROLES:
-            raise InvalidRequest(
-                "`role` must be system, user or assistant.", f"messages[{index}].role"
-            )
-        messages.append(Message(role, _content(item.get("content"), index)))
-    if all(m.role == "system" for m in messages):
-        raise InvalidRequest("Add at least one user message.", "messages")
-    return messages
-
-
-def _chat_options(body: dict) -> dict[str, Any]:
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None and (
-        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-    ):
-        raise InvalidRequest("`max_tokens` must be a positive integer.", "max_tokens")
-    stop = body.get("stop")
-    if stop is None:
-        stop = ()
-    elif isinstance(stop, str):
-        stop = (stop,)
-    elif isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop):
-        stop = tuple(stop)
-    else:
-        raise InvalidRequest("`stop` must be a string or a list of up to 4 strings.", "stop")
-    if body.get("n", 1) != 1:
-        raise InvalidRequest("Only `n: 1` is supported.", "n")
-    return {
-        "temperature": _number(body, "temperature", 0, 2),
-        "top_p": _number(body, "top_p", 0, 1),
-        "max_tokens": max_tokens,
-        "stop": stop,
-    }
 
 
 def _include_usage(body: dict) -> bool:
@@ -242,15 +197,60 @@ def _include_usage(body: dict) -> bool:
     return bool(include)
 
 
-def _usage_json(usage) -> dict[str, int] | None:
-    """The usage in OpenAI's shape; null when unknown (the provider's counts were unreadable)."""
+def _usage_json(usage) -> dict[str, Any] | None:
+    """The usage in OpenAI's shape; null when unknown (the provider's counts were unreadable).
+    Reasoning tokens, counted among the completion tokens, are told apart when reported."""
     if usage is None:
         return None
-    return {
+    answer: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
     }
+    if usage.reasoning_tokens:
+        answer["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return answer
+
+
+def _tool_call_json(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def _message_json(result: ChatResult) -> dict[str, Any]:
+    """The answer's `message`: content null when the model only called tools, as OpenAI's."""
+    message: dict[str, Any] = {
+        **result.extra,
+        "role": "assistant",
+        "content": result.content or (None if result.tool_calls else ""),
+    }
+    if result.tool_calls:
+        message["tool_calls"] = [_tool_call_json(call) for call in result.tool_calls]
+    return message
+
+
+def _delta_json(chunk: ChatChunk) -> dict[str, Any]:
+    """A chunk's `delta`: its text, and its tool calls as OpenAI streams them (index, id and
+    name first, then argument fragments)."""
+    delta: dict[str, Any] = dict(chunk.extra)
+    if chunk.delta:
+        delta["content"] = chunk.delta
+    if chunk.tool_calls:
+        calls = []
+        for call in chunk.tool_calls:
+            item: dict[str, Any] = {"index": call.index}
+            function: dict[str, Any] = {"arguments": call.arguments}
+            if call.id is not None:
+                item["id"], item["type"] = call.id, "function"
+            if call.name is not None:
+                function["name"] = call.name
+            item["function"] = function
+            calls.append(item)
+        delta["tool_calls"] = calls
+    return delta
 
 
 # -- endpoints -----------------------------------------------------------------------------------
@@ -261,7 +261,14 @@ def _usage_json(usage) -> dict[str, int] | None:
 def models(request: HttpRequest) -> JsonResponse:
     workspace = request.api_key.workspace
     data = [
-        {"id": handle.id, "object": "model", "created": 0, "owned_by": handle.provider.key}
+        {
+            "id": handle.id,
+            "object": "model",
+            "created": 0,
+            "owned_by": handle.provider.key,
+            # An extra field the SDKs ignore: what the model can do (null: not known).
+            "features": None if handle.features is None else list(handle.features),
+        }
         for handle in api.usable_models(workspace)
     ]
     return JsonResponse({"object": "list", "data": data})
@@ -270,8 +277,9 @@ def models(request: HttpRequest) -> JsonResponse:
 @public_view
 @gateway_view(("POST",))
 def chat_completions(request: HttpRequest) -> HttpResponse:
-    body = _json_body(request)
-    model_id, messages, options = _model(body), _messages(body), _chat_options(body)
+    body = _json_body(request, images=True)
+    model_id, messages = _model(body), chat_fields.messages(body)
+    options = chat_fields.chat_options(body)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("`stream` must be true or false.", "stream")
@@ -296,8 +304,10 @@ def chat_completions(request: HttpRequest) -> HttpResponse:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": result.content},
-                    "finish_reason": result.finish_reason or "stop",
+                    "message": _message_json(result),
+                    "logprobs": result.logprobs,
+                    "finish_reason": result.finish_reason
+                    or ("tool_calls" if result.tool_calls else "stop"),
                 }
             ],
             "usage": _usage_json(result.usage),
@@ -329,10 +339,11 @@ def _sse(
         )
         finish = None
         for chunk in chunks:
-            if chunk.delta:
-                yield event(
-                    [{"index": 0, "delta": {"content": chunk.delta}, "finish_reason": None}]
-                )
+            if chunk.delta or chunk.tool_calls or chunk.extra or chunk.logprobs:
+                choice = {"index": 0, "delta": _delta_json(chunk), "finish_reason": None}
+                if chunk.logprobs is not None:
+                    choice["logprobs"] = chunk.logprobs
+                yield event([choice])
             if chunk.finish_reason:
                 finish = chunk.finish_reason
         yield event([{"index": 0, "delta": {}, "finish_reason": finish or "stop"}])

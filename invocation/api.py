@@ -18,7 +18,9 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from django.conf import settings
 
 from api_keys.models import ApiKey
 from balancing.services import ModelRef
@@ -92,6 +94,17 @@ class ModelHandle:
     @property
     def ref(self) -> ModelRef:
         return ModelRef(self.provider.key, self.name, self.type, self.custom)
+
+    @property
+    def features(self) -> tuple[str, ...] | None:
+        """What the model can do (the catalog's `features`); None when unknown (a custom
+        model), and then only what the provider can honour is checked."""
+        if self.custom:
+            return None
+        for model in self.provider.models:
+            if model.name == self.name and model.type == self.type:
+                return model.features
+        return None
 
 
 # -- resolving model ids -------------------------------------------------------------------------
@@ -373,10 +386,16 @@ def chat(
     max_tokens: int | None = None,
     stop: tuple[str, ...] = (),
     caller: Caller = Caller(),
+    **options: Any,
 ) -> Served[ChatResult]:
+    """`options` are the other `ChatRequest` fields (tools, response_format, seed...); what
+    the provider cannot honour, or the model lacks, raises UnsupportedParameter (a 400 naming
+    the field) before any credential is tried."""
     handle = resolve(workspace, model_id, "llm")
-    request = ChatRequest(handle.name, tuple(messages), temperature, top_p, max_tokens, tuple(stop))
     adapter = get_adapter(handle.provider)
+    request = _prepared(
+        adapter, handle, messages, temperature, top_p, max_tokens, stop, options, stream=False
+    )
     return _call(
         workspace,
         handle,
@@ -384,6 +403,20 @@ def chat(
         caller=caller,
         call=lambda credential: adapter.chat(credential.values(), request),
         usage_of=lambda result: result.usage,
+    )
+
+
+def _prepared(
+    adapter, handle: ModelHandle, messages, temperature, top_p, max_tokens, stop, options, *, stream
+) -> ChatRequest:
+    request = ChatRequest(
+        handle.name, tuple(messages), temperature, top_p, max_tokens, tuple(stop), **options
+    )
+    return adapter.prepare_chat(
+        request,
+        features=handle.features,
+        stream=stream,
+        max_image_bytes=settings.GATEWAY_MAX_IMAGE_BYTES,
     )
 
 
@@ -444,6 +477,7 @@ def chat_stream(
     max_tokens: int | None = None,
     stop: tuple[str, ...] = (),
     caller: Caller = Caller(),
+    **options: Any,
 ) -> StreamedChat:
     """Opens the stream (failing over before the first token like any call) and returns it;
     the usage record is written when the stream ends, with the tokens the provider reported.
@@ -460,6 +494,7 @@ def chat_stream(
             max_tokens=max_tokens,
             stop=stop,
             caller=caller,
+            options=options,
         )
     except BaseException:
         slot.release()
@@ -477,10 +512,13 @@ def _open_stream(
     max_tokens: int | None,
     stop: tuple[str, ...],
     caller: Caller,
+    options: dict[str, Any],
 ) -> StreamedChat:
     handle = resolve(workspace, model_id, "llm")
-    request = ChatRequest(handle.name, tuple(messages), temperature, top_p, max_tokens, tuple(stop))
     adapter = get_adapter(handle.provider)
+    request = _prepared(
+        adapter, handle, messages, temperature, top_p, max_tokens, stop, options, stream=True
+    )
     started = time.perf_counter()
 
     def failed(handle: ModelHandle, error: ProviderError) -> None:

@@ -17,6 +17,7 @@ decoder into the adapter's parser, as a `ChatStream`. `arun` is the same on an
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from .adapters import DiscoveredModel, Operation, ProviderAdapter, adapter_for
@@ -27,13 +28,15 @@ from .calls import (
     ChatResult,
     ChatStream,
     EmbeddingResult,
+    ImagePart,
     ImageResult,
     ModerationResult,
     SpeechResult,
     TranscriptionResult,
 )
-from .errors import ProviderError
+from .errors import ProviderError, UnsupportedParameter
 from .http import Response, StreamHead
+from .images import fetch_image
 from .schema import ProviderSpec
 from .streams import OpenedStream, decoder_for
 from .transports import AsyncStreamHandle, AsyncTransport, StreamHandle, Transport
@@ -189,6 +192,53 @@ class ProviderClient:
 
     def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
         return run(self.adapter.list_models(credentials), self.transport)
+
+    def prepare_chat(
+        self,
+        request: ChatRequest,
+        *,
+        features: tuple[str, ...] | None,
+        stream: bool = False,
+        max_image_bytes: int,
+    ) -> ChatRequest:
+        """The request as the provider will be sent it, checked first (`check_chat`: a 400
+        naming the field for anything it cannot honour) and, for providers that need image
+        bytes, with each remote image fetched through the guarded transport (a 400 naming the
+        image when it cannot be: a private address, too large, not an image). Run once per
+        call, before any credential is tried, so a bad field or image never counts against
+        one. `max_image_bytes` caps the images fetched for the request, all together."""
+        self.adapter.check_chat(request, features=features, stream=stream)
+        if not self.adapter.needs_image_bytes or all(i.is_data for i in request.images):
+            return request
+        budget = max_image_bytes
+        messages = []
+        for index, message in enumerate(request.messages):
+            if all(part.is_data for part in message.images):
+                messages.append(message)
+                continue
+            parts = []
+            for number, part in enumerate(message.parts):
+                if isinstance(part, ImagePart) and not part.is_data:
+                    param = f"messages[{index}].content[{number}].image_url.url"
+                    if budget <= 0:
+                        raise UnsupportedParameter(
+                            f"The images of the request are larger than "
+                            f"{max_image_bytes // 1024} KiB together, at `{param}`.",
+                            param=param,
+                            code="invalid_image_url",
+                        )
+                    try:
+                        part = run(fetch_image(part, max_bytes=budget), self.transport)
+                    except ProviderError as error:
+                        raise UnsupportedParameter(
+                            f"The image at `{param}` could not be fetched: {error.message}.",
+                            param=param,
+                            code="invalid_image_url",
+                        ) from None
+                    budget -= len(part.data) * 3 // 4
+                parts.append(part)
+            messages.append(replace(message, content=tuple(parts)))
+        return replace(request, messages=tuple(messages))
 
     def chat(self, credentials: dict[str, Any], request: ChatRequest) -> ChatResult:
         return run(self.adapter.chat(credentials, request), self.transport)

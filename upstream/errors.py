@@ -148,6 +148,29 @@ class NotSupported(ProviderError):
     error_type = "invalid_request_error"
 
 
+class UnsupportedParameter(NotSupported):
+    """A chat option the provider cannot honour, or a feature the model lacks: refused before
+    anything is sent, as a 400 naming the request's field (`field`), never dropped."""
+
+    code = "unsupported_parameter"
+    title = "Unsupported parameter"
+    hint = ""
+
+    def __init__(self, detail: str, *, param: str, code: str | None = None):
+        self.field = param
+        if code is not None:
+            self.code = code
+        super().__init__(detail)
+
+    @property
+    def message(self) -> str:
+        return self.detail
+
+    @property
+    def error_message(self) -> str:
+        return self.detail
+
+
 class UnsafeURL(ProviderError):
     """The SSRF guard refused an address; the hint says how the operator allows it."""
 

@@ -21,7 +21,18 @@ MODEL_TYPES: dict[str, str] = {
     "image": "Image",
 }
 FIELD_TYPES = ("secret", "text", "url", "select", "switch", "number")
-MODEL_FEATURES = ("vision", "tool-call", "json-mode", "streaming", "reasoning", "audio", "document")
+# What a model can do; the gateway refuses a request using a feature its model lacks (issue 21).
+# structured-output: a JSON schema in `response_format` is enforced, not only JSON.
+MODEL_FEATURES = (
+    "vision",
+    "tool-call",
+    "json-mode",
+    "structured-output",
+    "streaming",
+    "reasoning",
+    "audio",
+    "document",
+)
 VALIDATION_METHODS = ("list_models", "account", "completion")
 COLORS = (
     "blue",

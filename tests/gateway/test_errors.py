@@ -32,7 +32,7 @@ HELLO = [{"role": "user", "content": "Hello"}]
         (
             {"model": "openai/gpt-4o", "messages": [{"role": "robot", "content": "x"}]},
             "messages[0].role",
-            "system, user or assistant",
+            "system, developer, user, assistant or tool",
         ),
         (
             {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": 5}]},
@@ -124,7 +124,15 @@ def test_a_bare_name_works_when_one_provider_offers_it_and_is_refused_when_sever
     client, bearer, openai_key, workspace, fake_providers
 ):
     models = client.get("/v1/models", headers=bearer).json()["data"]
-    assert {"id": "openai/gpt-4o", "object": "model", "created": 0, "owned_by": "openai"} in models
+    gpt_4o = next(model for model in models if model["id"] == "openai/gpt-4o")
+    assert {**gpt_4o, "features": None} == {
+        "id": "openai/gpt-4o",
+        "object": "model",
+        "created": 0,
+        "owned_by": "openai",
+        "features": None,
+    }
+    assert "tool-call" in gpt_4o["features"]
     CustomModelFactory(workspace=workspace, provider="openai_compatible", name="gpt-4o")
     CredentialFactory(
         workspace=workspace,
@@ -245,3 +253,18 @@ def test_include_usage_that_is_not_true_or_false_gets_400(client, bearer, openai
     response = post(client, "/v1/chat/completions", body, bearer)
     assert response.status_code == 400
     assert error_of(response)["param"] == "stream_options.include_usage"
+
+
+def test_images_have_their_own_body_cap_beside_the_text_cap(client, bearer, openai_key, settings):
+    settings.GATEWAY_MAX_BODY_BYTES = 1000
+    settings.GATEWAY_MAX_IMAGE_BYTES = 5000
+    image = "data:image/png;base64," + "A" * 3000
+    parts = [{"type": "text", "text": "Look"}, {"type": "image_url", "image_url": {"url": image}}]
+    body = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": parts}]}
+    assert post(client, "/v1/chat/completions", body, bearer).status_code == 200
+    parts[0]["text"] = "x" * 2000  # the text alone is over its cap, images or not
+    response = post(client, "/v1/chat/completions", body, bearer)
+    assert response.status_code == 413 and "of images" not in error_of(response)["message"]
+    parts[0]["text"], parts[1]["image_url"]["url"] = "Look", image + "A" * 5000
+    response = post(client, "/v1/chat/completions", body, bearer)
+    assert response.status_code == 413 and "of images" in error_of(response)["message"]

@@ -32,7 +32,14 @@ from ..errors import BadRequest, ModelNotAvailable, ProviderError, QuotaExhauste
 from ..http import Request, Response
 from ..streams import OpenedStream
 from .base import DiscoveredModel, Operation, ProviderAdapter
-from .openai import ChatChunks, chat_body, chat_result, embedding_result, max_tokens_name
+from .openai import (
+    OPENAI_CHAT_OPTIONS,
+    ChatChunks,
+    chat_body,
+    chat_result,
+    embedding_result,
+    max_tokens_name,
+)
 
 DEFAULT_API_VERSION = "2024-10-21"
 # The first API version that accepts `stream_options` (usage at the end of a stream).
@@ -42,6 +49,11 @@ _OPENAI_PATH = re.compile(r"/openai(?=/|$)", re.I)
 
 
 class Adapter(ProviderAdapter):
+    # The OpenAI wire format: every option, and unknown fields, pass through to the deployment.
+    chat_options = OPENAI_CHAT_OPTIONS
+    message_names = True
+    tool_arguments_as_objects = False
+
     def base_url(self, credentials: dict[str, Any]) -> str:
         """The resource endpoint: a pasted ".../openai/deployments/x/chat/completions?..." is cut
         back to "https://NAME.openai.azure.com"."""

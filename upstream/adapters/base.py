@@ -14,6 +14,7 @@ headers); `chat_stream` then returns an `OpenedStream`, a pure parser of the str
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 import re
@@ -26,8 +27,10 @@ from ..calls import (
     ChatRequest,
     ChatResult,
     EmbeddingResult,
+    ImagePart,
     ImageResult,
     ModerationResult,
+    NamedTool,
     SpeechResult,
     TranscriptionResult,
     Usage,
@@ -40,6 +43,7 @@ from ..errors import (
     ProviderError,
     QuotaExhausted,
     RateLimited,
+    UnsupportedParameter,
     UpstreamError,
     scrub,
 )
@@ -79,11 +83,29 @@ class ProviderAdapter:
     `credentials` is the credential's values (secret and plain) with the schema's defaults
     applied. `model` is the custom model's name when the credential belongs to one. Every
     public operation is a generator (`Operation`, above).
+
+    What a chat maps is declared here, so `check_chat` refuses the rest before anything is
+    sent (issue 21: never drop a field silently): `chat_options` (the `ChatRequest` fields the
+    adapter sends; `extra` for fields the gateway does not know), `tool_choices`,
+    `response_format_features` (the catalog feature each `response_format` type needs), and
+    `needs_image_bytes` (remote images are fetched and sent as data).
     """
 
     #: Path endings users often paste after the base URL although the adapter adds them itself
     #: ("https://api.anthropic.com/v1"); `base_url()` cuts the first one that matches.
     base_url_suffixes: tuple[str, ...] = ()
+
+    chat_options: frozenset[str] = frozenset({"temperature", "top_p", "max_tokens", "stop"})
+    #: Why an option this adapter does not map is refused (default: the API has no such field).
+    refusal_reasons: dict[str, str] = {}
+    tool_choices: tuple[str, ...] = ("auto", "none", "required", "function")
+    response_format_features: dict[str, str] = {
+        "json_object": "json-mode",
+        "json_schema": "structured-output",
+    }
+    needs_image_bytes = False
+    message_names = False  # whether `messages[].name` reaches the model
+    tool_arguments_as_objects = True  # whether tool-call arguments must be JSON objects
 
     def __init__(self, provider: ProviderSpec):
         self.provider = provider
@@ -145,6 +167,98 @@ class ProviderAdapter:
         audio_format: str = "mp3",
     ) -> Operation[SpeechResult]:
         return (yield from refused(self.unsupported("text to speech")))
+
+    # -- what a chat may ask for (pure; run before any request) --------------------------------
+    def check_chat(
+        self, request: ChatRequest, *, features: tuple[str, ...] | None, stream: bool = False
+    ) -> None:
+        """Raise UnsupportedParameter, naming the field, for anything in `request` this
+        provider cannot honour or the model lacks. `features` are the model's (the catalog's,
+        or a custom model's); None when unknown, and then only the provider is checked."""
+        who = f"{self.provider.key}/{request.model}"
+
+        def refuse(param: str, why: str) -> NoReturn:
+            raise UnsupportedParameter(f"`{param}` is not supported by {who}: {why}.", param=param)
+
+        for name, value in request.options().items():
+            if name == "extra":
+                if "extra" not in self.chat_options:
+                    refuse(
+                        next(iter(value)),
+                        f"the gateway does not map this field onto {self.provider.label}'s API "
+                        "(unknown fields pass through to OpenAI-family providers only)",
+                    )
+            elif name not in self.chat_options:
+                refuse(
+                    name,
+                    self.refusal_reasons.get(
+                        name, f"{self.provider.label}'s API has no equivalent"
+                    ),
+                )
+        choice = request.tool_choice
+        kind = "function" if isinstance(choice, NamedTool) else choice
+        if kind is not None and kind not in self.tool_choices:
+            refuse(
+                "tool_choice",
+                f"{self.provider.label} takes only {', '.join(self.tool_choices)}",
+            )
+        names = {call.id: call.name for m in request.messages for call in m.tool_calls}
+        for index, message in enumerate(request.messages):
+            if message.name and not self.message_names:
+                refuse(
+                    f"messages[{index}].name",
+                    f"{self.provider.label} has no participant names",
+                )
+            if self.tool_arguments_as_objects:
+                for number, call in enumerate(message.tool_calls):
+                    if not isinstance(_json_object(call.arguments), dict):
+                        raise UnsupportedParameter(
+                            f"`messages[{index}].tool_calls[{number}].function.arguments` "
+                            f"must be a JSON object for {who}.",
+                            param=f"messages[{index}].tool_calls[{number}].function.arguments",
+                            code="invalid_value",
+                        )
+            if message.role == "tool" and message.tool_call_id not in names:
+                raise UnsupportedParameter(
+                    f"`messages[{index}].tool_call_id` answers no tool call of an earlier "
+                    "assistant message.",
+                    param=f"messages[{index}].tool_call_id",
+                    code="invalid_value",
+                )
+        self.check_chat_values(request, refuse)
+        if features is not None:
+            for feature, param in self.features_needed(request, stream=stream):
+                if feature not in features:
+                    refuse(param, f"the model has no {feature} feature")
+
+    def check_chat_values(self, request: ChatRequest, refuse: Callable[[str, str], NoReturn]):
+        """A provider's own limits on the values of options it maps (a hook)."""
+
+    def features_needed(self, request: ChatRequest, *, stream: bool) -> list[tuple[str, str]]:
+        """(catalog feature, the field that needs it) for each feature the request uses."""
+        needed = []
+        if stream:
+            needed.append(("streaming", "stream"))
+        if request.tools or request.tool_choice is not None:
+            needed.append(("tool-call", "tools" if request.tools else "tool_choice"))
+        else:
+            for index, message in enumerate(request.messages):
+                if message.tool_calls or message.role == "tool":
+                    field = "tool_calls" if message.tool_calls else "tool_call_id"
+                    needed.append(("tool-call", f"messages[{index}].{field}"))
+                    break
+        for index, message in enumerate(request.messages):
+            images = [n for n, part in enumerate(message.parts) if isinstance(part, ImagePart)]
+            if images:
+                needed.append(("vision", f"messages[{index}].content[{images[0]}]"))
+                break
+        if request.response_format is not None:
+            feature = self.response_format_features.get(request.response_format.type)
+            if feature:
+                needed.append((feature, "response_format"))
+        if request.reasoning_effort not in (None, "none"):
+            needed.append(("reasoning", "reasoning_effort"))
+        return needed
 
     def unsupported(self, what: str) -> NotSupported:
         return NotSupported(f"{self.provider.label} does not offer {what} here")
@@ -312,6 +426,19 @@ class ProviderAdapter:
         return UpstreamError(f"HTTP {status}" + (f": {detail}" if detail else ""))
 
 
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except (ValueError, RecursionError):
+        return None
+
+
+def tool_arguments(text: str) -> dict[str, Any]:
+    """A tool call's JSON arguments as an object (`check_chat` made sure they are one)."""
+    value = _json_object(text)
+    return value if isinstance(value, dict) else {}
+
+
 def retry_after(response: Response) -> float | None:
     """Seconds from `Retry-After` (seconds or HTTP date) or `retry-after-ms`, capped."""
     headers = response.headers
@@ -374,6 +501,17 @@ def reported_usage(provider: str, prompt: Any, *completion: Any) -> Usage | None
         else:
             counts.append(int(value))
     return Usage(counts[0], sum(counts[1:]))
+
+
+def with_reasoning(usage: Usage | None, reasoning: Any, *, provider: str) -> Usage | None:
+    """`usage` with the reasoning tokens the provider counted among the completion tokens;
+    an unreadable count is left out (the usage itself stands)."""
+    if usage is None or reasoning is None:
+        return usage
+    counted = reported_usage(provider, 0, reasoning)
+    if counted is None or counted.completion_tokens > usage.completion_tokens:
+        return usage
+    return Usage(usage.prompt_tokens, usage.completion_tokens, counted.completion_tokens)
 
 
 def unreadable_usage(provider: str) -> None:

@@ -2,6 +2,16 @@
 with `stream: true`: server-sent events message-start, content-delta, content-end, message-end)
 and embeddings with `POST /v2/embed` (float vectors, `input_type` search_document).
 
+v2 chat takes OpenAI's shapes for most of the chat surface: `tools` (functions with JSON-schema
+parameters, `strict_tools` when a tool is strict), assistant `tool_calls` (their text as the
+`tool_plan`), `tool` messages with `tool_call_id`, `image_url` content parts, and
+`response_format` (json_object, with `json_schema` for a schema). `tool_choice` is REQUIRED or
+NONE (auto is the default; a named function has no equivalent); `seed`, the penalties and
+`max_tokens` map as they are; `reasoning_effort` is a thinking `token_budget`. Streamed, a tool
+call is `tool-call-start` (index, id, name), `tool-call-delta` (argument fragments) and
+`tool-call-end`, OpenAI's delta format already; `tool-plan-delta` is text. Cohere cannot turn
+parallel calls off and has no logit bias or user field; its log probabilities are not mapped.
+
 Usage is what Cohere bills (`billed_units`), or the raw `tokens` when no billed units are given.
 A generation that fails after it started ends with finish_reason ERROR and an `error` text;
 that raises UpstreamError, as does a stream that ends without message-end (cut off).
@@ -25,7 +35,17 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from ..calls import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
+from ..calls import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    ImagePart,
+    Message,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from ..errors import (
     AuthenticationFailed,
     BadRequest,
@@ -43,6 +63,7 @@ from .base import (
     reported_usage,
     unreadable_usage,
 )
+from .openai import image_url_json, tool_call_json, tool_json
 
 PAGE_SIZE = 1000
 MAX_PAGES = 20
@@ -53,12 +74,48 @@ FINISH_REASONS = {
     "MAX_TOKENS": "length",
     "TOOL_CALL": "tool_calls",
 }
+REASONING_BUDGETS = {
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32000,
+    "max": 32000,
+}
 ENDPOINT_TYPES = (("chat", "llm"), ("embed", "text-embedding"), ("rerank", "rerank"))
 _MONTHLY = re.compile(r"/\s*month|per month|a month|monthly", re.I)
 
 
 class Adapter(ProviderAdapter):
     base_url_suffixes = ("/v1", "/v2")
+    chat_options = frozenset(
+        {
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "max_completion_tokens",
+            "stop",
+            "tools",
+            "tool_choice",
+            "parallel_tool_calls",
+            "response_format",
+            "seed",
+            "presence_penalty",
+            "frequency_penalty",
+            "reasoning_effort",
+        }
+    )
+    refusal_reasons = {
+        "logit_bias": "v2 chat has no logit bias",
+        "logprobs": "Cohere's log probabilities are not mapped onto OpenAI's",
+        "top_logprobs": "Cohere's log probabilities are not mapped onto OpenAI's",
+        "user": "v2 chat has no end-user field",
+    }
+    tool_choices = ("auto", "none", "required")
+
+    def check_chat_values(self, request: ChatRequest, refuse) -> None:
+        if request.parallel_tool_calls is False:
+            refuse("parallel_tool_calls", "Cohere cannot be kept from calling tools in parallel")
 
     def headers(self, credentials: dict[str, Any]) -> dict[str, str]:
         return {
@@ -99,12 +156,26 @@ class Adapter(ProviderAdapter):
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no message)")
         finish_reason = self.finish_reason(body, credentials)
-        content = (body.get("message") or {}).get("content") or []
+        message = body.get("message") if isinstance(body.get("message"), dict) else {}
+        content = message.get("content") or []
+        calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+        text = "".join(
+            str(item.get("text") or "")
+            for item in content
+            if isinstance(item, dict) and item.get("type") == "text"
+        )
         return ChatResult(
-            content="".join(
-                str(item.get("text") or "")
-                for item in content
-                if isinstance(item, dict) and item.get("type") == "text"
+            content=text or str(message.get("tool_plan") or ""),
+            tool_calls=tuple(
+                ToolCall(
+                    id=str(call.get("id") or ""),
+                    name=str(function.get("name") or ""),
+                    arguments=str(function.get("arguments") or "{}"),
+                )
+                for call in calls
+                if isinstance(call, dict)
+                for function in [call.get("function") or {}]
+                if isinstance(function, dict)
             ),
             finish_reason=finish_reason,
             usage=_usage(self.provider.key, body.get("usage")),
@@ -164,16 +235,37 @@ class Adapter(ProviderAdapter):
             raise BadRequest("a chat needs at least one user or assistant message")
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message_json(m) for m in request.messages],
         }
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.top_p is not None:
             body["p"] = request.top_p
-        if request.max_tokens is not None:
-            body["max_tokens"] = request.max_tokens
+        if request.output_limit is not None:
+            body["max_tokens"] = request.output_limit
         if request.stop:
             body["stop_sequences"] = list(request.stop)
+        for name in ("seed", "presence_penalty", "frequency_penalty"):
+            if getattr(request, name) is not None:
+                body[name] = getattr(request, name)
+        if request.tools:
+            body["tools"] = [tool_json(tool) for tool in request.tools]
+            if any(tool.strict for tool in request.tools):
+                body["strict_tools"] = True
+        if request.tool_choice in ("required", "none"):
+            body["tool_choice"] = str(request.tool_choice).upper()
+        response_format = request.response_format
+        if response_format is not None and response_format.type != "text":
+            body["response_format"] = {"type": "json_object"}
+            if response_format.schema is not None:
+                body["response_format"]["json_schema"] = dict(response_format.schema)
+        if request.reasoning_effort == "none":
+            body["thinking"] = {"type": "disabled"}
+        elif request.reasoning_effort is not None:
+            body["thinking"] = {
+                "type": "enabled",
+                "token_budget": REASONING_BUDGETS[request.reasoning_effort],
+            }
         return body
 
     def finish_reason(self, end: dict, credentials: dict[str, Any]) -> str | None:
@@ -210,6 +302,7 @@ class ChatEvents(ChunkParser):
     def __init__(self, adapter: Adapter, credentials: dict[str, Any]) -> None:
         self.adapter = adapter
         self.credentials = credentials
+        self.calls = 0  # tool calls started so far
 
     def feed(self, event: ServerSentEvent) -> list[ChatChunk]:
         name, data = event
@@ -221,10 +314,31 @@ class ChatEvents(ChunkParser):
             return []
         kind = payload.get("type") or name
         delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
+        message = delta.get("message") if isinstance(delta.get("message"), dict) else {}
         if kind == "content-delta":
-            content = (delta.get("message") or {}).get("content") or {}
+            content = message.get("content") or {}
             if isinstance(content, dict) and content.get("text"):
                 return [ChatChunk(delta=str(content["text"]))]
+        elif kind == "tool-plan-delta" and message.get("tool_plan"):
+            return [ChatChunk(delta=str(message["tool_plan"]))]
+        elif kind in ("tool-call-start", "tool-call-delta"):
+            call = message.get("tool_calls") if isinstance(message.get("tool_calls"), dict) else {}
+            function = call.get("function") if isinstance(call.get("function"), dict) else {}
+            index = payload.get("index")
+            index = index if isinstance(index, int) else max(self.calls - 1, 0)
+            if kind == "tool-call-start":
+                self.calls += 1
+                piece = ToolCallDelta(
+                    index, str(call.get("id") or ""), str(function.get("name") or "")
+                )
+                chunks = [ChatChunk(tool_calls=(piece,))]
+                if function.get("arguments"):
+                    fragment = ToolCallDelta(index, arguments=str(function["arguments"]))
+                    chunks.append(ChatChunk(tool_calls=(fragment,)))
+                return chunks
+            if function.get("arguments"):
+                fragment = ToolCallDelta(index, arguments=str(function["arguments"]))
+                return [ChatChunk(tool_calls=(fragment,))]
         elif kind == "message-end":
             self.done = True
             return [
@@ -237,6 +351,29 @@ class ChatEvents(ChunkParser):
 
     def end(self) -> list[ChatChunk]:
         raise UpstreamError("the stream ended before the answer was complete")
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    """A message in v2's shape: OpenAI's, with an assistant's text beside its tool calls as
+    the `tool_plan`."""
+    item: dict[str, Any] = {"role": message.role}
+    if message.role == "tool":
+        return {**item, "tool_call_id": message.tool_call_id, "content": message.text}
+    if message.tool_calls:
+        item["tool_calls"] = [tool_call_json(call) for call in message.tool_calls]
+        if message.text:
+            item["tool_plan"] = message.text
+        return item
+    if isinstance(message.content, str):
+        item["content"] = message.content
+    else:
+        item["content"] = [
+            {"type": "image_url", "image_url": image_url_json(part)}
+            if isinstance(part, ImagePart)
+            else {"type": "text", "text": part.text}
+            for part in message.content
+        ]
+    return item
 
 
 def _usage(provider: str, usage: Any) -> Usage | None:

@@ -9,6 +9,17 @@ counted so. A stream whose last event has no finish reason was cut off and raise
 UpstreamError; an error object in the stream is classified like an error status. Embeddings
 report no token usage.
 
+Tools are `functionDeclarations` (their JSON schemas turned into Gemini's OpenAPI subset by
+`gemini_schema`), `toolConfig.functionCallingConfig` (AUTO, NONE, ANY; a named function is ANY
+with `allowedFunctionNames`), an assistant's calls `functionCall` parts and each tool message
+a `functionResponse` part (named after the call it answers). Gemini gives its calls no id
+when it has none to give, so one is made up (`call_...`); a stream carries each call whole, and
+it is sent on as OpenAI's deltas (id and name, then the arguments). `response_format` is
+`responseMimeType` application/json with `responseSchema`; images are `inline_data` (a remote
+image is fetched first: `needs_image_bytes`); `reasoning_effort` is a `thinkingConfig` budget.
+Gemini cannot turn parallel calls off and has no logit bias or user field; log probabilities
+are not mapped. Those are refused, never dropped.
+
 The key travels in the header, never in `?key=`, so it cannot land in URLs, logs or
 redirect targets.
 
@@ -29,11 +40,23 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ..calls import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
+from ..calls import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    ImagePart,
+    Message,
+    NamedTool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from ..errors import (
     AuthenticationFailed,
     BadRequest,
@@ -52,7 +75,9 @@ from .base import (
     ProviderAdapter,
     reported_usage,
     retry_after,
+    tool_arguments,
     unreadable_usage,
+    with_reasoning,
 )
 
 PAGE_SIZE = 1000  # the API's maximum page size
@@ -62,7 +87,44 @@ CHAT_METHODS = {"generateContent", "streamGenerateContent"}
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _AUTH_REASONS = ("API_KEY_", "CONSUMER_SUSPENDED", "SERVICE_DISABLED", "ACCESS_TOKEN_")
 EMBED_BATCH = 100  # the most requests one batchEmbedContents call takes
-ROLES = {"user": "user", "assistant": "model"}
+ROLES = {"user": "user", "assistant": "model", "tool": "user"}
+TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+# Thinking tokens for each `reasoning_effort` (within every 2.5 model's range; "none" is 0, no
+# thinking, which 2.5 Pro refuses with its own 400).
+REASONING_BUDGETS = {
+    "none": 0,
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 24576,
+    "max": 24576,
+}
+# What Gemini's Schema object takes (the OpenAPI 3.0 subset); other keys are left out.
+SCHEMA_KEYS = {
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "items",
+    "minimum",
+    "maximum",
+}
+MAX_SCHEMA_DEPTH = 32
 FINISH_REASONS = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
@@ -75,8 +137,47 @@ FINISH_REASONS = {
 }
 
 
+class SchemaNotMappable(ValueError):
+    """A JSON schema Gemini's Schema object cannot say (a recursive $ref, a foreign $ref)."""
+
+
 class Adapter(ProviderAdapter):
     base_url_suffixes = ("/v1beta", "/v1")
+    chat_options = frozenset(
+        {
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "max_completion_tokens",
+            "stop",
+            "tools",
+            "tool_choice",
+            "parallel_tool_calls",
+            "response_format",
+            "seed",
+            "presence_penalty",
+            "frequency_penalty",
+            "reasoning_effort",
+        }
+    )
+    refusal_reasons = {
+        "logit_bias": "generateContent has no logit bias",
+        "logprobs": "Gemini's log probabilities are not mapped onto OpenAI's",
+        "top_logprobs": "Gemini's log probabilities are not mapped onto OpenAI's",
+        "user": "generateContent has no end-user field",
+    }
+    needs_image_bytes = True
+
+    def check_chat_values(self, request: ChatRequest, refuse) -> None:
+        if request.parallel_tool_calls is False:
+            refuse("parallel_tool_calls", "Gemini cannot be kept from calling tools in parallel")
+        try:
+            for tool in request.tools:
+                gemini_schema(tool.parameters or {})
+            if request.response_format and request.response_format.schema is not None:
+                gemini_schema(request.response_format.schema)
+        except SchemaNotMappable as exc:
+            refuse("tools" if request.tools else "response_format", str(exc))
 
     def headers(self, credentials: dict[str, Any]) -> dict[str, str]:
         return {
@@ -120,12 +221,14 @@ class Adapter(ProviderAdapter):
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no candidates)")
         text, finish_reason = _answer(body)
+        calls = tuple(_calls(body))
         return ChatResult(
             content=text,
-            finish_reason=finish_reason,
+            finish_reason="tool_calls" if calls and finish_reason == "stop" else finish_reason,
             usage=_usage(self.provider.key, body, absent=Usage()),
             model=str(body.get("modelVersion") or request.model),
             headers=headers,
+            tool_calls=calls,
         )
 
     def chat_stream(
@@ -167,27 +270,66 @@ class Adapter(ProviderAdapter):
         return f"{self.base_url(credentials)}/v1beta/{resource}:{method}"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
+        names = {call.id: call.name for m in request.messages for call in m.tool_calls}
         contents: list[dict[str, Any]] = []
         for message in request.turns:
             role = ROLES.get(message.role, "user")
+            parts = _parts(message, names)
             if contents and contents[-1]["role"] == role:
-                contents[-1]["parts"].append({"text": message.content})
+                contents[-1]["parts"].extend(parts)
             else:
-                contents.append({"role": role, "parts": [{"text": message.content}]})
+                contents.append({"role": role, "parts": parts})
         if not contents:
             raise BadRequest("a chat needs at least one user or assistant message")
         body: dict[str, Any] = {"contents": contents}
         if request.system:
             body["systemInstruction"] = {"parts": [{"text": request.system}]}
-        config = {
+        config: dict[str, Any] = {
             "temperature": request.temperature,
             "topP": request.top_p,
-            "maxOutputTokens": request.max_tokens,
+            "maxOutputTokens": request.output_limit,
             "stopSequences": list(request.stop) or None,
+            "seed": request.seed,
+            "presencePenalty": request.presence_penalty,
+            "frequencyPenalty": request.frequency_penalty,
         }
+        response_format = request.response_format
+        if response_format is not None and response_format.type != "text":
+            config["responseMimeType"] = "application/json"
+            if response_format.schema is not None:
+                config["responseSchema"] = gemini_schema(response_format.schema)
+        if request.reasoning_effort is not None:
+            config["thinkingConfig"] = {
+                "thinkingBudget": REASONING_BUDGETS[request.reasoning_effort]
+            }
         config = {name: value for name, value in config.items() if value is not None}
         if config:
             body["generationConfig"] = config
+        if request.tools:
+            body["tools"] = [
+                {
+                    "functionDeclarations": [
+                        {
+                            "name": tool.name,
+                            **({"description": tool.description} if tool.description else {}),
+                            **(
+                                {"parameters": gemini_schema(tool.parameters)}
+                                if tool.parameters and tool.parameters.get("properties")
+                                else {}
+                            ),
+                        }
+                        for tool in request.tools
+                    ]
+                }
+            ]
+        if request.tool_choice is not None:
+            choice = request.tool_choice
+            calling: dict[str, Any] = {
+                "mode": "ANY" if isinstance(choice, NamedTool) else TOOL_MODES[choice]
+            }
+            if isinstance(choice, NamedTool):
+                calling["allowedFunctionNames"] = [choice.name]
+            body["toolConfig"] = {"functionCallingConfig": calling}
         return body
 
     # -- errors -------------------------------------------------------------------------------
@@ -235,6 +377,7 @@ class GenerateChunks(ChunkParser):
         self.finished = False
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        self.calls = 0  # tool calls sent so far
 
     def feed(self, event: ServerSentEvent) -> list[ChatChunk]:
         try:
@@ -250,12 +393,22 @@ class GenerateChunks(ChunkParser):
         self.finish_reason = reason or self.finish_reason
         # Cumulative: the last one counts (None when it cannot be read).
         self.usage = _usage(self.adapter.provider.key, payload, absent=self.usage)
-        return [ChatChunk(delta=text)] if text else []
+        chunks = [ChatChunk(delta=text)] if text else []
+        for call in _calls(payload):  # Gemini sends each call whole: OpenAI's deltas of it
+            chunks.append(ChatChunk(tool_calls=(ToolCallDelta(self.calls, call.id, call.name),)))
+            chunks.append(
+                ChatChunk(tool_calls=(ToolCallDelta(self.calls, arguments=call.arguments),))
+            )
+            self.calls += 1
+        return chunks
 
     def end(self) -> list[ChatChunk]:
         if not self.finished:  # the last event carries a finish reason; this stream was cut
             raise UpstreamError("the stream ended before the answer was complete")
-        return [ChatChunk(finish_reason=self.finish_reason, usage=self.usage)]
+        reason = self.finish_reason
+        if self.calls and reason == "stop":
+            reason = "tool_calls"
+        return [ChatChunk(finish_reason=reason, usage=self.usage)]
 
     def error(self, payload: dict) -> ProviderError:
         """An error object in the stream, classified as if it had come as its own status."""
@@ -292,6 +445,108 @@ def _answer(body: dict) -> tuple[str, str | None]:
     return text, FINISH_REASONS.get(str(reason)) if reason else None
 
 
+def _calls(body: dict) -> list[ToolCall]:
+    """The first candidate's function calls; Gemini's id when it gave one, else a new one."""
+    candidates = body.get("candidates") or []
+    candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
+    parts = (candidate.get("content") or {}).get("parts") or []
+    calls = []
+    for part in parts:
+        call = part.get("functionCall") if isinstance(part, dict) else None
+        if isinstance(call, dict) and call.get("name"):
+            calls.append(
+                ToolCall(
+                    id=str(call.get("id") or f"call_{uuid.uuid4().hex[:24]}"),
+                    name=str(call["name"]),
+                    arguments=json.dumps(call.get("args") or {}),
+                )
+            )
+    return calls
+
+
+def _parts(message: Message, names: dict[str, str]) -> list[dict[str, Any]]:
+    """A turn as Gemini parts: text, inline images (data URLs by now), function calls, and a
+    tool message as the `functionResponse` to the call it answers."""
+    if message.role == "tool":
+        return [
+            {
+                "functionResponse": {
+                    "name": names.get(message.tool_call_id or "", ""),
+                    "response": {"result": message.text},
+                }
+            }
+        ]
+    parts: list[dict[str, Any]] = []
+    for part in message.parts:
+        if isinstance(part, ImagePart):
+            parts.append({"inline_data": {"mime_type": part.media_type, "data": part.data}})
+        elif part.text:
+            parts.append({"text": part.text})
+    for call in message.tool_calls:
+        parts.append({"functionCall": {"name": call.name, "args": tool_arguments(call.arguments)}})
+    return parts or [{"text": ""}]
+
+
+def gemini_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON schema in the OpenAPI subset Gemini's Schema object takes: `$ref`s into
+    `$defs` inlined, `["string", "null"]` types as `nullable`, `const` as a one-value enum,
+    keys it does not know (additionalProperties, $schema, strict) left out, types upper-case.
+    Raises SchemaNotMappable for what it cannot say."""
+    definitions = schema.get("$defs") or schema.get("definitions") or {}
+
+    def convert(node: Any, depth: int) -> Any:
+        if depth > MAX_SCHEMA_DEPTH:
+            raise SchemaNotMappable("the schema nests too deeply (or refers to itself)")
+        if not isinstance(node, Mapping):
+            raise SchemaNotMappable("a schema must be an object")
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            if not ref.startswith(("#/$defs/", "#/definitions/")) or name not in definitions:
+                raise SchemaNotMappable(f"the schema's $ref {ref!r} points nowhere it has")
+            return convert(
+                {**definitions[name], **{k: v for k, v in node.items() if k != "$ref"}}, depth + 1
+            )
+        out: dict[str, Any] = {}
+        kind = node.get("type")
+        if isinstance(kind, list):
+            kinds = [k for k in kind if k != "null"]
+            if len(kinds) != 1:
+                raise SchemaNotMappable(f"a type of {kind!r} has no Gemini equivalent")
+            out["nullable"] = len(kinds) != len(kind)
+            kind = kinds[0]
+        if isinstance(kind, str):
+            out["type"] = kind.upper()
+        if "const" in node:
+            out["enum"] = [node["const"]]
+        for key, value in node.items():
+            if key not in SCHEMA_KEYS or key == "type":
+                continue
+            if key == "properties" and isinstance(value, Mapping):
+                out[key] = {name: convert(sub, depth + 1) for name, sub in value.items()}
+            elif key == "items":
+                out[key] = convert(value, depth + 1)
+            elif key == "anyOf" and isinstance(value, list):
+                variants = [
+                    v for v in value if not (isinstance(v, Mapping) and v.get("type") == "null")
+                ]
+                if len(variants) < len(value):
+                    out["nullable"] = True
+                if len(variants) == 1:
+                    out.update(convert(variants[0], depth + 1))
+                else:
+                    out[key] = [convert(v, depth + 1) for v in variants]
+            else:
+                out[key] = value
+        return out
+
+    return convert(schema, 0)
+
+
+def _is_null(schema: Mapping[str, Any]) -> bool:
+    return schema.get("type") == "null"
+
+
 def _finished(body: dict) -> bool:
     candidates = body.get("candidates") or []
     candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
@@ -308,12 +563,13 @@ def _usage(provider: str, body: dict, *, absent: Usage | None) -> Usage | None:
         return absent
     if not isinstance(metadata, dict):
         return unreadable_usage(provider)
-    return reported_usage(
+    counted = reported_usage(
         provider,
         metadata.get("promptTokenCount"),
         metadata.get("candidatesTokenCount"),
         metadata.get("thoughtsTokenCount"),
     )
+    return with_reasoning(counted, metadata.get("thoughtsTokenCount"), provider=provider)
 
 
 def _discovered(item: Any) -> DiscoveredModel | None:

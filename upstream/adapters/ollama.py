@@ -10,23 +10,81 @@ custom model's context size as `num_ctx`); streamed, it answers NDJSON, one JSON
 the last with `done: true`, its `done_reason` and the token counts (`prompt_eval_count`,
 `eval_count`); an `{"error": "..."}` line is a fault mid-stream. Embeddings are
 `POST /api/embed` with a list `input`.
+
+Tools are `/api/chat`'s own: `tools` (OpenAI's function shape), an assistant's `tool_calls`
+with their arguments as objects, and `tool` messages (named by `tool_name`). Ollama gives its
+calls no id, so one is made up; it sends each call whole, which goes on as OpenAI's deltas (id
+and name, then the arguments). `response_format` is `format` ("json", or the schema itself);
+images are base64 `images` on the message (a remote image is fetched first:
+`needs_image_bytes`); `reasoning_effort` is `think`; `seed` and the penalties go under
+`options`. Ollama has no tool_choice beyond auto, cannot turn parallel calls off, and has no
+logit bias, log probabilities or user field: those are refused, never dropped.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
-from ..calls import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Usage
+from ..calls import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    Message,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from ..errors import ModelNotAvailable, UpstreamError, scrub
 from ..streams import ChunkParser, OpenedStream
-from .base import DiscoveredModel, Operation, ProviderAdapter, reported_usage
+from .base import DiscoveredModel, Operation, ProviderAdapter, reported_usage, tool_arguments
+from .openai import tool_json
 
 EMBEDDING_FAMILIES = {"bert", "nomic-bert"}
+THINK_LEVELS: dict[str, str | bool] = {
+    "none": False,
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
 
 
 class Adapter(ProviderAdapter):
     base_url_suffixes = ("/api", "/v1")
+    chat_options = frozenset(
+        {
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "max_completion_tokens",
+            "stop",
+            "tools",
+            "tool_choice",
+            "parallel_tool_calls",
+            "response_format",
+            "seed",
+            "presence_penalty",
+            "frequency_penalty",
+            "reasoning_effort",
+        }
+    )
+    refusal_reasons = {
+        "logit_bias": "/api/chat has no logit bias",
+        "logprobs": "/api/chat's log probabilities are not mapped onto OpenAI's",
+        "top_logprobs": "/api/chat's log probabilities are not mapped onto OpenAI's",
+        "user": "/api/chat has no end-user field",
+    }
+    tool_choices = ("auto",)
+    needs_image_bytes = True
+
+    def check_chat_values(self, request: ChatRequest, refuse) -> None:
+        if request.parallel_tool_calls is False:
+            refuse("parallel_tool_calls", "Ollama cannot be kept from calling tools in parallel")
 
     def headers(self, credentials: dict[str, Any]) -> dict[str, str]:
         headers = {"Accept": "application/json"}
@@ -63,9 +121,11 @@ class Adapter(ProviderAdapter):
         )
         if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
             raise UpstreamError("unexpected answer (no message)")
+        calls = _calls(body["message"])
         return ChatResult(
             content=str(body["message"].get("content") or ""),
-            finish_reason=_finish_reason(body),
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else _finish_reason(body),
             usage=_usage(self.provider.key, body),
             model=str(body.get("model") or request.model),
             headers=headers,
@@ -114,19 +174,32 @@ class Adapter(ProviderAdapter):
             options["temperature"] = request.temperature
         if request.top_p is not None:
             options["top_p"] = request.top_p
-        if request.max_tokens is not None:
-            options["num_predict"] = request.max_tokens
+        if request.output_limit is not None:
+            options["num_predict"] = request.output_limit
         if request.stop:
             options["stop"] = list(request.stop)
+        for name in ("seed", "presence_penalty", "frequency_penalty"):
+            if getattr(request, name) is not None:
+                options[name] = getattr(request, name)
         if credentials.get("context_size"):
             options["num_ctx"] = int(credentials["context_size"])
+        names = {call.id: call.name for m in request.messages for call in m.tool_calls}
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message_json(m, names) for m in request.messages],
             "stream": stream,
         }
         if options:
             body["options"] = options
+        if request.tools:
+            body["tools"] = [tool_json(tool) for tool in request.tools]
+        response_format = request.response_format
+        if response_format is not None and response_format.type != "text":
+            body["format"] = (
+                dict(response_format.schema) if response_format.schema is not None else "json"
+            )
+        if request.reasoning_effort is not None:
+            body["think"] = THINK_LEVELS[request.reasoning_effort]
         return body
 
     def _tags(self, credentials: dict[str, Any]) -> Operation[list[dict]]:
@@ -142,6 +215,7 @@ class ChatLines(ChunkParser):
     def __init__(self, *, secrets: tuple[str, ...] = (), provider: str):
         self.secrets = secrets
         self.provider = provider
+        self.calls = 0  # tool calls sent so far
 
     def feed(self, line: str) -> list[ChatChunk]:
         if not line.strip():
@@ -157,19 +231,63 @@ class ChatLines(ChunkParser):
             raise UpstreamError(f"the stream failed: {detail}")
         message = item.get("message") if isinstance(item.get("message"), dict) else {}
         text = str(message.get("content") or "")
+        chunks = []
+        for call in _calls(message):  # each call comes whole: OpenAI's deltas of it
+            chunks.append(ChatChunk(tool_calls=(ToolCallDelta(self.calls, call.id, call.name),)))
+            chunks.append(
+                ChatChunk(tool_calls=(ToolCallDelta(self.calls, arguments=call.arguments),))
+            )
+            self.calls += 1
         if item.get("done"):
             self.done = True
+            reason = _finish_reason(item)
             return [
+                *chunks,
                 ChatChunk(
                     delta=text,
-                    finish_reason=_finish_reason(item),
+                    finish_reason="tool_calls" if self.calls and reason == "stop" else reason,
                     usage=_usage(self.provider, item),
-                )
+                ),
             ]
-        return [ChatChunk(delta=text)] if text else []
+        return ([ChatChunk(delta=text)] if text else []) + chunks
 
     def end(self) -> list[ChatChunk]:
         raise UpstreamError("the stream ended before the answer was complete")
+
+
+def _message_json(message: Message, names: dict[str, str]) -> dict[str, Any]:
+    """A message in /api/chat's shape: text, base64 `images` (data URLs by now), an
+    assistant's `tool_calls` with object arguments, a tool result named by `tool_name`."""
+    item: dict[str, Any] = {"role": message.role, "content": message.text}
+    if message.images:
+        item["images"] = [image.data for image in message.images]
+    if message.tool_calls:
+        item["tool_calls"] = [
+            {"function": {"name": call.name, "arguments": tool_arguments(call.arguments)}}
+            for call in message.tool_calls
+        ]
+    if message.role == "tool":
+        item["tool_name"] = names.get(message.tool_call_id or "", "")
+    return item
+
+
+def _calls(message: dict) -> tuple[ToolCall, ...]:
+    calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+    found = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and function.get("name"):
+            arguments = function.get("arguments")
+            found.append(
+                ToolCall(
+                    id=str(call.get("id") or f"call_{uuid.uuid4().hex[:24]}"),
+                    name=str(function["name"]),
+                    arguments=arguments
+                    if isinstance(arguments, str)
+                    else json.dumps(arguments or {}),
+                )
+            )
+    return tuple(found)
 
 
 def _finish_reason(body: dict) -> str | None:

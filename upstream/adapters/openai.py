@@ -24,9 +24,14 @@ from ..calls import (
     ChatRequest,
     ChatResult,
     EmbeddingResult,
+    ImagePart,
     ImageResult,
+    Message,
     ModerationResult,
+    NamedTool,
     SpeechResult,
+    ToolCall,
+    ToolCallDelta,
     TranscriptionResult,
     Usage,
 )
@@ -39,6 +44,7 @@ from .base import (
     ProviderAdapter,
     reported_usage,
     unreadable_usage,
+    with_reasoning,
 )
 
 EMBEDDING_HINTS = ("embed",)
@@ -58,7 +64,39 @@ SPEECH_CONTENT_TYPES = {
 }
 
 
+# Every ChatRequest option, and fields the gateway does not know (`extra`): passed through.
+OPENAI_CHAT_OPTIONS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stop",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "user",
+        "max_completion_tokens",
+        "reasoning_effort",
+        "extra",
+    }
+)
+# Fields of an answer's `message` (and a chunk's `delta`) read into their own places; the
+# others (refusal, annotations, audio) are passed back as they came.
+_MESSAGE_FIELDS = {"role", "content", "tool_calls", "function_call"}
+
+
 class Adapter(ProviderAdapter):
+    chat_options = OPENAI_CHAT_OPTIONS
+    message_names = True
+    tool_arguments_as_objects = False  # OpenAI takes the text as the model wrote it
+
     def headers(self, credentials: dict[str, Any]) -> dict[str, str]:
         headers = {"Accept": "application/json"}
         if credentials.get("api_key"):
@@ -233,24 +271,109 @@ def chat_body(
     max_tokens_field: str = "max_tokens",
 ) -> dict[str, Any]:
     """A chat completion request; a stream asks for its usage in a last chunk unless the server
-    would refuse `stream_options` (older Azure API versions)."""
-    body: dict[str, Any] = {
-        "model": request.model,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-    }
+    would refuse `stream_options` (older Azure API versions). `max_tokens` goes under the name
+    the model takes (`max_tokens_field`); `max_completion_tokens` is sent as such."""
+    body: dict[str, Any] = {**request.extra}
+    body["model"] = request.model
+    body["messages"] = [message_json(m) for m in request.messages]
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
     if request.max_tokens is not None:
         body[max_tokens_field] = request.max_tokens
+    if request.max_completion_tokens is not None:
+        body["max_completion_tokens"] = request.max_completion_tokens
     if request.stop:
         body["stop"] = list(request.stop)
+    if request.tools:
+        body["tools"] = [tool_json(tool) for tool in request.tools]
+    if request.tool_choice is not None:
+        body["tool_choice"] = tool_choice_json(request.tool_choice)
+    if request.response_format is not None:
+        body["response_format"] = response_format_json(request.response_format)
+    for name in (
+        "parallel_tool_calls",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logprobs",
+        "top_logprobs",
+        "user",
+        "reasoning_effort",
+    ):
+        if getattr(request, name) is not None:
+            body[name] = getattr(request, name)
+    if request.logit_bias is not None:
+        body["logit_bias"] = dict(request.logit_bias)
     if stream:
         body["stream"] = True
         if include_usage:
             body["stream_options"] = {"include_usage": True}
     return body
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A message in OpenAI's shape (Cohere v2 takes the same)."""
+    item: dict[str, Any] = {"role": message.role}
+    if isinstance(message.content, str):
+        item["content"] = message.content if message.content or not message.tool_calls else None
+    else:
+        item["content"] = [
+            {"type": "image_url", "image_url": image_url_json(part)}
+            if isinstance(part, ImagePart)
+            else {"type": "text", "text": part.text}
+            for part in message.content
+        ]
+    if message.tool_calls:
+        item["tool_calls"] = [tool_call_json(call) for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        item["tool_call_id"] = message.tool_call_id
+    if message.name:
+        item["name"] = message.name
+    return item
+
+
+def image_url_json(image: ImagePart) -> dict[str, Any]:
+    return {"url": image.url, **({"detail": image.detail} if image.detail else {})}
+
+
+def tool_call_json(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def tool_json(tool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    if tool.parameters is not None:
+        function["parameters"] = tool.parameters
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def tool_choice_json(choice: str | NamedTool) -> Any:
+    if isinstance(choice, NamedTool):
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice
+
+
+def response_format_json(response_format) -> dict[str, Any]:
+    if response_format.type != "json_schema":
+        return {"type": response_format.type}
+    schema: dict[str, Any] = {"name": response_format.name}
+    if response_format.description:
+        schema["description"] = response_format.description
+    if response_format.schema is not None:
+        schema["schema"] = response_format.schema
+    if response_format.strict is not None:
+        schema["strict"] = response_format.strict
+    return {"type": "json_schema", "json_schema": schema}
 
 
 def chat_result(body: Any, headers: Mapping[str, str], *, provider: str) -> ChatResult:
@@ -259,12 +382,29 @@ def chat_result(body: Any, headers: Mapping[str, str], *, provider: str) -> Chat
         raise UpstreamError("unexpected answer (no choices)")
     choice = choices[0]
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
     return ChatResult(
         content=str(message.get("content") or ""),
         finish_reason=choice.get("finish_reason"),
         usage=usage_of(body.get("usage"), provider=provider, absent=Usage()),
         model=str(body.get("model") or ""),
         headers=headers,
+        tool_calls=tuple(
+            ToolCall(
+                id=str(call.get("id") or ""),
+                name=str(function.get("name") or ""),
+                arguments=str(function.get("arguments") or ""),
+            )
+            for call in calls
+            if isinstance(call, dict)
+            for function in [call.get("function") if isinstance(call.get("function"), dict) else {}]
+        ),
+        logprobs=choice.get("logprobs"),
+        extra={
+            name: value
+            for name, value in message.items()
+            if name not in _MESSAGE_FIELDS and value is not None
+        },
     )
 
 
@@ -306,9 +446,34 @@ def chat_chunk(payload: dict[str, Any], *, provider: str) -> ChatChunk | None:
     text = str(delta.get("content") or "")
     finish_reason = choice.get("finish_reason")
     usage = usage_of(payload.get("usage"), provider=provider)  # a usage chunk, or None
-    if not text and finish_reason is None and usage is None:
+    calls = delta.get("tool_calls") if isinstance(delta.get("tool_calls"), list) else []
+    tool_calls = tuple(
+        ToolCallDelta(
+            index=call["index"] if isinstance(call.get("index"), int) else 0,
+            id=str(call["id"]) if call.get("id") else None,
+            name=str(function["name"]) if function.get("name") else None,
+            arguments=str(function.get("arguments") or ""),
+        )
+        for call in calls
+        if isinstance(call, dict)
+        for function in [call.get("function") if isinstance(call.get("function"), dict) else {}]
+    )
+    logprobs = choice.get("logprobs")
+    extra = {
+        name: value
+        for name, value in delta.items()
+        if name not in _MESSAGE_FIELDS and value is not None
+    }
+    if not (text or finish_reason is not None or usage or tool_calls or logprobs or extra):
         return None
-    return ChatChunk(delta=text, finish_reason=finish_reason, usage=usage)
+    return ChatChunk(
+        delta=text,
+        finish_reason=finish_reason,
+        usage=usage,
+        tool_calls=tool_calls,
+        logprobs=logprobs,
+        extra=extra,
+    )
 
 
 def stream_error(error: Any, *, secrets: tuple[str, ...] = ()) -> UpstreamError:
@@ -344,7 +509,11 @@ def usage_of(usage: Any, *, provider: str, absent: Usage | None = None) -> Usage
         return absent
     if not isinstance(usage, dict):
         return unreadable_usage(provider)
-    return reported_usage(provider, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    counted = reported_usage(provider, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    details = usage.get("completion_tokens_details")
+    if counted is None or not isinstance(details, dict):
+        return counted
+    return with_reasoning(counted, details.get("reasoning_tokens"), provider=provider)
 
 
 def _event_json(data: str) -> dict[str, Any]:

@@ -6,6 +6,14 @@ It copies these pages of Anthropic's API reference (paths, bodies, error bodies,
   message_delta, message_stop and error events):
   https://docs.anthropic.com/en/api/messages
   https://docs.anthropic.com/en/docs/build-with-claude/streaming
+- Tool use (`tools` with `input_schema`, `tool_choice` auto/any/tool/none with
+  `disable_parallel_tool_use`, `tool_use` and `tool_result` blocks, stop_reason tool_use, and
+  streamed `input_json_delta` fragments), vision (`image` blocks, base64 and url sources) and
+  extended thinking (`thinking.budget_tokens` under `max_tokens`):
+  https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use
+  https://docs.anthropic.com/en/docs/build-with-claude/streaming#streaming-request-with-tool-use
+  https://docs.anthropic.com/en/docs/build-with-claude/vision
+  https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking
 - Models, list (after_id/limit pages, has_more, first_id, last_id) and get:
   https://docs.anthropic.com/en/api/models-list
   https://docs.anthropic.com/en/api/models
@@ -25,6 +33,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from tests.fakes.providers import chat_surface
 from tests.fakes.providers.base import RETRY_AFTER, FakeProvider, Reply, paginate, request_id
 
 
@@ -168,8 +177,15 @@ class Anthropic(FakeProvider):
         if not model.startswith("claude"):
             return Reply(404, self.body("not_found_error", f"model: {model}"))
         text, stop_reason, stop_sequence = self.answer(body)
+        calls = self.tool_calls(body)
+        if calls:
+            text, stop_reason, stop_sequence = "", "tool_use", None
         usage = {"input_tokens": self.input_tokens(body), "output_tokens": len(text.split())}
         message_id = "msg_" + uuid.uuid4().hex[:24]
+        tool_blocks = [
+            {"type": "tool_use", "id": call_id, "name": name, "input": arguments}
+            for call_id, name, arguments in calls
+        ]
         if not body.get("stream"):
             return Reply(
                 200,
@@ -178,7 +194,7 @@ class Anthropic(FakeProvider):
                     "type": "message",
                     "role": "assistant",
                     "model": model,
-                    "content": [{"type": "text", "text": text}],
+                    "content": tool_blocks or [{"type": "text", "text": text}],
                     "stop_reason": stop_reason,
                     "stop_sequence": stop_sequence,
                     "usage": usage,
@@ -194,8 +210,41 @@ class Anthropic(FakeProvider):
             "stop_sequence": None,
             "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
         }
-        events = [
-            ("message_start", {"type": "message_start", "message": start}),
+        events = [("message_start", {"type": "message_start", "message": start})]
+        if tool_blocks:
+            for index, block in enumerate(tool_blocks):
+                opened = {**block, "input": {}}
+                events.append(
+                    (
+                        "content_block_start",
+                        {"type": "content_block_start", "index": index, "content_block": opened},
+                    )
+                )
+                encoded = json.dumps(block["input"])
+                for start_at in range(0, len(encoded), 8):
+                    delta = {"type": "input_json_delta", "partial_json": encoded[start_at:][:8]}
+                    events.append(
+                        (
+                            "content_block_delta",
+                            {"type": "content_block_delta", "index": index, "delta": delta},
+                        )
+                    )
+                events.append(
+                    ("content_block_stop", {"type": "content_block_stop", "index": index})
+                )
+            events += [
+                (
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                        "usage": {"output_tokens": 9},
+                    },
+                ),
+                ("message_stop", {"type": "message_stop"}),
+            ]
+            return self.sse(events)
+        events += [
             (
                 "content_block_start",
                 {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}},
@@ -259,7 +308,76 @@ class Anthropic(FakeProvider):
             previous = role
         if messages[0]["role"] != "user":
             return 'messages: first message must use the "user" role'
+        return Anthropic.invalid_blocks(body)
+
+    @staticmethod
+    def invalid_blocks(body: dict) -> str | None:
+        """Tool, image and thinking blocks as the API checks them."""
+        used: set[str] = set()
+        for index, message in enumerate(body["messages"]):
+            content = message.get("content")
+            for number, block in enumerate(content if isinstance(content, list) else []):
+                where = f"messages.{index}.content.{number}"
+                kind = block.get("type") if isinstance(block, dict) else None
+                if kind == "image":
+                    source = block.get("source") or {}
+                    if source.get("type") == "base64":
+                        if source.get("media_type") not in Anthropic.IMAGE_TYPES:
+                            return f"{where}.image.source.base64.media_type: Input should be "
+                        if not source.get("data"):
+                            return f"{where}.image.source.base64.data: Field required"
+                    elif source.get("type") != "url" or not source.get("url"):
+                        return f"{where}.image.source: Input tag does not match"
+                elif kind == "tool_use":
+                    if not isinstance(block.get("input"), dict):
+                        return f"{where}.tool_use.input: Input should be a valid dictionary"
+                    used.add(block.get("id"))
+                elif kind == "tool_result" and block.get("tool_use_id") not in used:
+                    return (
+                        f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                        f"{block.get('tool_use_id')}. Each `tool_result` block must have a "
+                        "corresponding `tool_use` block in the previous message."
+                    )
+        if used and not body.get("tools"):
+            return "Requests which include `tool_use` or `tool_result` blocks must define tools."
+        for number, tool in enumerate(body.get("tools") or []):
+            if not isinstance(tool.get("input_schema"), dict):
+                return f"tools.{number}.custom.input_schema: Field required"
+        thinking = body.get("thinking")
+        if thinking:
+            budget = thinking.get("budget_tokens")
+            if not isinstance(budget, int) or budget < 1024:
+                return (
+                    "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+                )
+            if budget >= body["max_tokens"]:
+                return "`max_tokens` must be greater than `thinking.budget_tokens`."
+            if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+                return "Thinking may not be enabled when tool_choice forces tool use."
         return None
+
+    IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+    def tool_calls(self, body: dict) -> list:
+        """The tool calls the fake model makes (tests/fakes/providers/chat_surface.py)."""
+        last = body["messages"][-1]
+        content = last["content"] if isinstance(last["content"], list) else []
+        results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+        if results or last["role"] != "user":
+            return []
+        choice = body.get("tool_choice") or {}
+        decision = chat_surface.decide(
+            user_text=self.text_of(last["content"]),
+            tools=[(t["name"], t.get("input_schema")) for t in body.get("tools") or []],
+            forced=choice.get("name") if choice.get("type") == "tool" else None,
+            no_tools=choice.get("type") == "none",
+        )
+        if choice.get("disable_parallel_tool_use"):
+            decision.calls = decision.calls[:1]
+        return [
+            ("toolu_" + call_id.removeprefix("call_"), name, arguments)
+            for call_id, name, arguments in decision.calls
+        ]
 
     @staticmethod
     def text_of(content: Any) -> str:
@@ -274,13 +392,21 @@ class Anthropic(FakeProvider):
     def answer(self, body: dict) -> tuple[str, str, str | None]:
         """The answer text, its stop reason and the stop sequence that ended it."""
         last = next(m for m in reversed(body["messages"]) if m["role"] == "user")
+        content = last["content"] if isinstance(last["content"], list) else []
+        results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+        if results:
+            result = results[-1].get("content")
+            return f"Tool said: {self.text_of(result)}", "end_turn", None
         text = "You said: " + " ".join(self.text_of(last["content"]).split())
+        images = [b for b in content if isinstance(b, dict) and b.get("type") == "image"]
+        text = chat_surface.with_images(text, len(images))
         for stop in body.get("stop_sequences") or []:
             if stop in text:
                 return text[: text.index(stop)].rstrip(), "stop_sequence", stop
         words = text.split(" ")
-        if len(words) > body["max_tokens"]:
-            return " ".join(words[: body["max_tokens"]]), "max_tokens", None
+        limit = body["max_tokens"] - (body.get("thinking") or {}).get("budget_tokens", 0)
+        if len(words) > limit:
+            return " ".join(words[:limit]), "max_tokens", None
         return text, "end_turn", None
 
     def input_tokens(self, body: dict) -> int:

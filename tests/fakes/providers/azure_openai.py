@@ -191,14 +191,10 @@ class Azure(FakeProvider):
                 ),
             )
         model = next((m for m, _ in self.MODELS if m.startswith(base_model + "-")), base_model)
-        text, finish = OpenAI.reply_to(
-            body["messages"],
-            max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
-            stop=body.get("stop"),
-        )
+        text, finish, calls = OpenAI.chat_answer(body)
         prompt_tokens = OpenAI.count_words(body["messages"])
         if not body.get("stream"):
-            reply = OpenAI.completion(model, text, finish, prompt_tokens)
+            reply = OpenAI.completion(model, text, finish, prompt_tokens, calls)
             reply["choices"][0]["content_filter_results"] = self.SAFE
             reply["prompt_filter_results"] = [self.PROMPT_FILTER]
             return Reply(200, reply)
@@ -219,6 +215,7 @@ class Azure(FakeProvider):
             fault=OpenAI.fault_of(deployment),
             first=(notes,),
             choice_extra={"content_filter_results": self.SAFE},
+            calls=calls,
         )
 
     @staticmethod

@@ -10,6 +10,17 @@ It copies these pages of Cohere's API reference (paths, bodies, error bodies, st
   events, billed_units and tokens):
   https://docs.cohere.com/reference/chat
   https://docs.cohere.com/reference/chat-stream
+- Tool use in v2 (`tools` in OpenAI's function shape, `tool_choice` REQUIRED/NONE,
+  `strict_tools`, `message.tool_calls` with string arguments and a `tool_plan`, `tool`
+  messages with `tool_call_id`, finish_reason TOOL_CALL; streamed as tool-plan-delta,
+  tool-call-start, tool-call-delta and tool-call-end events), structured outputs
+  (`response_format` json_object with `json_schema`), images (`image_url` parts) and
+  reasoning (`thinking`):
+  https://docs.cohere.com/docs/tool-use-overview
+  https://docs.cohere.com/docs/tool-use-streaming
+  https://docs.cohere.com/docs/structured-outputs
+  https://docs.cohere.com/docs/image-inputs
+  https://docs.cohere.com/docs/reasoning
 - Embed v2 (POST /v2/embed):
   https://docs.cohere.com/reference/embed
 - Error bodies ({"id", "message"}) and their status codes (401, 402, 429, 499, 500), and the
@@ -25,6 +36,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from tests.fakes.providers import chat_surface
 from tests.fakes.providers.base import RETRY_AFTER, FakeProvider, Reply, paginate
 
 
@@ -164,6 +176,10 @@ class Cohere(FakeProvider):
         "documents",
         "response_format",
         "safety_mode",
+        "tool_choice",
+        "strict_tools",
+        "thinking",
+        "logprobs",
     }
     TEMPLATE_TOKENS = 100  # the prompt template Cohere adds (counted in tokens, not billed)
 
@@ -198,8 +214,39 @@ class Cohere(FakeProvider):
                 return self.invalid(
                     f"messages[{index}].role must be one of system, user, assistant, tool"
                 )
+        for index, message in enumerate(messages):
+            if message["role"] == "tool" and not message.get("tool_call_id"):
+                return self.invalid(f"messages[{index}].tool_call_id is required")
+            if message["role"] == "assistant" and "tool_calls" in message:
+                for call in message["tool_calls"]:
+                    if not isinstance((call.get("function") or {}).get("arguments"), str):
+                        return self.invalid("tool call arguments must be a string")
+        choice = body.get("tool_choice")
+        if choice is not None and choice not in ("REQUIRED", "NONE"):
+            return self.invalid("tool_choice must be one of REQUIRED, NONE")
+        response_format = body.get("response_format") or {}
         last = next((m for m in reversed(messages) if m["role"] == "user"), {})
-        text = "You said: " + " ".join(str(last.get("content") or "").split())
+        text = "You said: " + " ".join(chat_surface.text_of(last.get("content")).split())
+        parts = last.get("content") if isinstance(last.get("content"), list) else []
+        images = [p for p in parts if isinstance(p, dict) and p.get("type") == "image_url"]
+        text = chat_surface.with_images(text, len(images))
+        decision = chat_surface.decide(
+            user_text=chat_surface.text_of(last.get("content")),
+            tool_result=chat_surface.text_of(messages[-1].get("content"))
+            if messages[-1]["role"] == "tool"
+            else None,
+            tools=[
+                (t["function"]["name"], t["function"].get("parameters"))
+                for t in body.get("tools") or []
+            ],
+            no_tools=choice == "NONE",
+            schema=response_format.get("json_schema"),
+            json_mode=response_format.get("type") == "json_object",
+        )
+        if decision.kind == "tools":
+            return self.tool_calls(body, decision)
+        if decision.text:
+            text = decision.text
         finish = "COMPLETE"
         for stop in body.get("stop_sequences") or []:
             if stop in text:
@@ -208,7 +255,9 @@ class Cohere(FakeProvider):
         if body.get("max_tokens") and len(words) > body["max_tokens"]:
             text, finish = " ".join(words[: body["max_tokens"]]), "MAX_TOKENS"
         billed = {
-            "input_tokens": sum(len(str(m.get("content") or "").split()) for m in messages),
+            "input_tokens": sum(
+                len(chat_surface.text_of(m.get("content")).split()) for m in messages
+            ),
             "output_tokens": len(text.split()),
         }
         usage = {
@@ -254,6 +303,59 @@ class Cohere(FakeProvider):
             events.append(("content-end", {"index": 0}))
             end = {"finish_reason": finish, "usage": usage}
             events.append(("message-end", {"id": message_id, "delta": end}))
+        data = "".join(
+            f"event: {name}\ndata: {json.dumps({'type': name, **item})}\n\n"
+            for name, item in events
+        )
+        return Reply(200, data, content_type="text/event-stream")
+
+    def tool_calls(self, body: dict, decision) -> Reply:
+        """The model calls tools: a tool plan, then each call (whole, or as v2's events)."""
+        plan = "I will call the tools."
+        calls = [
+            {
+                "id": call_id.replace("call_", "toolcall_"),
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments)},
+            }
+            for call_id, name, arguments in decision.calls
+        ]
+        usage = {"billed_units": {"input_tokens": 10, "output_tokens": 12}}
+        message_id = str(uuid.uuid4())
+        if not body.get("stream"):
+            message = {"role": "assistant", "tool_plan": plan, "tool_calls": calls}
+            return Reply(
+                200,
+                {
+                    "id": message_id,
+                    "finish_reason": "TOOL_CALL",
+                    "message": message,
+                    "usage": usage,
+                },
+            )
+        start = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": []}
+        events = [("message-start", {"id": message_id, "delta": {"message": start}})]
+        events += [
+            ("tool-plan-delta", {"delta": {"message": {"tool_plan": word}}})
+            for word in ("I will ", "call the ", "tools.")
+        ]
+        for index, call in enumerate(calls):
+            opened = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
+            events.append(
+                ("tool-call-start", {"index": index, "delta": {"message": {"tool_calls": opened}}})
+            )
+            encoded = call["function"]["arguments"]
+            for start_at in range(0, len(encoded), 8):
+                piece = {"function": {"arguments": encoded[start_at : start_at + 8]}}
+                events.append(
+                    (
+                        "tool-call-delta",
+                        {"index": index, "delta": {"message": {"tool_calls": piece}}},
+                    )
+                )
+            events.append(("tool-call-end", {"index": index}))
+        end = {"finish_reason": "TOOL_CALL", "usage": usage}
+        events.append(("message-end", {"id": message_id, "delta": end}))
         data = "".join(
             f"event: {name}\ndata: {json.dumps({'type': name, **item})}\n\n"
             for name, item in events

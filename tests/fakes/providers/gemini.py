@@ -7,6 +7,15 @@ It copies these pages of the Gemini API reference (paths, bodies, error bodies, 
 - generateContent and streamGenerateContent (a JSON array, or server-sent events with
   ?alt=sse), finish reasons and safety ratings, usageMetadata:
   https://ai.google.dev/api/generate-content
+- Function calling (`tools[].functionDeclarations`, `toolConfig.functionCallingConfig` with
+  AUTO/ANY/NONE and `allowedFunctionNames`, `functionCall` parts answered by
+  `functionResponse` parts; no call ids), structured output (`responseMimeType` with a
+  `responseSchema` in the OpenAPI subset, which refuses keys it does not know), images
+  (`inline_data` parts) and thinking (`thinkingConfig.thinkingBudget`, `thoughtsTokenCount`):
+  https://ai.google.dev/gemini-api/docs/function-calling
+  https://ai.google.dev/gemini-api/docs/structured-output
+  https://ai.google.dev/gemini-api/docs/image-understanding
+  https://ai.google.dev/gemini-api/docs/thinking
 - batchEmbedContents:
   https://ai.google.dev/api/embeddings
 - Error bodies ({"error": {"code", "message", "status", "details"}}) and their status codes
@@ -19,11 +28,13 @@ It copies these pages of the Gemini API reference (paths, bodies, error bodies, 
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from tests.fakes.providers import chat_surface
 from tests.fakes.providers.base import FakeProvider, Reply, paginate
 
 
@@ -247,7 +258,34 @@ class Gemini(FakeProvider):
         "toolConfig",
         "cachedContent",
     }
+    SCHEMA_FIELDS = {
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "items",
+        "minimum",
+        "maximum",
+    }
     CONFIG_FIELDS = {
+        "seed",
+        "presencePenalty",
+        "frequencyPenalty",
+        "responseSchema",
         "temperature",
         "topP",
         "topK",
@@ -288,8 +326,36 @@ class Gemini(FakeProvider):
             return self.invalid("* GenerateContentRequest.contents: contents is not specified")
         if any(not isinstance(c, dict) or c.get("role") not in ("user", "model") for c in contents):
             return self.invalid("Please use a valid role: user, model.")
+        problem = self.invalid_surface(body)
+        if problem:
+            return self.invalid(problem)
         last = next((c for c in reversed(contents) if c["role"] == "user"), None)
         text = "You said: " + " ".join(self.text_of(last).split()) if last else ""
+        parts = last.get("parts") or [] if last else []
+        images = [p for p in parts if isinstance(p, dict) and "inline_data" in p]
+        text = chat_surface.with_images(text, len(images))
+        responses = [p["functionResponse"] for p in parts if "functionResponse" in p]
+        declarations = [
+            (d["name"], d.get("parameters"))
+            for tool in body.get("tools") or []
+            for d in tool.get("functionDeclarations") or []
+        ]
+        calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        allowed = calling.get("allowedFunctionNames") or []
+        decision = chat_surface.decide(
+            user_text=self.text_of(last),
+            tool_result=str((responses[-1].get("response") or {}).get("result"))
+            if responses
+            else None,
+            tools=declarations,
+            forced=allowed[0] if len(allowed) == 1 else None,
+            no_tools=calling.get("mode") == "NONE",
+            schema=config.get("responseSchema"),
+            json_mode=config.get("responseMimeType") == "application/json",
+        )
+        calls = [{"name": name, "args": args} for _, name, args in decision.calls]
+        if decision.text:
+            text = decision.text
         finish = "STOP"
         for stop in config.get("stopSequences") or []:
             if stop in text:
@@ -306,6 +372,20 @@ class Gemini(FakeProvider):
             "candidatesTokenCount": len(text.split()),
         }
         usage["totalTokenCount"] = usage["promptTokenCount"] + usage["candidatesTokenCount"]
+        budget = (config.get("thinkingConfig") or {}).get("thinkingBudget")
+        if budget:
+            usage["thoughtsTokenCount"] = 7
+            usage["totalTokenCount"] += 7
+        if calls:
+            answer = self.response(name, "", finish, usage)
+            answer["candidates"][0]["content"]["parts"] = [{"functionCall": c} for c in calls]
+            if not stream:
+                return Reply(200, answer)
+            chunks = [answer]  # Gemini streams a call whole
+            if req.query.get("alt") != "sse":
+                return Reply(200, chunks)
+            data = "".join(f"data: {json.dumps(chunk)}\r\n\r\n" for chunk in chunks)
+            return Reply(200, data, content_type="text/event-stream")
         if not stream:
             return Reply(200, self.response(name, text, finish, usage))
         words = text.split(" ") if text else []
@@ -326,6 +406,60 @@ class Gemini(FakeProvider):
             return Reply(200, chunks)
         data = "".join(f"data: {json.dumps(chunk)}\r\n\r\n" for chunk in chunks)
         return Reply(200, data, content_type="text/event-stream")
+
+    def invalid_surface(self, body: dict) -> str | None:
+        """Parts, declarations and schemas as the API checks them."""
+        for index, content in enumerate(body["contents"]):
+            for number, part in enumerate(content.get("parts") or []):
+                where = f"contents[{index}].parts[{number}]"
+                if "inline_data" in part:
+                    data = part["inline_data"]
+                    if not str(data.get("mime_type") or "").startswith("image/"):
+                        return f"* GenerateContentRequest.{where}.inline_data.mime_type: required"
+                    try:
+                        base64.b64decode(data.get("data") or "", validate=True)
+                    except ValueError:
+                        return f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES)"
+                if "functionResponse" in part and not part["functionResponse"].get("name"):
+                    return f"* GenerateContentRequest.{where}.function_response.name: required"
+        config = body.get("generationConfig") or {}
+        schemas = [("generation_config.response_schema", config.get("responseSchema"))]
+        for tool in body.get("tools") or []:
+            for declaration in tool.get("functionDeclarations") or []:
+                schemas.append(
+                    ("tools.function_declarations.parameters", declaration.get("parameters"))
+                )
+        for where, schema in schemas:
+            unknown = self.unknown_schema_key(schema)
+            if unknown:
+                return (
+                    f'Invalid JSON payload received. Unknown name "{unknown}" at '
+                    f"'{where}': Cannot find field."
+                )
+        if config.get("responseSchema") and config.get("responseMimeType") != "application/json":
+            return "responseSchema requires responseMimeType application/json"
+        return None
+
+    def unknown_schema_key(self, schema: Any) -> str | None:
+        if not isinstance(schema, dict):
+            return None
+        for key, value in schema.items():
+            if key not in self.SCHEMA_FIELDS:
+                return key
+            children = (
+                value.values()
+                if key == "properties"
+                else [value]
+                if key == "items"
+                else value
+                if key == "anyOf"
+                else []
+            )
+            for child in children:
+                unknown = self.unknown_schema_key(child)
+                if unknown:
+                    return unknown
+        return None
 
     @staticmethod
     def text_of(content: Any) -> str:

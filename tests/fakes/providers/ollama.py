@@ -6,6 +6,12 @@ It copies Ollama's API documentation, https://github.com/ollama/ollama/blob/main
 - List local models (GET /api/tags) and Version (GET /api/version)
 - Generate a chat completion (POST /api/chat: one JSON answer, or NDJSON lines ending with
   `done: true`, `done_reason`, the eval counts and durations; "load" for no messages)
+- Chat request with tools (`tools`, `message.tool_calls` with object arguments and no id, `tool`
+  messages named by `tool_name`), structured outputs (`format`: "json" or a JSON schema),
+  images (`images`: base64, no data-URL prefix) and thinking (`think`):
+  https://github.com/ollama/ollama/blob/main/docs/api.md#chat-request-with-tools
+  https://github.com/ollama/ollama/blob/main/docs/api.md#chat-request-structured-outputs
+  https://github.com/ollama/ollama/blob/main/docs/api.md#chat-request-with-images
 - Generate embeddings (POST /api/embed)
 - Errors: {"error": "..."} bodies (a model not pulled is a 404; an error mid-stream is an
   NDJSON line with "error")
@@ -13,10 +19,12 @@ It copies Ollama's API documentation, https://github.com/ollama/ollama/blob/main
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
 
+from tests.fakes.providers import chat_surface
 from tests.fakes.providers.base import RETRY_AFTER, FakeProvider, Reply
 from tests.fakes.providers.openai import OpenAI
 
@@ -108,6 +116,15 @@ class Ollama(FakeProvider):
                     "done": True,
                 },
             )
+        for message in messages:
+            for image in message.get("images") or []:
+                try:
+                    base64.b64decode(image, validate=True)
+                except ValueError:
+                    return Reply(400, {"error": "illegal base64 data at input byte 4"})
+            for call in message.get("tool_calls") or []:
+                if not isinstance((call.get("function") or {}).get("arguments"), dict):
+                    return Reply(400, {"error": "invalid tool call arguments"})
         options = body.get("options") or {}
         limit = options.get("num_predict")
         text, finish = OpenAI.reply_to(
@@ -115,10 +132,36 @@ class Ollama(FakeProvider):
             max_tokens=limit if isinstance(limit, int) and limit >= 0 else None,
             stop=options.get("stop"),
         )
+        last = messages[-1]
+        user = next((m for m in reversed(messages) if m["role"] == "user"), {})
+        text = chat_surface.with_images(text, len(user.get("images") or []))
+        form = body.get("format")
+        decision = chat_surface.decide(
+            user_text=str(user.get("content") or ""),
+            tool_result=str(last.get("content")) if last["role"] == "tool" else None,
+            tools=[
+                (t["function"]["name"], t["function"].get("parameters"))
+                for t in body.get("tools") or []
+            ],
+            schema=form if isinstance(form, dict) else None,
+            json_mode=form == "json",
+        )
+        calls = [
+            {"function": {"name": name, "arguments": arguments}}
+            for _, name, arguments in decision.calls
+        ]
+        if decision.text:
+            text, finish = decision.text, "stop"
+        if calls:
+            text = ""
         final = {
             "model": model,
             "created_at": created_at,
-            "message": {"role": "assistant", "content": text},
+            "message": {
+                "role": "assistant",
+                "content": text,
+                **({"tool_calls": calls} if calls else {}),
+            },
             "done_reason": finish,
             "done": True,
             "total_duration": 5191566416,
@@ -132,6 +175,8 @@ class Ollama(FakeProvider):
             return Reply(200, final)
         fault = OpenAI.fault_of(model)
         pieces = OpenAI.pieces(text)[:2] if fault else OpenAI.pieces(text)
+        if calls:  # Ollama sends the calls whole, in one line before the last
+            pieces = []
         lines = [
             {
                 "model": model,
@@ -141,6 +186,11 @@ class Ollama(FakeProvider):
             }
             for piece in pieces
         ]
+        if calls:
+            message = {"role": "assistant", "content": "", "tool_calls": calls}
+            lines.append(
+                {"model": model, "created_at": created_at, "message": message, "done": False}
+            )
         if fault == "midstream":
             lines.append({"error": "an error was encountered while running the model: EOF"})
         elif fault is None:

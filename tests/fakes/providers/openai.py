@@ -10,6 +10,12 @@ It copies these pages of OpenAI's API reference (paths, bodies, error bodies, st
   `stream_options.include_usage` chunk, `data: [DONE]`):
   https://platform.openai.com/docs/api-reference/chat/create
   https://platform.openai.com/docs/api-reference/chat-streaming
+- Function calling (`tools`, `tool_choice`, `message.tool_calls`, finish_reason tool_calls,
+  streamed tool-call deltas: index, id and name first, then argument fragments), structured
+  outputs (`response_format` json_schema / json_object) and images (`image_url` parts):
+  https://platform.openai.com/docs/guides/function-calling
+  https://platform.openai.com/docs/guides/structured-outputs
+  https://platform.openai.com/docs/guides/images-vision
 - Embeddings (POST /v1/embeddings):
   https://platform.openai.com/docs/api-reference/embeddings/create
 - Moderations (POST /v1/moderations):
@@ -33,6 +39,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from tests.fakes.providers import chat_surface
 from tests.fakes.providers.base import RETRY_AFTER, FakeProvider, Reply, mask, scenario_of
 
 
@@ -248,14 +255,10 @@ class OpenAI(FakeProvider):
                 "'max_completion_tokens' instead.",
                 "max_tokens",
             )
-        text, finish = self.reply_to(
-            body["messages"],
-            max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
-            stop=body.get("stop"),
-        )
+        text, finish, calls = self.chat_answer(body)
         prompt_tokens = self.count_words(body["messages"])
         if not body.get("stream"):
-            return Reply(200, self.completion(model, text, finish, prompt_tokens))
+            return Reply(200, self.completion(model, text, finish, prompt_tokens, calls))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return self.stream(
             model,
@@ -264,7 +267,48 @@ class OpenAI(FakeProvider):
             prompt_tokens,
             include_usage=include_usage,
             fault=self.fault_of(model),
+            calls=calls,
         )
+
+    @classmethod
+    def chat_answer(cls, body: dict) -> tuple[str, str, list]:
+        """(text, finish reason, tool calls) for a chat request in OpenAI's shape: a tool
+        call, a JSON answer or text (tests/fakes/providers/chat_surface.py)."""
+        messages = body["messages"]
+        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        tools = [
+            (t["function"]["name"], t["function"].get("parameters"))
+            for t in body.get("tools") or []
+            if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        ]
+        choice = body.get("tool_choice")
+        response_format = body.get("response_format") or {}
+        decision = chat_surface.decide(
+            user_text=chat_surface.text_of(user.get("content")),
+            tool_result=chat_surface.text_of(last.get("content"))
+            if last.get("role") == "tool"
+            else None,
+            tools=tools,
+            forced=choice["function"]["name"] if isinstance(choice, dict) else None,
+            no_tools=choice == "none",
+            schema=(response_format.get("json_schema") or {}).get("schema")
+            if response_format.get("type") == "json_schema"
+            else None,
+            json_mode=response_format.get("type") == "json_object",
+        )
+        if decision.kind == "tools":
+            return "", "tool_calls", decision.calls
+        if decision.text:
+            return decision.text, "stop", []
+        text, finish = cls.reply_to(
+            messages,
+            max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
+            stop=body.get("stop"),
+        )
+        parts = user.get("content") if isinstance(user.get("content"), list) else []
+        images = [p for p in parts if isinstance(p, dict) and p.get("type") == "image_url"]
+        return chat_surface.with_images(text, len(images)), finish, []
 
     @classmethod
     def fault_of(cls, name: str) -> str | None:
@@ -291,6 +335,17 @@ class OpenAI(FakeProvider):
                     "'user', 'function', 'tool', and 'developer'.",
                     f"messages[{index}].role",
                 )
+            content = message.get("content")
+            for number, part in enumerate(content if isinstance(content, list) else []):
+                image = part.get("image_url") if isinstance(part, dict) else None
+                url = image.get("url") if isinstance(image, dict) else None
+                if part.get("type") == "image_url" and not (
+                    isinstance(url, str) and url.startswith(("https://", "data:image/"))
+                ):
+                    return (
+                        "Invalid image URL: expected a base64 data URL or an https URL.",
+                        f"messages[{index}].content[{number}].image_url.url",
+                    )
         if "stream_options" in body and not body.get("stream"):
             return (
                 "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -303,7 +358,7 @@ class OpenAI(FakeProvider):
         """The answer to a conversation and why it ended: cut before a stop sequence ("stop")
         or after `max_tokens` words ("length")."""
         last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
-        text = "You said: " + " ".join(str(last.get("content") or "").split())
+        text = "You said: " + " ".join(chat_surface.text_of(last.get("content")).split())
         for sequence in [stop] if isinstance(stop, str) else stop or []:
             if sequence and sequence in text:
                 return text[: text.index(sequence)].rstrip(), "stop"
@@ -314,7 +369,7 @@ class OpenAI(FakeProvider):
 
     @staticmethod
     def count_words(messages: list) -> int:
-        return sum(len(str(m.get("content") or "").split()) for m in messages)
+        return sum(len(chat_surface.text_of(m.get("content")).split()) for m in messages)
 
     @staticmethod
     def pieces(text: str) -> list[str]:
@@ -332,9 +387,29 @@ class OpenAI(FakeProvider):
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
         }
 
+    @staticmethod
+    def tool_calls_json(calls: list) -> list[dict]:
+        return [
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments)},
+            }
+            for call_id, name, arguments in calls
+        ]
+
     @classmethod
-    def completion(cls, model: str, text: str, finish: str, prompt_tokens: int) -> dict:
-        message = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
+    def completion(
+        cls, model: str, text: str, finish: str, prompt_tokens: int, calls: list = ()
+    ) -> dict:
+        message = {
+            "role": "assistant",
+            "content": text or (None if calls else ""),
+            "refusal": None,
+            "annotations": [],
+        }
+        if calls:
+            message["tool_calls"] = cls.tool_calls_json(list(calls))
         return {
             "id": "chatcmpl-" + uuid.uuid4().hex[:29],
             "object": "chat.completion",
@@ -360,6 +435,7 @@ class OpenAI(FakeProvider):
         fault: str | None = None,
         first: tuple[dict, ...] = (),
         choice_extra: dict | None = None,
+        calls: list = (),
     ) -> Reply:
         """The completion as server-sent events: a role chunk, a chunk a word, a finish chunk,
         a usage chunk with empty `choices` when asked for, `[DONE]`; or, with a `fault`, two
@@ -392,7 +468,15 @@ class OpenAI(FakeProvider):
 
         pieces = cls.pieces(text)[:2] if fault else cls.pieces(text)
         events = [*first, chunk([choice({"role": "assistant", "content": "", "refusal": None})])]
-        events += [chunk([choice({"content": piece})]) for piece in pieces]
+        events += [chunk([choice({"content": piece})]) for piece in pieces if text]
+        for index, (call_id, name, arguments) in enumerate(calls):
+            head = {"index": index, "id": call_id, "type": "function"}
+            head["function"] = {"name": name, "arguments": ""}
+            events.append(chunk([choice({"tool_calls": [head]})]))
+            encoded = json.dumps(arguments)
+            for start in range(0, len(encoded), 8):  # argument fragments, as OpenAI streams them
+                fragment = {"index": index, "function": {"arguments": encoded[start : start + 8]}}
+                events.append(chunk([choice({"tool_calls": [fragment]})]))
         if fault == "midstream":
             events.append(
                 cls.body(
