@@ -249,6 +249,11 @@ CACHES = {
 
 # /healthz pings Celery workers at most this often (seconds); probes in between reuse the count.
 HEALTH_WORKER_CACHE_SECONDS = float(os.environ.get("HEALTH_WORKER_CACHE_SECONDS", "10"))
+# /healthz also counts the answering process's live greenlets ("streams": {"greenlets": n}), for
+# the fault tests that check a worker's event-loop tasks return to their baseline after a fault.
+# Off by default: the count walks every object the garbage collector tracks (gc.get_objects()),
+# tens of milliseconds with a thousand streams open, during which the worker serves nothing.
+HEALTHZ_COUNT_TASKS = env_bool("HEALTHZ_COUNT_TASKS", False)
 # A Sentinel REDIS_URL becomes kombu's form plus the service name (workspaces/redis_urls.py).
 _BROKER, _SENTINEL_OPTIONS = celery_broker(REDIS_URL) if REDIS_URL else ("memory://localhost/", {})
 CELERY_BROKER_URL = _BROKER
