@@ -231,6 +231,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # process memory, so the app needs nothing but Python.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED_MODE = not REDIS_URL
+# Connections each Redis client of a process keeps at most (routing, the configuration cache's
+# versions, pool stats: workspaces/redis_urls.py); callers beyond it wait for one. Without a cap
+# a burst of streams left a worker holding as many connections as it had concurrent callers.
+REDIS_MAX_CONNECTIONS = int(os.environ.get("REDIS_MAX_CONNECTIONS", "20"))
 # Shared counters (the validation rate limit) live in Redis when there is one, so every web
 # process counts together; embedded mode has one process and keeps them in memory.
 # (Django's Redis cache cannot follow Sentinel: with a sentinel:// URL the counters are kept
