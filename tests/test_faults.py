@@ -185,10 +185,15 @@ class LoadedGateway:
         return second if second == first else None
 
     def open_streams(self) -> StreamLoad:
-        """STREAMS streams, once all are open (the worker's count says so)."""
+        """STREAMS streams, once all are open: the worker counts them, and holds a connection
+        to the upstream for each."""
         load = StreamLoad(self.server, self.key)
+        upstream = f"tcp to :{self.upstream.port}"
         eventually(
-            lambda: self.server.health()["streams"]["open"] >= STREAMS,
+            lambda: (
+                self.server.health()["streams"]["open"] >= STREAMS
+                and open_files_by_kind(self.pid).get(upstream, 0) >= STREAMS
+            ),
             timeout=RAMP + 15,
             what=f"{STREAMS} open streams",
         )
@@ -298,6 +303,47 @@ def test_redis_killed_under_load_fails_no_stream_and_the_worker_recovers(
         lambda: (h := server.health())["redis"] == "ok" and h["routing"] == "shared",
         timeout=10,
         what="routing to share its state through Redis again",
+    )
+    gateway.assert_back_to_baseline()
+
+
+READ_TIMEOUT = 2.0  # PROVIDER_READ_TIMEOUT for these tests: how long a silent stream lasts
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "message"),
+    [
+        ("hang", "timeout", "Timed out: the stream stopped arriving"),
+        ("reset", "upstream_error", "Provider error: the connection broke during the stream"),
+    ],
+    ids=["hang", "reset"],
+)
+@pytest.mark.django_db(transaction=True)
+def test_an_upstream_hanging_or_resetting_under_load_ends_every_stream_with_an_error_event(
+    loaded_gateway, fault, code, message
+):
+    gateway = loaded_gateway(PROVIDER_READ_TIMEOUT=str(READ_TIMEOUT))
+    server, key = gateway.server, gateway.key
+
+    load = gateway.open_streams()
+    hit = gateway.upstream.strike(fault)
+    struck = time.monotonic()
+    assert hit >= STREAMS * 0.9  # (a stream whose request reached it later is served whole)
+
+    # Every client hears of it within the read timeout (and the time to tell 1,000 clients):
+    # an error event in OpenAI's shape ending a 200 stream, never an HTML page, never a hang.
+    figures = load.result(timeout=READ_TIMEOUT + 15)
+    assert time.monotonic() - struck < READ_TIMEOUT + 10
+    assert figures["timeouts"] == 0
+    assert figures["errors"] == {f"error event {code}: {message}": hit}
+    assert figures["completed"] == STREAMS - hit
+    assert served_whole(one_token(server, key))  # the next client is served as usual
+
+    # Each stream's usage record says how it ended (written by the worker's usage writer).
+    eventually(
+        lambda: UsageRecord.objects.filter(outcome=code, stream=True).count() == hit,
+        timeout=10,
+        what=f"{hit} usage records of {code}",
     )
     gateway.assert_back_to_baseline()
 
