@@ -2,8 +2,8 @@
 the Procfile starts it, one gevent worker) with 1,000 streams open: Redis killed, the upstream
 hanging or resetting every stream, the database cut; after each, the worker's file descriptors
 and greenlets return to their baseline. Also: a Celery worker killed while it validates a
-credential, upstream faults failing over in bounded time, and the database pool after a
-restart."""
+credential, upstream faults failing over in bounded time (against the production server too)
+and the database pool after a restart."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from tests.production_server import (
     eventually,
     open_files,
     open_files_by_kind,
+    run_production_server,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -527,7 +527,7 @@ def openai_key_for_faults(workspace, fake_providers):
 
 
 @pytest.fixture
-def faulty_pool(workspace, members, pro_plan, fake_providers, short_provider_timeouts):
+def faulty_pool(workspace, members, pro_plan, fake_providers):
     """A pool of a faulty credential (its base URL's scenario) and a good one."""
 
     def make(scenario: str):
@@ -551,30 +551,43 @@ def faulty_pool(workspace, members, pro_plan, fake_providers, short_provider_tim
     return make
 
 
-def app_threads() -> int:
-    """Threads of the app (the fake providers' own request threads do not count)."""
-    return sum(1 for t in threading.enumerate() if "process_request_thread" not in (t.name or ""))
+@pytest.fixture(scope="module")
+def failover_server(django_db_setup, fake_provider_server, tmp_path_factory):
+    """The production server for the upstream-fault cases (one for them all), with 1 s connect
+    and read timeouts, counting its greenlets."""
+    with run_production_server(
+        log_dir=tmp_path_factory.mktemp("failover"),
+        allow=[f"127.0.0.1:{fake_provider_server.port}"],
+        PROVIDER_CONNECT_TIMEOUT="1",
+        PROVIDER_READ_TIMEOUT="1",
+        HEALTHZ_COUNT_TASKS="true",
+        DATABASE_POOL_MIN_SIZE="4",
+        DATABASE_POOL_MAX_SIZE="4",
+    ) as server:
+        yield server
 
 
 @pytest.mark.parametrize("scenario", ["hang", "reset", "error500", "malformed", "slow"])
-def test_upstream_faults_fail_over_in_bounded_time_without_leaking_threads(
-    client, faulty_pool, scenario, fake_providers
+@pytest.mark.django_db(transaction=True)
+def test_upstream_faults_fail_over_in_bounded_time_without_leaking(
+    failover_server, faulty_pool, scenario, fake_providers
 ):
+    server = failover_server
     key = faulty_pool(scenario)
     body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
-    threads_before = app_threads()
+    pid = server.worker_pid()
+    before = worker_state(server, pid)
     for _ in range(6):
         started = time.monotonic()
-        response = client.post(
-            "/v1/chat/completions",
-            body,
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {key}"},
-        )
-        assert response.status_code == 200, response.content
-        assert response.json()["choices"][0]["message"]["content"] == "You said: Hi"
+        status, _, content = server.request("POST", "/v1/chat/completions", key=key, body=body)
+        assert status == 200, content
+        assert json.loads(content)["choices"][0]["message"]["content"] == "You said: Hi"
         assert time.monotonic() - started < 5  # a hang costs at most the 1 s read timeout
-    assert app_threads() <= threads_before  # nothing of ours left running
+    eventually(  # nothing of the faulty calls left running or open in the worker
+        lambda: worker_state(server, pid).near(before),
+        timeout=SETTLE_SECONDS,
+        what=f"the worker to return to {before}",
+    )
     tried = [r.path for r in fake_providers.requests if r.path.endswith("/chat/completions")]
     assert any(f"/s/{scenario}/" in path for path in tried), tried  # the faulty one was tried
 
