@@ -2,17 +2,19 @@
 answered a ping, which mode the app runs in, and how configuration changes reach this process
 ("config_cache": "shared" through Redis, "ttl" when only cache lifetimes bound them), and the
 streams the answering web process holds open ("streams": its process id, the open count and
-the cap, GATEWAY_MAX_STREAMS: each process counts its own). 200 while the app can serve (the
-database answers), 503 when it cannot; Redis, broker or worker faults degrade it without taking
-it down."""
+the cap, GATEWAY_MAX_STREAMS: each process counts its own; with HEALTHZ_COUNT_TASKS also its
+live greenlets). 200 while the app can serve (the database answers), 503 when it cannot; Redis,
+broker or worker faults degrade it without taking it down."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
 import time
 
+import greenlet
 import redis
 from django.conf import settings
 from django.db import connection
@@ -99,11 +101,28 @@ def _routing_mode() -> str:
     return router.mode
 
 
+def _live_greenlets() -> int:
+    """Greenlets of this process not yet finished: the requests it serves (one per connection
+    under the gevent worker), its background loops (the usage writer, the database pool's
+    workers) and the hub. greenlet keeps no registry of them, so this walks the objects the
+    garbage collector tracks (greenlets are among them): costly, hence HEALTHZ_COUNT_TASKS."""
+    # type(), not isinstance(): isinstance() asks a lazy object for its __class__, which
+    # evaluates it (a request's CSP nonce would raise, a lazy user would query).
+    return sum(
+        1
+        for item in gc.get_objects()
+        if issubclass(type(item), greenlet.greenlet) and not item.dead
+    )
+
+
 @require_GET
 @public_view
 def healthz(request: HttpRequest) -> JsonResponse:
     database_ok = _database_ok()
     broker = _broker_state()
+    streams = {"pid": os.getpid(), "open": open_streams(), "max": settings.GATEWAY_MAX_STREAMS}
+    if settings.HEALTHZ_COUNT_TASKS:
+        streams["greenlets"] = _live_greenlets()
     body = {
         "status": "ok" if database_ok else "degraded",
         "database": "ok" if database_ok else "unreachable",
@@ -113,10 +132,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "mode": "embedded" if settings.EMBEDDED_MODE else "redis",
         "routing": _routing_mode(),
         "config_cache": config_cache_mode(probe=True),
-        "streams": {
-            "pid": os.getpid(),
-            "open": open_streams(),
-            "max": settings.GATEWAY_MAX_STREAMS,
-        },
+        "streams": streams,
     }
     return JsonResponse(body, status=200 if database_ok else 503)

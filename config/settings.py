@@ -231,6 +231,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # process memory, so the app needs nothing but Python.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED_MODE = not REDIS_URL
+# Connections each Redis client of a process keeps at most (routing, the configuration cache's
+# versions, pool stats: workspaces/redis_urls.py); callers beyond it wait for one. Without a cap
+# a burst of streams left a worker holding as many connections as it had concurrent callers.
+REDIS_MAX_CONNECTIONS = int(os.environ.get("REDIS_MAX_CONNECTIONS", "20"))
 # Shared counters (the validation rate limit) live in Redis when there is one, so every web
 # process counts together; embedded mode has one process and keeps them in memory.
 # (Django's Redis cache cannot follow Sentinel: with a sentinel:// URL the counters are kept
@@ -249,6 +253,11 @@ CACHES = {
 
 # /healthz pings Celery workers at most this often (seconds); probes in between reuse the count.
 HEALTH_WORKER_CACHE_SECONDS = float(os.environ.get("HEALTH_WORKER_CACHE_SECONDS", "10"))
+# /healthz also counts the answering process's live greenlets ("streams": {"greenlets": n}), for
+# the fault tests that check a worker's event-loop tasks return to their baseline after a fault.
+# Off by default: the count walks every object the garbage collector tracks (gc.get_objects()),
+# tens of milliseconds with a thousand streams open, during which the worker serves nothing.
+HEALTHZ_COUNT_TASKS = env_bool("HEALTHZ_COUNT_TASKS", False)
 # A Sentinel REDIS_URL becomes kombu's form plus the service name (workspaces/redis_urls.py).
 _BROKER, _SENTINEL_OPTIONS = celery_broker(REDIS_URL) if REDIS_URL else ("memory://localhost/", {})
 CELERY_BROKER_URL = _BROKER

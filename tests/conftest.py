@@ -14,7 +14,7 @@ from api_keys.services import api_key_create
 from tests.factories import CredentialFactory, MembershipFactory, WorkspaceFactory
 from workspaces.models import Role
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.production_server"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

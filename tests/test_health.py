@@ -29,6 +29,21 @@ def test_healthz_in_embedded_mode(client, db):
     }
 
 
+def test_healthz_counts_live_greenlets_only_when_asked(client, db, settings):
+    import gevent
+
+    assert "greenlets" not in client.get(reverse("healthz")).json()["streams"]
+    settings.HEALTHZ_COUNT_TASKS = True
+    gevent.sleep(0)  # the hub exists, as in a gevent worker
+    before = client.get(reverse("healthz")).json()["streams"]["greenlets"]
+    waiting = [gevent.spawn(gevent.sleep, 60) for _ in range(3)]
+    try:
+        assert client.get(reverse("healthz")).json()["streams"]["greenlets"] == before + 3
+    finally:
+        gevent.killall(waiting)
+    assert client.get(reverse("healthz")).json()["streams"]["greenlets"] == before
+
+
 def test_healthz_with_the_real_redis(client, db, settings, redis_url):
     settings.REDIS_URL = redis_url
     settings.EMBEDDED_MODE = False

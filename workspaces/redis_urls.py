@@ -7,6 +7,14 @@
 
 Redis Cluster is not supported: a pool's routing state is updated by one Lua script over
 several keys, which a cluster may spread over different nodes.
+
+A client keeps at most `REDIS_MAX_CONNECTIONS` connections (a blocking pool). redis-py's default
+pool opens one more connection whenever every open one is busy and never closes any: under the
+gevent worker a burst of a thousand streams, each routing through Redis, left a worker holding
+hundreds of Redis connections for good (each a file descriptor, and a client among Redis's
+`maxclients` for every worker of every machine). Past the cap a caller waits for a connection,
+at most its `socket_timeout`, and then fails as if Redis were unreachable, which every caller
+already survives. A Sentinel client's pool (redis-py has no blocking one) is not capped.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 import redis
+from django.conf import settings
 from redis.sentinel import Sentinel
 
 
@@ -52,7 +61,15 @@ def redis_client(url: str, **options) -> redis.Redis:
     """A client for `url` (see the module docstring); `options` as redis.Redis takes them."""
     sentinel = parse_sentinel(url)
     if sentinel is None:
-        return redis.Redis.from_url(url, **options)
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            timeout=options.get("socket_timeout") or 1.0,  # the wait for a free connection
+            **options,
+        )
+        client = redis.Redis(connection_pool=pool)
+        client.auto_close_connection_pool = True  # closing the client closes its pool
+        return client
     timeouts = {
         key: options[key] for key in ("socket_timeout", "socket_connect_timeout") if key in options
     }

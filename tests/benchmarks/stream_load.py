@@ -10,7 +10,9 @@ JSON gives `mode` and `targets` (each `{"name", "url", "key", "model", "headers"
 - `streams`: `n` streamed chat completions to the first target, opened at an even pace
   within `ramp` seconds (1 by default); each
   records its time to the first content token and to `data: [DONE]`, and whether it carried
-  the whole text (`chunks` content chunks). `timeout` (seconds) bounds each stream.
+  the whole text (`chunks` content chunks). `timeout` (seconds) bounds each stream. Streams
+  that failed are counted by what went wrong (`errors`: an HTTP status, an error event with
+  its code, a connection lost, a stream ended without [DONE]).
 - `sequential`: `count` one-token streams, one at a time on a kept-alive connection per target,
   rotating between the targets so drift hits them alike (after `warmup` rounds); time to first
   token of each.
@@ -256,7 +258,8 @@ def check(answer: Answer, text: str, *, stream: bool) -> str | None:
         events = [json.loads(payload) for payload in answer.events]
         for event in events:
             if "error" in event:
-                return f"error event: {event['error'].get('message')}"
+                error = event["error"]
+                return f"error event {error.get('code')}: {error.get('message')}"
         if answer.done is None or answer.first_token is None:
             return "stream ended without [DONE]"
         if not any(event.get("usage") for event in events):

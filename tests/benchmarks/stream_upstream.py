@@ -12,6 +12,12 @@ DELAY_MS (0 by default: a provider's time to first byte; `POST /delay/MS` change
 `max_tokens` caps the chunks (a one-token stream ends right after its first token). Chunk i
 carries `content(i)`, so a client can check it received the whole text (`expected_text`).
 Connections are kept alive. Prints `ready` once listening.
+
+Faults, for the fault tests (tests/test_faults.py), each on the streams in progress when it
+comes (later requests are answered as usual):
+- SIGUSR1: they hang: nothing more is sent, the connections stay open;
+- SIGUSR2: their connections are reset (TCP RST, as a crashed or cut-off provider does).
+Each prints `hung N` or `reset N`: how many streams it hit.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+import signal
+import socket
+import struct
 import sys
 
 MODEL = "gpt-4o-mini"
@@ -67,6 +76,7 @@ class Upstream(asyncio.Protocol):
     interval = 0.25
     delay = 0.0  # before a whole (non-streamed) answer: a provider's time to first byte
     events: list[bytes] = []  # content chunk i, made once
+    streaming: set[Upstream] = set()  # the connections answering a stream now
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
@@ -76,8 +86,24 @@ class Upstream(asyncio.Protocol):
         self.close_after = False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        Upstream.streaming.discard(self)
         if self.timer is not None:
             self.timer.cancel()
+
+    def hang(self) -> None:
+        """Send nothing more; keep the connection open."""
+        Upstream.streaming.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def reset(self) -> None:
+        """Close the connection with a TCP RST (SO_LINGER 0), not an orderly FIN."""
+        self.hang()
+        self.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+        self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -140,6 +166,7 @@ class Upstream(asyncio.Protocol):
             self.timer = asyncio.get_running_loop().call_later(self.delay, self._late, body)
             return
         self.busy = True
+        Upstream.streaming.add(self)
         self.transport.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
             b"Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n"
@@ -176,6 +203,7 @@ class Upstream(asyncio.Protocol):
         payload += b"data: [DONE]\n\n"
         self.transport.write(_framed(payload) + b"0\r\n\r\n")
         self.busy = False
+        Upstream.streaming.discard(self)
         self._finished()
 
     def _late(self, body: bytes) -> None:
@@ -203,8 +231,18 @@ def raise_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def fault(name: str) -> None:
+    """Hang (or reset) every stream in progress; says how many."""
+    hit = list(Upstream.streaming)
+    for upstream in hit:
+        getattr(upstream, name)()
+    print(f"{'hung' if name == 'hang' else 'reset'} {len(hit)}", flush=True)
+
+
 async def serve(port: int) -> None:
     loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, fault, "hang")
+    loop.add_signal_handler(signal.SIGUSR2, fault, "reset")
     server = await loop.create_server(Upstream, "127.0.0.1", port, backlog=8192)
     print("ready", flush=True)
     async with server:

@@ -7,14 +7,20 @@
 - `short_provider_timeouts` (function): 1 s connect and read timeouts, for hang and trickle
   tests.
 - `private_redis` (function): a redis-server of the test alone, which it may kill and restart.
+- `slow_upstream` (session): the port of an OpenAI-compatible chat stream that lasts about 2 s
+  (tests/fakes/slow_stream.py).
 """
 
 from __future__ import annotations
+
+import threading
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from tests.fakes.private_redis import private_redis  # noqa: F401 - a fixture, re-exported
 from tests.fakes.providers import FakeProviderServer
+from tests.fakes.slow_stream import SlowStream
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +28,16 @@ def fake_provider_server():
     server = FakeProviderServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def slow_upstream():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowStream)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture

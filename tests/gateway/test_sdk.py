@@ -1,28 +1,63 @@
-"""The official openai Python SDK, unchanged, against the gateway on a live server: chat
+"""The official openai Python SDK, unchanged, against the gateway in the production server
+process (gunicorn as the Procfile starts it, with Redis, one server for the module): chat
 (whole and streamed), embeddings and moderations served by the fake providers behind it, errors
-as the SDK's own exceptions, failover inside a pool, and one usage record per call."""
+as the SDK's own exceptions, failover inside a pool, a client leaving mid-stream, and one usage
+record per call (written by the server's usage writer off the request path, so waited for)."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import openai
 import pytest
+import redis
 
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from invocation.models import UsageRecord
+from tests.conftest import require_service
 from tests.factories import CredentialFactory, CustomModelFactory
+from tests.fakes import slow_stream
+from tests.production_server import eventually, run_production_server
+from workspaces.config_cache import ConfigKind, config_changed
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the server sees committed rows only
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, fake_provider_server, slow_upstream, tmp_path_factory):
+    """The production server for every test here, reaching the fake providers and the slow
+    upstream, with the test Redis (the `redis_url` fixture flushes it before each test), as
+    production runs with one."""
+    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        require_service(f"Redis is not reachable at {url}")
+    with run_production_server(
+        log_dir=tmp_path_factory.mktemp("sdk"),
+        allow=[f"127.0.0.1:{fake_provider_server.port}", f"127.0.0.1:{slow_upstream}"],
+        REDIS_URL=url,
+        HEALTH_WORKER_CACHE_SECONDS="3600",  # no Celery worker to ping here
+    ) as server:
+        yield server
 
 
 @pytest.fixture
-def sdk(live_server, api_key, openai_key):
+def sdk(server, redis_url, api_key, openai_key):
     client = openai.OpenAI(
-        api_key=api_key.secret, base_url=f"{live_server.url}/v1", max_retries=0, timeout=10
+        api_key=api_key.secret, base_url=f"{server.url}/v1", max_retries=0, timeout=10
     )
     yield client
-    # Its kept-alive connection holds a live-server thread, and with it a database session
-    # that would keep the test database from being dropped.
     client.close()
+
+
+def usage_records(count: int) -> list[UsageRecord]:
+    """The first `count` usage records, once the server has written them."""
+    eventually(
+        lambda: UsageRecord.objects.count() >= count, timeout=5, what=f"{count} usage records"
+    )
+    return list(UsageRecord.objects.order_by("pk"))
 
 
 def test_chat_completion(sdk):
@@ -44,7 +79,7 @@ def test_chat_completion(sdk):
     assert completion.usage.total_tokens == (
         completion.usage.prompt_tokens + completion.usage.completion_tokens
     )
-    record = UsageRecord.objects.get()
+    [record] = usage_records(1)
     assert (record.provider, record.model, record.endpoint) == ("openai", "gpt-4o-mini", "chat")
     assert record.credential_name == "prod-key" and record.outcome == "success"
     assert record.completion_tokens == 5 and record.api_key.name == "app"
@@ -70,7 +105,7 @@ def test_streamed_chat_completion(sdk):
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].usage.completion_tokens == 7
-    record = UsageRecord.objects.get()
+    [record] = usage_records(1)
     assert record.stream and record.completion_tokens == 7 and record.outcome == "success"
 
 
@@ -95,7 +130,7 @@ def test_moderations(sdk):
     assert [r.flagged for r in result.results] == [False, True]
 
 
-def test_errors_arrive_as_the_sdks_exceptions(sdk, live_server):
+def test_errors_arrive_as_the_sdks_exceptions(sdk, server):
     with pytest.raises(openai.NotFoundError) as caught:
         sdk.chat.completions.create(
             model="openai/gpt-9", messages=[{"role": "user", "content": "x"}]
@@ -107,9 +142,7 @@ def test_errors_arrive_as_the_sdks_exceptions(sdk, live_server):
         )
     assert caught.value.param == "temperature"
     with (
-        openai.OpenAI(
-            api_key="mck_wrong", base_url=f"{live_server.url}/v1", max_retries=0
-        ) as wrong,
+        openai.OpenAI(api_key="mck_wrong", base_url=f"{server.url}/v1", max_retries=0) as wrong,
         pytest.raises(openai.AuthenticationError),
     ):
         wrong.models.list()
@@ -122,7 +155,7 @@ def test_models_lists_what_the_workspace_can_use(sdk):
 
 
 def test_a_pool_fails_over_and_a_fully_rate_limited_pool_answers_429(
-    sdk, workspace, members, openai_key, fake_providers, pro_plan
+    sdk, workspace, members, openai_key, fake_providers, pro_plan, settings, redis_url
 ):
     workspace.plan = pro_plan
     workspace.save()
@@ -140,7 +173,7 @@ def test_a_pool_fails_over_and_a_fully_rate_limited_pool_answers_429(
     for _ in range(3):  # Default Config (prod-key), then limited → fails over to prod-key
         completion = sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=messages)
         assert completion.choices[0].message.content == "You said: hi"
-    served_by = list(UsageRecord.objects.order_by("pk").values_list("credential_name", flat=True))
+    served_by = [record.credential_name for record in usage_records(3)]
     assert served_by == ["prod-key", "prod-key", "prod-key"]
 
     from credentials.models import Credential
@@ -148,9 +181,9 @@ def test_a_pool_fails_over_and_a_fully_rate_limited_pool_answers_429(
     Credential.objects.filter(pk=openai_key.pk).update(
         secret_data=json.dumps({"api_key": "sk-ratelimited-2"})
     )
-    from workspaces.config_cache import config_forget_all
-
-    config_forget_all()
+    # Rows edited by hand: tell every process, as a service would, through Redis.
+    settings.REDIS_URL = redis_url
+    config_changed(workspace.pk, ConfigKind.CREDENTIALS)
     with pytest.raises(openai.RateLimitError) as caught:
         sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=messages)
     response = caught.value.response
@@ -176,35 +209,31 @@ def test_an_error_mid_stream_ends_the_stream_with_an_error_event(sdk, workspace,
         for chunk in stream:
             received.append(chunk.choices[0].delta.content or "")
     assert "".join(received)  # the first deltas arrived before the failure
-    assert UsageRecord.objects.get().outcome == "upstream_error"
+    [record] = usage_records(1)
+    assert record.outcome == "upstream_error"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_client_leaving_mid_stream_stops_the_upstream_read(bearer, openai_key):
-    """Drives the WSGI application as a server does: read the first event, then close the
-    response, as gunicorn does when the client has gone away."""
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.test import RequestFactory
-
-    body = {
-        "model": "openai/gpt-4o-mini",
-        "messages": [{"role": "user", "content": "a long answer please"}],
-        "stream": True,
-    }
-    environ = (
-        RequestFactory()
-        .post(
-            "/v1/chat/completions",
-            json.dumps(body),
-            content_type="application/json",
-            headers=bearer,
-        )
-        .environ
+def test_a_client_leaving_mid_stream_stops_the_upstream_read(sdk, server, workspace, slow_upstream):
+    """The client closes the stream after its first token, as an application that stops
+    reading does; the server notices on its next write and closes the upstream's stream."""
+    CustomModelFactory(workspace=workspace, name="slow-1")
+    CredentialFactory(
+        workspace=workspace,
+        model_name="slow-1",
+        model_type="llm",
+        is_default=True,
+        secret_data=json.dumps({"api_key": "sk-slow"}),
+        config={"base_url": f"http://127.0.0.1:{slow_upstream}/v1"},
     )
-    statuses = []
-    app_iter = WSGIHandler()(environ, lambda status, headers: statuses.append(status))
-    events = iter(app_iter)
-    assert statuses == ["200 OK"] and next(events).startswith(b"data: ")
-    app_iter.close()
-    record = UsageRecord.objects.get()
+    stream = sdk.chat.completions.create(
+        model="openai/slow-1", messages=[{"role": "user", "content": "a long answer"}], stream=True
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            assert chunk.choices[0].delta.content == slow_stream.token(0)
+            break
+    stream.close()
+    [record] = usage_records(1)
     assert record.outcome == "client_disconnected" and record.stream
+    assert record.latency_ms < slow_stream.CHUNKS * slow_stream.EVERY * 1000  # not read to its end
+    assert server.health()["streams"]["open"] == 0

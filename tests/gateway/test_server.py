@@ -10,61 +10,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from invocation.models import UsageRecord
-from tests.conftest import shared_database_url
 from tests.factories import CredentialFactory
-
-ROOT = Path(__file__).resolve().parents[2]
-CHUNKS = 20
-EVERY = 0.1  # seconds between the upstream's chunks: a stream lasts about 2 s
-
-
-class SlowStream(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat stream: CHUNKS chunks EVERY seconds apart, then [DONE]."""
-
-    protocol_version = "HTTP/1.0"  # the body ends when the connection closes
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        try:
-            for i in range(CHUNKS):
-                chunk = {
-                    "id": "chatcmpl-slow",
-                    "object": "chat.completion.chunk",
-                    "created": 1,
-                    "model": "gpt-4o-mini",
-                    "choices": [
-                        {"index": 0, "delta": {"content": f"t{i} "}, "finish_reason": None}
-                    ],
-                }
-                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-                self.wfile.flush()
-                time.sleep(EVERY)
-            self.wfile.write(b"data: [DONE]\n\n")
-        except OSError:
-            pass  # the gateway closed the stream: its client went away
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.production_server import ProductionServer, eventually
 
 
 class Stream:
@@ -112,40 +64,19 @@ class Stream:
         self.sock.close()
 
 
-def get(port: int, path: str, key: str | None = None) -> tuple[int, dict]:
-    import http.client
-
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    connection.request("GET", path, headers=headers)
-    response = connection.getresponse()
-    answer = response.status, json.loads(response.read())
-    connection.close()
-    return answer
-
-
-def open_streams_soon(port: int, expected: int, timeout: float = 3.0) -> dict:
+def open_streams_soon(server: ProductionServer, expected: int, timeout: float = 3.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        streams = get(port, "/healthz")[1]["streams"]
+        streams = server.health()["streams"]
         if streams["open"] == expected or time.monotonic() > deadline:
             return streams
         time.sleep(0.05)
 
 
 @pytest.fixture
-def slow_upstream():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowStream)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def server(slow_upstream, workspace, api_key, tmp_path):
-    """gunicorn as the Procfile starts it, one worker capped at 2 streams; (port, API key)."""
+def server(production_server, slow_upstream, workspace, api_key):
+    """The production server, one worker capped at 2 streams, whose workspace streams from the
+    slow upstream; (server, API key)."""
     CredentialFactory(
         workspace=workspace,
         name="slow",
@@ -153,63 +84,19 @@ def server(slow_upstream, workspace, api_key, tmp_path):
         secret_data=json.dumps({"api_key": "sk-slow"}),
         config={"base_url": f"http://127.0.0.1:{slow_upstream}/v1"},
     )
-    port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        {
-            "DATABASE_URL": shared_database_url(),
-            "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEY),
-            "SECRET_KEY": settings.SECRET_KEY,
-            "VAR_DIR": str(settings.VAR_DIR),
-            "PROVIDER_URL_ALLOWLIST": f"127.0.0.1:{slow_upstream}",
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "WEB_CONCURRENCY": "1",
-            "GATEWAY_MAX_STREAMS": "2",
-            "GUNICORN_GRACEFUL_TIMEOUT": "1",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            try:
-                get(port, "/healthz")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not come up"
-                time.sleep(0.1)
-        yield port, api_key.secret, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    started = production_server(allow=[f"127.0.0.1:{slow_upstream}"], GATEWAY_MAX_STREAMS="2")
+    return started, api_key.secret
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_production_server_caps_its_streams_and_counts_them_down(server):
-    port, key, master_pid = server
+    server, key = server
+    port, master_pid = server.port, server.process.pid
     first, second = Stream(port, key), Stream(port, key)
     for stream in (first, second):
         assert stream.status == 200
         stream.read_until(b'"content":"t0 "')  # the first token arrived: both are open
-    streams = get(port, "/healthz")[1]["streams"]
+    streams = server.health()["streams"]
     assert streams["open"] == 2 and streams["max"] == 2
     assert streams["pid"] not in (os.getpid(), master_pid)  # the worker's own count
 
@@ -220,22 +107,20 @@ def test_the_production_server_caps_its_streams_and_counts_them_down(server):
     error = json.loads(refused.body())["error"]
     assert error["code"] == "too_many_streams" and error["type"] == "api_error"
     assert time.monotonic() - started < 2  # answered at once, never left hanging
-    status, models = get(port, "/v1/models", key)  # other requests are still served
+    status, models = server.get("/v1/models", key)  # other requests are still served
     assert status == 200 and models["data"]
 
     first.close()  # the client goes away mid-stream: the server notices on its next write
-    assert open_streams_soon(port, 1, timeout=1.0)["open"] == 1  # and closes the upstream
+    assert open_streams_soon(server, 1, timeout=1.0)["open"] == 1  # and closes the upstream
     assert b"data: [DONE]" in second.body()  # read to its end
-    assert open_streams_soon(port, 0)["open"] == 0
+    assert open_streams_soon(server, 0)["open"] == 0
 
     again = Stream(port, key)
     assert again.status == 200
     assert b"data: [DONE]" in again.body()
-    assert open_streams_soon(port, 0)["open"] == 0
+    assert open_streams_soon(server, 0)["open"] == 0
 
     # The usage writer (a greenlet in this worker) wrote each stream's record off the path.
-    deadline = time.monotonic() + 5
-    while UsageRecord.objects.count() < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: UsageRecord.objects.count() >= 3, timeout=5, what="3 usage records")
     outcomes = sorted(UsageRecord.objects.values_list("outcome", flat=True))
     assert outcomes == ["client_disconnected", "success", "success"]
