@@ -7,40 +7,18 @@ record per call (written by the server's usage writer off the request path, so w
 from __future__ import annotations
 
 import json
-import os
 
 import openai
 import pytest
-import redis
 
 from balancing.services import ModelRef, pool_entry_add, pool_set_enabled
 from invocation.models import UsageRecord
-from tests.conftest import require_service
 from tests.factories import CredentialFactory, CustomModelFactory
 from tests.fakes import slow_stream
-from tests.production_server import eventually, run_production_server
+from tests.production_server import eventually
 from workspaces.config_cache import ConfigKind, config_changed
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the server sees committed rows only
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup, fake_provider_server, slow_upstream, tmp_path_factory):
-    """The production server for every test here, reaching the fake providers and the slow
-    upstream, with the test Redis (the `redis_url` fixture flushes it before each test), as
-    production runs with one."""
-    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        require_service(f"Redis is not reachable at {url}")
-    with run_production_server(
-        log_dir=tmp_path_factory.mktemp("sdk"),
-        allow=[f"127.0.0.1:{fake_provider_server.port}", f"127.0.0.1:{slow_upstream}"],
-        REDIS_URL=url,
-        HEALTH_WORKER_CACHE_SECONDS="3600",  # no Celery worker to ping here
-    ) as server:
-        yield server
 
 
 @pytest.fixture

@@ -38,6 +38,9 @@ TIME_TOOL = {
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake image").decode()
 DATA_URL = f"data:image/png;base64,{PNG}"
 
+# The SDK's tests call the production server process, which sees committed rows only.
+SERVED = pytest.mark.django_db(transaction=True)
+
 # provider → (model id through the gateway, the fake's path prefix)
 PROVIDERS = {
     "openai": ("openai/gpt-4o", "/openai/"),
@@ -50,13 +53,11 @@ PROVIDERS = {
 
 
 @pytest.fixture
-def sdk(live_server, api_key, openai_key):
+def sdk(server, redis_url, api_key, openai_key):
     client = openai.OpenAI(
-        api_key=api_key.secret, base_url=f"{live_server.url}/v1", max_retries=0, timeout=10
+        api_key=api_key.secret, base_url=f"{server.url}/v1", max_retries=0, timeout=10
     )
     yield client
-    # Its kept-alive connection holds a live-server thread, and with it a database session
-    # that would keep the test database from being dropped.
     client.close()
 
 
@@ -104,6 +105,7 @@ def sent(fake_providers, prefix: str) -> dict:
     return json.loads(request.body)
 
 
+@SERVED
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_a_tool_round_trip_plain_and_streamed(sdk, every_provider, provider):
     model, _ = PROVIDERS[provider]
@@ -142,6 +144,7 @@ def test_a_tool_round_trip_plain_and_streamed(sdk, every_provider, provider):
     assert answer.choices[0].finish_reason == "stop"
 
 
+@SERVED
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "cohere", "ollama"])
 def test_parallel_tool_calls(sdk, every_provider, provider):
     model, _ = PROVIDERS[provider]
@@ -160,6 +163,7 @@ class Person(BaseModel):
     age: int
 
 
+@SERVED
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "cohere", "ollama"])
 def test_structured_output_parses_into_a_pydantic_model(sdk, every_provider, provider):
     model, prefix = PROVIDERS[provider]
@@ -172,6 +176,7 @@ def test_structured_output_parses_into_a_pydantic_model(sdk, every_provider, pro
     assert completion.choices[0].finish_reason == "stop"
 
 
+@SERVED
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "ollama"])
 def test_images_by_data_url_reach_a_vision_model(sdk, every_provider, provider):
     model, prefix = PROVIDERS[provider]
@@ -193,6 +198,7 @@ def test_images_by_data_url_reach_a_vision_model(sdk, every_provider, provider):
     assert PNG in json.dumps(sent(every_provider, prefix))
 
 
+@SERVED
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_an_image_url_goes_to_providers_that_fetch_it_themselves(sdk, every_provider, provider):
     model, prefix = PROVIDERS[provider]
@@ -212,6 +218,7 @@ def test_an_image_url_goes_to_providers_that_fetch_it_themselves(sdk, every_prov
     assert "https://img.example/cat.png" in json.dumps(sent(every_provider, prefix))
 
 
+@SERVED
 @pytest.mark.parametrize(
     ("model", "url", "words"),
     [
