@@ -1,4 +1,5 @@
-"""The curl examples of the README's gateway section, run as written against a live server."""
+"""The curl examples of the README's gateway section, run as written against the production
+server process."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ def readme_curl_block() -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_readme_curl_examples_work(live_server, api_key, openai_key, pro_plan):
-    env = {**os.environ, "BASE": f"{live_server.url}/v1", "KEY": api_key.secret}
+def test_the_readme_curl_examples_work(server, redis_url, api_key, openai_key, pro_plan):
+    env = {**os.environ, "BASE": f"{server.url}/v1", "KEY": api_key.secret}
     result = subprocess.run(
         [
             "bash",
