@@ -145,6 +145,7 @@ def _validation_outcome(
             "name": pending.name,
             "model_name": pending.model_name,
             "model_type": pending.model_type,
+            **({"features": pending.model_features} if pending.model_features is not None else {}),
         },
         kept_secrets=_kept_secret_placeholders(provider, credential, retrying, custom=custom),
     )
@@ -204,6 +205,7 @@ def _create(request: HtmxHttpRequest, provider_key: str, *, custom: bool) -> Htt
         model = {
             "model_name": form.cleaned_data["model_name"],
             "model_type": form.cleaned_data["model_type"],
+            "model_features": form.cleaned_data["features"],
         }
     return _submit(
         request,

@@ -8,7 +8,7 @@ import logging
 from django.db import IntegrityError, transaction
 
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
-from credentials.models import Credential, CustomModel
+from credentials.models import Credential, CustomModel, default_custom_model_features
 from upstream.calling import get_adapter
 from upstream.errors import ProviderError, UpstreamError
 from upstream.registry import get_provider
@@ -68,6 +68,7 @@ def custom_model_readd(
                 provider=credential.provider,
                 name=credential.model_name,
                 type=credential.model_type,
+                features=list(default_custom_model_features(credential.model_type)),
                 created_by=actor_user(acting_user),
             )
     except IntegrityError:
