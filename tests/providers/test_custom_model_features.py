@@ -4,6 +4,7 @@ admin, kept working across the upgrade, and checked by the gateway like a catalo
 from __future__ import annotations
 
 import json
+import re
 
 import openai
 import pytest
@@ -12,7 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.urls import reverse
 
-from credentials.models import CustomModel, default_custom_model_features
+from credentials.models import Credential, CustomModel, default_custom_model_features
 from tests.factories import CredentialFactory, CustomModelFactory, UserFactory
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.models import AuditEntry
@@ -23,6 +24,16 @@ TOOL = {
     "type": "function",
     "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
 }
+
+
+def ticked(html: str) -> list[str]:
+    """The features a form's checkboxes have ticked."""
+    inputs = re.findall(r"<input[^>]*>", html)
+    return [
+        re.search(r'value="([^"]+)"', tag).group(1)
+        for tag in inputs
+        if 'name="features"' in tag and re.search(r"\schecked\b", tag)
+    ]
 
 
 def triggers(response) -> dict:
@@ -61,7 +72,7 @@ def test_the_add_model_form_offers_the_features_ticked_for_a_chat_model(client_f
     assert 'name="features"' in html and "Tool calling" in html
     for feature in LLM_DEFAULTS:
         assert f'value="{feature}"' in html
-    assert html.count("checked") >= len(LLM_DEFAULTS)
+    assert ticked(html) == LLM_DEFAULTS
 
 
 def test_a_models_page_shows_its_features_and_edit_saves_them(client_for, workspace):
@@ -227,3 +238,32 @@ def test_existing_custom_models_get_the_features_that_refuse_nothing_they_did(
 
     features = dict(CustomModel.objects.values_list("name", "features"))
     assert features == {"llama3.2": LLM_DEFAULTS, "nomic": []}
+
+
+# -- Refresh models fills features where the provider says them -------------------------------
+
+
+def test_refresh_models_fills_a_custom_models_features_from_ollamas_capabilities(
+    client_for, workspace, ollama_model
+):
+    admin = client_for("admin")
+    credential = Credential.objects.get(workspace=workspace, name="ollama-key")
+
+    response = admin.post(
+        reverse("model-refresh", args=["ollama"]), {"credential": credential.pk}, headers=HX
+    )
+
+    html = response.content.decode()
+    ollama_model.refresh_from_db()
+    # llama3.2 reports completion and tools: no vision, no reasoning.
+    assert ollama_model.features == ["tool-call", "json-mode", "structured-output", "streaming"]
+    entry = AuditEntry.objects.get(workspace=workspace, action="model.features")
+    assert entry.operator and "Refresh models" in entry.operator
+    # Another model's Add Model comes with what Ollama said it can do.
+    assert "feature=vision" in html and "llava:13b" in html
+    form = admin.get(
+        reverse("custom-model-create", args=["ollama"]) + "?model=llava:13b&type=llm"
+        "&feature=vision&feature=streaming",
+        headers=HX,
+    ).content.decode()
+    assert ticked(form) == ["vision", "streaming"]
