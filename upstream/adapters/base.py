@@ -181,7 +181,9 @@ class ProviderAdapter:
         who = f"{self.provider.key}/{request.model}"
 
         def refuse(param: str, why: str) -> NoReturn:
-            raise UnsupportedParameter(f"`{param}` is not supported by {who}: {why}.", param=param)
+            raise UnsupportedParameter(
+                f"`{param}` is not supported by {who}: {why}.", param=param, reason=why
+            )
 
         for name, value in request.options().items():
             if name == "extra":
