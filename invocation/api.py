@@ -285,6 +285,7 @@ def _record(
             stream=stream,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             latency_ms=round((time.perf_counter() - started) * 1000),
             outcome=outcome,
         )
