@@ -1,17 +1,20 @@
 """Credentials in the Django admin: names, masks and status only; secrets never appear.
 
 Credentials are created and edited in the app, where they are validated first; the admin can
-inspect, filter and delete them. A delete, one or "Delete selected", goes through
+inspect, filter and delete them. A custom model's features can be edited here too, through
+`custom_model_set_features` as the staff user. A delete, one or "Delete selected", goes through
 `credential_delete` as the staff user (`Operator.staff`), so it does what the page's does.
 """
 
+from django import forms
 from django.contrib import admin, messages
 
 from workspaces.actors import Operator
 from workspaces.exceptions import ApplicationError
 
-from .models import Credential, PendingValidation
-from .services import credential_delete
+from .forms import features_field
+from .models import Credential, CustomModel, PendingValidation
+from .services import credential_delete, custom_model_set_features
 
 
 @admin.register(Credential)
@@ -108,3 +111,37 @@ class PendingValidationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class CustomModelAdminForm(forms.ModelForm):
+    features = features_field()
+
+    class Meta:
+        model = CustomModel
+        fields = ["features"]
+
+
+@admin.register(CustomModel)
+class CustomModelAdmin(admin.ModelAdmin):
+    """Custom models: looked at, and their features edited (the service writes and audits)."""
+
+    form = CustomModelAdminForm
+    list_display = ["name", "workspace", "provider", "type", "features", "created_at"]
+    list_filter = ["provider", "type"]
+    search_fields = ["name", "workspace__name", "workspace__slug"]
+    list_select_related = ["workspace"]
+    fields = ["workspace", "provider", "name", "type", "features", "created_by", "created_at"]
+    readonly_fields = ["workspace", "provider", "name", "type", "created_by", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # removing a model is the app's (it keeps the credentials for a re-add)
+
+    def save_model(self, request, obj, form, change) -> None:
+        custom_model_set_features(
+            custom_model=obj,
+            features=form.cleaned_data["features"],
+            acting_user=Operator.staff(request.user),
+        )

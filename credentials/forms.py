@@ -5,7 +5,41 @@ from __future__ import annotations
 from django import forms
 
 from upstream.forms import SchemaForm, build_schema_form, reject_control_characters
-from upstream.schema import MODEL_TYPES, CredentialSchema
+from upstream.schema import MODEL_FEATURES, MODEL_TYPES, CredentialSchema
+
+from .models import default_custom_model_features
+
+FEATURE_LABELS = {
+    "vision": "Vision (images in)",
+    "tool-call": "Tool calling",
+    "json-mode": "JSON mode",
+    "structured-output": "Structured output (JSON schema)",
+    "streaming": "Streaming",
+    "reasoning": "Reasoning (reasoning_effort)",
+    "audio": "Audio",
+    "document": "Documents",
+}
+
+
+def features_field(**kwargs) -> forms.MultipleChoiceField:
+    """The custom model's features, as checkboxes in the catalog's order."""
+    return forms.MultipleChoiceField(
+        label="Features",
+        choices=[(f, FEATURE_LABELS.get(f, f)) for f in MODEL_FEATURES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=(
+            "What the model can do. The gateway refuses a chat that needs a feature left "
+            "unticked (tools, images, a JSON schema, a stream, reasoning_effort)."
+        ),
+        **kwargs,
+    )
+
+
+class CustomModelFeaturesForm(forms.Form):
+    """Edit a custom model's features (its page)."""
+
+    features = features_field()
 
 
 class CredentialFormMixin(forms.Form):
@@ -56,10 +90,13 @@ def custom_model_form_class(provider) -> type[SchemaForm]:
             label="Model type",
             choices=[(t, MODEL_TYPES[t]) for t in provider.model_types],
         ),
+        # Only chat models are checked against their features; a new name + type gets them
+        # (an existing model keeps its own: edit them on its page).
+        "features": features_field(initial=list(default_custom_model_features("llm"))),
     }
     variables = [f.variable for f in provider.custom_model_schema.fields]
     return type(
         "CustomModelForm",
         (credential_form,),
-        {**fields, "field_order": ["model_name", "model_type", "name", *variables]},
+        {**fields, "field_order": ["model_name", "model_type", "features", "name", *variables]},
     )

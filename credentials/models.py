@@ -143,6 +143,9 @@ class CustomModel(models.Model):
     provider = models.CharField(max_length=50)
     name = models.CharField(max_length=200)
     type = models.CharField(max_length=30)
+    # What the model can do, in the catalog's words (upstream.schema.MODEL_FEATURES): the
+    # gateway refuses a chat using a feature the model lacks, as for a predefined model.
+    features = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -159,6 +162,26 @@ class CustomModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.name} ({self.type})"
+
+
+def default_custom_model_features(model_type: str) -> tuple[str, ...]:
+    """What a custom model can do until someone says otherwise: for a chat model, every
+    feature the gateway checks a chat against, so nothing that reached the provider before
+    custom models had features is refused now; the provider still answers for what the model
+    really lacks (a 400 of its own, never a silent drop). Other types have no chat to check."""
+    return CHECKED_CHAT_FEATURES if model_type == "llm" else ()
+
+
+# The features `ProviderAdapter.features_needed` can ask of a chat (audio and document are
+# never asked: no request field needs them yet).
+CHECKED_CHAT_FEATURES = (
+    "vision",
+    "tool-call",
+    "json-mode",
+    "structured-output",
+    "streaming",
+    "reasoning",
+)
 
 
 class ValidationKind(models.TextChoices):
@@ -192,6 +215,9 @@ class PendingValidation(Job):
     # Load balancing → Add credential → new: once saved, the credential joins this model's
     # pool ({"model": name, "type": type, "custom": bool}).
     add_to_pool = models.JSONField(null=True, blank=True)
+    # Add Model → a new custom model gets these features once its credential is saved (None:
+    # the type's defaults; an existing model keeps its own).
+    model_features = models.JSONField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
 

@@ -26,7 +26,7 @@ from upstream.calling import get_adapter
 from upstream.errors import ProviderError, UpstreamError
 from upstream.forms import CredentialValuesInvalid, clean_credential_values
 from upstream.registry import get_provider
-from upstream.schema import CredentialSchema, ProviderSpec
+from upstream.schema import MODEL_FEATURES, CredentialSchema, ProviderSpec
 from workspaces import jobs
 from workspaces.actors import Actor, actor_user
 from workspaces.config_cache import ConfigKind, config_changed
@@ -41,6 +41,7 @@ from .models import (
     PendingValidation,
     ValidationKind,
     ValidationStatus,
+    default_custom_model_features,
 )
 from .signals import credential_deleting, credential_saved, credential_working
 
@@ -160,6 +161,7 @@ def validation_request_create(
     model_type: str = "",
     retry_of: PendingValidation | None = None,
     add_to_pool: dict | None = None,
+    model_features: list[str] | None = None,
 ) -> PendingValidation:
     """Queue a create (or, with `credential`, an edit) for validation; nothing is saved yet.
 
@@ -182,6 +184,7 @@ def validation_request_create(
             model_type=model_type,
             retry_of=retry_of,
             add_to_pool=add_to_pool,
+            model_features=model_features,
         )
         queue(pending)
     return pending
@@ -199,8 +202,11 @@ def _validation_request(
     model_type: str,
     retry_of: PendingValidation | None,
     add_to_pool: dict | None = None,
+    model_features: list[str] | None = None,
 ) -> PendingValidation:
     require_manager(workspace=workspace, user=acting_user)
+    if model_features is not None:
+        model_features = clean_model_features(model_features)
     provider = get_provider(provider_key)
     if provider is None:
         raise ApplicationError("Unknown provider.")
@@ -286,6 +292,7 @@ def _validation_request(
         config=config,
         secret_payload=json.dumps(secrets),
         add_to_pool=add_to_pool if credential is None else None,
+        model_features=model_features if credential is None and model_name else None,
         created_by=acting_user,
         expires_at=timezone.now() + timedelta(seconds=settings.CREDENTIAL_VALIDATION_TIMEOUT),
     )
@@ -454,6 +461,7 @@ def _save_credential(pending: PendingValidation, *, now) -> Credential:
         credential=credential,
         acting_user=pending.created_by,
         add_to_pool=pending.add_to_pool,
+        model_features=pending.model_features,
         checked_at=now,
     )
 
@@ -472,6 +480,7 @@ def credential_store(
     add_to_pool: dict | None = None,
     changed: list[str] | None = None,
     checked_at=None,
+    model_features: list[str] | None = None,
 ) -> Credential:
     """Save values the provider has just accepted, inside the caller's transaction: new values
     for `credential`, or a new credential (the first of its scope becomes the default; a
@@ -499,6 +508,7 @@ def credential_store(
                 name=model_name,
                 model_type=model_type,
                 acting_user=acting_user,
+                features=model_features,
             )
         credential = Credential(
             **scope, is_default=first_in_scope, created_by=actor_user(acting_user)
@@ -653,17 +663,72 @@ def credential_delete(*, credential: Credential, acting_user: Actor) -> Credenti
 
 
 def custom_model_ensure(
-    *, workspace: Workspace, provider: str, name: str, model_type: str, acting_user: Actor | None
+    *,
+    workspace: Workspace,
+    provider: str,
+    name: str,
+    model_type: str,
+    acting_user: Actor | None,
+    features: list[str] | tuple[str, ...] | None = None,
 ) -> CustomModel:
-    """The custom model of a name + type, created when a credential for it is first saved."""
+    """The custom model of a name + type, created when a credential for it is first saved,
+    with `features` (None: the type's defaults). An existing model keeps its features."""
+    if features is None:
+        features = default_custom_model_features(model_type)
     model, created = CustomModel.objects.get_or_create(
         workspace=workspace,
         provider=provider,
         name=name,
         type=model_type,
-        defaults={"created_by": actor_user(acting_user)},
+        defaults={
+            "created_by": actor_user(acting_user),
+            "features": clean_model_features(features),
+        },
     )
     if created:
         config_changed(workspace.pk, ConfigKind.MODELS)
-        audit_record(workspace=workspace, actor=acting_user, action="model.add", target=model)
+        audit_record(
+            workspace=workspace,
+            actor=acting_user,
+            action="model.add",
+            target=model,
+            details={"features": model.features},
+        )
+    return model
+
+
+def clean_model_features(features) -> list[str]:
+    """The catalog's feature words, in the catalog's order; ApplicationError naming any other."""
+    if not isinstance(features, (list, tuple)):
+        raise ApplicationError("Features must be a list.", field="features")
+    unknown = [f for f in features if f not in MODEL_FEATURES]
+    if unknown:
+        raise ApplicationError(
+            f"Unknown feature {str(unknown[0])[:50]!r}: use {', '.join(MODEL_FEATURES)}.",
+            field="features",
+        )
+    return [f for f in MODEL_FEATURES if f in features]
+
+
+@transaction.atomic
+def custom_model_set_features(
+    *, custom_model: CustomModel, features: list[str] | tuple[str, ...], acting_user: Actor
+) -> CustomModel:
+    """What a custom model can do (its page, YAML, the admin, Refresh models): the gateway
+    refuses a chat that needs a feature left out. Audited with the old and new lists."""
+    require_manager(workspace=custom_model.workspace, user=acting_user)
+    cleaned = clean_model_features(features)
+    model = CustomModel.objects.select_for_update().get(pk=custom_model.pk)
+    if model.features == cleaned:
+        return model
+    before, model.features = model.features, cleaned
+    model.save(update_fields=["features"])
+    config_changed(model.workspace_id, ConfigKind.MODELS)
+    audit_record(
+        workspace=model.workspace,
+        actor=acting_user,
+        action="model.features",
+        target=model,
+        details={"before": before, "after": cleaned},
+    )
     return model

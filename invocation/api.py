@@ -17,7 +17,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -83,6 +83,7 @@ class ModelHandle:
     type: str
     custom: bool
     source: str = "custom"  # "system": the operator's credentials, charged to the quota
+    custom_features: tuple[str, ...] = ()  # a custom model's own (CustomModel.features)
 
     @property
     def id(self) -> str:
@@ -97,10 +98,10 @@ class ModelHandle:
 
     @property
     def features(self) -> tuple[str, ...] | None:
-        """What the model can do (the catalog's `features`); None when unknown (a custom
-        model), and then only what the provider can honour is checked."""
+        """What the model can do: the catalog's `features`, or a custom model's own; None
+        when unknown, and then only what the provider can honour is checked."""
         if self.custom:
-            return None
+            return self.custom_features
         for model in self.provider.models:
             if model.name == self.name and model.type == self.type:
                 return model.features
@@ -217,7 +218,19 @@ def _usable(
         raise UnknownModel(
             f"No {model_type} model {provider.key}/{name} in this workspace."
         ) from None
-    return ModelHandle(provider, row.name, row.type, row.custom is not None, row.source)
+    return _handle(provider, row)
+
+
+def _handle(provider: ProviderSpec, row) -> ModelHandle:
+    custom = row.custom
+    return ModelHandle(
+        provider,
+        row.name,
+        row.type,
+        custom is not None,
+        row.source,
+        tuple(custom.features or ()) if custom is not None else (),
+    )
 
 
 def usable_models(workspace: Workspace, model_type: str | None = None) -> list[ModelHandle]:
@@ -229,9 +242,7 @@ def usable_models(workspace: Workspace, model_type: str | None = None) -> list[M
         models = provider_models(workspace=workspace, provider=provider)
         for row in [*models.predefined, *models.custom]:
             if row.status.usable and (not model_type or row.type == model_type):
-                handles.append(
-                    ModelHandle(provider, row.name, row.type, row.custom is not None, row.source)
-                )
+                handles.append(_handle(provider, row))
     return handles
 
 
@@ -274,6 +285,7 @@ def _record(
             stream=stream,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             latency_ms=round((time.perf_counter() - started) * 1000),
             outcome=outcome,
         )
@@ -311,7 +323,7 @@ class _Metered:
     def handle(self, handle: ModelHandle) -> ModelHandle:
         if self.source == handle.source:
             return handle
-        return ModelHandle(handle.provider, handle.name, handle.type, handle.custom, self.source)
+        return replace(handle, source=self.source)
 
     def settle(self, usage: Usage | None) -> None:
         if self.reservation is not None:

@@ -36,6 +36,8 @@ class UsageRecord(models.Model):
     stream = models.BooleanField(default=False)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Of the completion tokens, those the model spent thinking (where the provider says so).
+    reasoning_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=40, default="success")
     # "system": served by the operator's credentials and charged to the plan's quota.

@@ -82,6 +82,7 @@ class UsageTotals:
     errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0  # part of completion_tokens
 
     @property
     def total_tokens(self) -> int:
@@ -127,6 +128,7 @@ _AGGREGATES = {
     "errors": Count("pk", filter=~Q(outcome="success")),
     "prompt_tokens": Sum("prompt_tokens"),
     "completion_tokens": Sum("completion_tokens"),
+    "reasoning_tokens": Sum("reasoning_tokens"),
 }
 
 

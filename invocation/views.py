@@ -76,6 +76,7 @@ CSV_COLUMNS = [
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
+    "reasoning_tokens",  # last: columns readers already know keep their place
 ]
 
 
@@ -113,6 +114,7 @@ def usage_csv(request: HtmxHttpRequest) -> HttpResponse:
                 row.prompt_tokens,
                 row.completion_tokens,
                 row.total_tokens,
+                row.reasoning_tokens,
             ]
         )
     return response

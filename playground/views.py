@@ -109,6 +109,7 @@ class Run:
     text: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning_tokens: int = 0
     latency_ms: int = 0
     first_token_ms: int | None = None
     error: Failure | None = None
@@ -118,7 +119,11 @@ class Run:
         if self.prompt_tokens is None:
             return "Not reported by the provider"
         total = self.prompt_tokens + (self.completion_tokens or 0)
-        return f"{self.prompt_tokens} prompt + {self.completion_tokens} completion ({total} in all)"
+        reasoning = f", {self.reasoning_tokens} of them reasoning" if self.reasoning_tokens else ""
+        return (
+            f"{self.prompt_tokens} prompt + {self.completion_tokens} completion{reasoning} "
+            f"({total} in all)"
+        )
 
     @property
     def latency(self) -> str:
@@ -137,6 +142,7 @@ class Run:
                 usage.prompt_tokens,
                 usage.completion_tokens,
             )
+            self.reasoning_tokens = usage.reasoning_tokens
         self.latency_ms = _ms_since(self.started)
 
     def figures(self) -> dict:
@@ -145,6 +151,7 @@ class Run:
             "credential": self.credential,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
             "tokens": self.tokens,
             "latency_ms": self.latency_ms,
             "first_token_ms": self.first_token_ms,

@@ -145,6 +145,7 @@ def _validation_outcome(
             "name": pending.name,
             "model_name": pending.model_name,
             "model_type": pending.model_type,
+            **({"features": pending.model_features} if pending.model_features is not None else {}),
         },
         kept_secrets=_kept_secret_placeholders(provider, credential, retrying, custom=custom),
     )
@@ -196,7 +197,16 @@ def _create(request: HtmxHttpRequest, provider_key: str, *, custom: bool) -> Htt
         form_class = credential_form_class(provider.credential_schema)
     form = form_class(
         request.POST or None,
-        initial={"model_name": request.GET.get("model", ""), "model_type": request.GET.get("type")},
+        initial={
+            "model_name": request.GET.get("model", ""),
+            "model_type": request.GET.get("type"),
+            # Refresh models → Add Model: what the provider reported the model can do.
+            **(
+                {"features": [f for f in request.GET.getlist("feature") if f]}
+                if "feature" in request.GET
+                else {}
+            ),
+        },
         kept_secrets=_kept_secret_placeholders(provider, None, retry_of is not None, custom=custom),
     )
     model = {}
@@ -204,6 +214,7 @@ def _create(request: HtmxHttpRequest, provider_key: str, *, custom: bool) -> Htt
         model = {
             "model_name": form.cleaned_data["model_name"],
             "model_type": form.cleaned_data["model_type"],
+            "model_features": form.cleaned_data["features"],
         }
     return _submit(
         request,

@@ -365,7 +365,8 @@ def model_for_use(
 class RefreshResults:
     available: list[PredefinedModel]  # predefined models the credential can reach
     unavailable: list[PredefinedModel]  # predefined models it cannot
-    discovered: list[tuple[str, str, bool]]  # other models: name, type, already a custom model
+    # other models: name, type, already a custom model, features the provider reported (None)
+    discovered: list[tuple[str, str, bool, list[str] | None]]
 
 
 def refresh_results(*, workspace: Workspace, provider: ProviderSpec, refresh) -> RefreshResults:
@@ -380,7 +381,12 @@ def refresh_results(*, workspace: Workspace, provider: ProviderSpec, refresh) ->
         available=[m for m in provider.models if m.name in names],
         unavailable=[m for m in provider.models if m.name not in names],
         discovered=[
-            (item["name"], item["type"], (item["name"], item["type"]) in customs)
+            (
+                item["name"],
+                item["type"],
+                (item["name"], item["type"]) in customs,
+                item.get("features"),
+            )
             for item in refresh.discovered
             if item["name"] not in predefined_names
         ],

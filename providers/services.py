@@ -8,12 +8,14 @@ import logging
 from django.db import IntegrityError, transaction
 
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
-from credentials.models import Credential, CustomModel
+from credentials.models import Credential, CustomModel, default_custom_model_features
+from credentials.services import custom_model_set_features
+from upstream.adapters.base import DiscoveredModel
 from upstream.calling import get_adapter
 from upstream.errors import ProviderError, UpstreamError
 from upstream.registry import get_provider
 from workspaces import jobs
-from workspaces.actors import Actor, actor_user
+from workspaces.actors import Actor, Operator, actor_user
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError
 from workspaces.models import User, Workspace
@@ -68,6 +70,7 @@ def custom_model_readd(
                 provider=credential.provider,
                 name=credential.model_name,
                 type=credential.model_type,
+                features=list(default_custom_model_features(credential.model_type)),
                 created_by=actor_user(acting_user),
             )
     except IntegrityError:
@@ -157,14 +160,16 @@ def model_refresh_run(*, refresh_id: str) -> None:
     jobs.job_run(ModelRefresh, refresh_id, work=_list_models, finish=_apply_listing)
 
 
-def _list_models(refresh: ModelRefresh) -> list[tuple[str, str]] | ProviderError:
-    """The (name, type) pairs the credential reaches, or the provider's refusal."""
+def _list_models(refresh: ModelRefresh) -> list[DiscoveredModel] | ProviderError:
+    """The models the credential reaches (by name and type, each once), or the provider's
+    refusal."""
     try:
         credential = Credential.objects.filter(pk=refresh.credential_id).first()
         if credential is None:
             raise UpstreamError("the credential was deleted")
         models = get_adapter(get_provider(refresh.provider)).list_models(credential.values())
-        return sorted({(m.name, m.type) for m in models})
+        unique = {(m.name, m.type): m for m in models}
+        return [unique[key] for key in sorted(unique)]
     except ProviderError as exc:
         return exc
     except SecretDecryptionError:
@@ -174,11 +179,27 @@ def _list_models(refresh: ModelRefresh) -> list[tuple[str, str]] | ProviderError
         return UpstreamError("unexpected error while listing models")
 
 
-def _apply_listing(refresh: ModelRefresh, listing: list[tuple[str, str]] | ProviderError) -> None:
+def _apply_listing(refresh: ModelRefresh, listing: list[DiscoveredModel] | ProviderError) -> None:
+    """Keep what was found; where the provider says what a model can do (Ollama's /api/show,
+    OpenRouter-like lists), the workspace's custom model of that name and type gets those
+    features."""
     if isinstance(listing, ProviderError):
         jobs.job_fail(refresh, code=listing.code, message=listing.message, hint=listing.hint)
         return
-    refresh.discovered = [{"name": name, "type": kind} for name, kind in listing]
+    refresh.discovered = [
+        {"name": m.name, "type": m.type}
+        | ({"features": list(m.features)} if m.features is not None else {})
+        for m in listing
+    ]
+    key = get_adapter(get_provider(refresh.provider)).adapter.model_key
+    reported = {(key(m.name), m.type): m.features for m in listing if m.features is not None}
+    if reported:
+        actor = Operator(name="Refresh models", user=refresh.created_by)
+        customs = CustomModel.objects.filter(workspace=refresh.workspace, provider=refresh.provider)
+        for model in customs:
+            features = reported.get((key(model.name), model.type))
+            if features is not None:
+                custom_model_set_features(custom_model=model, features=features, acting_user=actor)
     jobs.job_succeed(refresh)
 
 

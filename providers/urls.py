@@ -34,6 +34,7 @@ provider_patterns = [
     path("models/refresh/<uuid:pk>/", views.model_refresh_detail, name="model-refresh-detail"),
     path("models/credentials/", views.custom_credential_list, name="custom-credential-list"),
     path("models/<int:pk>/", views.custom_model_detail, name="custom-model-detail"),
+    path("models/<int:pk>/edit/", views.custom_model_update, name="custom-model-update"),
     path("models/<int:pk>/delete/", views.custom_model_delete, name="custom-model-delete"),
 ]
 

@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
+from credentials.forms import FEATURE_LABELS, CustomModelFeaturesForm
 from credentials.selectors import credential_choices, credential_get_or_404, summarize
-from credentials.services import pending_validations_sweep
+from credentials.services import custom_model_set_features, pending_validations_sweep
 from upstream.registry import get_provider_or_404
 from upstream.schema import MODEL_TYPES
 from workspaces.access import manager_view, workspace_view
@@ -93,8 +94,47 @@ def custom_model_detail(request: HtmxHttpRequest, provider_key: str, pk: int) ->
     context["row"] = selectors.custom_model_row(
         workspace=request.workspace, model=model, credentials=context["credentials"]
     )
+    context["feature_labels"] = [FEATURE_LABELS.get(f, f) for f in model.features or ()]
     return render_page(
-        request, "providers/custom_model_detail.html", context, targets=("model-status",)
+        request,
+        "providers/custom_model_detail.html",
+        context,
+        targets=("model-status", "model-features"),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@manager_view
+def custom_model_update(request: HtmxHttpRequest, provider_key: str, pk: int) -> HttpResponse:
+    """Edit a custom model's features: what the gateway lets a chat ask of it."""
+    provider = get_provider_or_404(provider_key)
+    model = selectors.custom_model_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=pk
+    )
+    form = CustomModelFeaturesForm(request.POST or None, initial={"features": model.features})
+    if request.method == "POST" and form.is_valid():
+        try:
+            custom_model_set_features(
+                custom_model=model, features=form.cleaned_data["features"], acting_user=request.user
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            if not request.htmx:
+                return redirect("custom-model-detail", provider.key, model.pk)
+            return done(
+                request,
+                f"Features of {model.name} saved.",
+                events=("modelsChanged",),
+                close_modal=True,
+                response=HttpResponse(),
+            )
+    return render_page(
+        request,
+        "providers/custom_model_form.html",
+        {"provider": provider, "model": model, "form": form},
+        fragment="features-form",
+        status=422 if form.errors else 200,
     )
 
 

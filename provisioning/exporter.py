@@ -73,7 +73,11 @@ def provisioning_export(*, workspace: Workspace) -> str:
         for model in custom_models:
             if model.provider != provider.key:
                 continue
-            item: dict[str, Any] = {"name": model.name, "type": model.type}
+            item: dict[str, Any] = {
+                "name": model.name,
+                "type": model.type,
+                "features": list(model.features or ()),
+            }
             scope = Scope(provider.key, model.name, model.type)
             credential_list(provider, scope, custom_model_path(*scope.fields.values()), item)
             if item.get("credentials"):  # a model without credentials cannot be called

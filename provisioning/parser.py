@@ -19,7 +19,7 @@ from credentials.services import clean_model_name, clean_name, credential_schema
 from system.models import Preferred
 from upstream.forms import CredentialValuesInvalid, clean_credential_values
 from upstream.registry import catalog, get_provider
-from upstream.schema import CredentialSchema, ProviderSpec
+from upstream.schema import MODEL_FEATURES, CredentialSchema, ProviderSpec
 from workspaces.exceptions import ApplicationError
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -85,6 +85,7 @@ class CustomModelSpec:
     name: str
     type: str
     credentials: CredentialListSpec
+    features: tuple[str, ...] | None = None  # None: not in the file (the type's defaults)
 
 
 @dataclass(frozen=True)
@@ -359,7 +360,7 @@ class _Reader:
             _mapping(
                 item,
                 item_path,
-                allowed={"name", "type", "credentials", "default_credential"},
+                allowed={"name", "type", "credentials", "default_credential", "features"},
                 required={"name", "type"},
             )
             try:
@@ -378,8 +379,25 @@ class _Reader:
                 raise ProvisioningError(
                     f"{item_path}.credentials", "a custom model needs at least one credential"
                 )
-            models.append(CustomModelSpec(item_path, provider.key, name, model_type, credentials))
+            features = self.features(item, item_path)
+            models.append(
+                CustomModelSpec(item_path, provider.key, name, model_type, credentials, features)
+            )
         return tuple(models)
+
+    @staticmethod
+    def features(item: dict, path: str) -> tuple[str, ...] | None:
+        """A custom model's `features`: the catalog's words (None when the key is absent)."""
+        if "features" not in item:
+            return None
+        values = _items(item, "features", path)
+        for index, value in enumerate(values):
+            if value not in MODEL_FEATURES:
+                raise ProvisioningError(
+                    f"{path}.features[{index}]",
+                    f"{str(value)[:50]!r} is not a feature (features: {', '.join(MODEL_FEATURES)})",
+                )
+        return tuple(f for f in MODEL_FEATURES if f in values)
 
     @staticmethod
     def model_type(item: dict, path: str, provider: ProviderSpec) -> str:

@@ -34,6 +34,7 @@ from credentials.services import (
     credential_set_default,
     credential_store,
     custom_model_ensure,
+    custom_model_set_features,
     kept_secret_moved,
 )
 from providers.services import custom_model_remove
@@ -249,8 +250,18 @@ class _Planner:
         return Step(action, path, target, PHASE_DEFAULT, write)
 
     def custom_model(self, spec: CustomModelSpec) -> Step:
-        if (spec.provider, spec.name, spec.type) in self.custom_models:
-            return Step(UNCHANGED, spec.path)
+        current = self.custom_models.get((spec.provider, spec.name, spec.type))
+        if current is not None:
+            if spec.features is None or list(spec.features) == list(current.features or ()):
+                return Step(UNCHANGED, spec.path)
+
+            def update():
+                custom_model_set_features(  # audits "model.features" itself
+                    custom_model=current, features=spec.features, acting_user=self.actor
+                )
+
+            detail = f"features: {', '.join(spec.features) or 'none'}"
+            return Step(UPDATE, spec.path, detail, phase=PHASE_MODEL, write=update)
 
         def write():
             custom_model_ensure(  # audits "model.add" itself
@@ -259,6 +270,7 @@ class _Planner:
                 name=spec.name,
                 model_type=spec.type,
                 acting_user=self.actor,
+                features=spec.features,
             )
 
         return Step(CREATE, spec.path, phase=PHASE_MODEL, write=write)

@@ -11,7 +11,7 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from credentials.models import ValidationKind
+from credentials.models import ValidationKind, default_custom_model_features
 from system.models import Preferred, QuotaPeriod
 from system.quotas import period_start
 from workspaces.models import Membership, Plan, Role, User, Workspace
@@ -81,6 +81,8 @@ class CustomModelFactory(factory.django.DjangoModelFactory):
     provider = "openai"
     name = factory.Sequence(lambda n: f"custom-model-{n}")
     type = "llm"
+    # As the app creates one: its type's default features.
+    features = factory.LazyAttribute(lambda o: list(default_custom_model_features(o.type)))
 
 
 class PendingValidationFactory(factory.django.DjangoModelFactory):

@@ -65,6 +65,7 @@ EXPECTED = {
     "custom-model-readd": "admin",
     "custom-model-detail": "member",
     "custom-model-delete": "admin",
+    "custom-model-update": "admin",
     "custom-credential-list": "member",
     "model-toggle": "admin",
     "model-refresh": "admin",

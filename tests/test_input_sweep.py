@@ -496,3 +496,196 @@ def test_gateway_json(gateway, name):
         gateway(name, body)
 
     run()
+
+
+# --- the chat surface (issue 21): tools, tool calls, schemas, images ----------------------------
+
+PRIVATE_IMAGES = [
+    "http://127.0.0.1/cat.png",
+    "http://localhost:8000/cat.png",
+    "http://10.0.0.7/cat.png",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]/cat.png",
+    "http://0x7f000001/cat.png",
+    "https://192.168.1.1/cat.png",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:6379/_INFO",
+]
+_PNG = "iVBORw0KGgo="
+DATA_URLS = [
+    f"data:image/png;base64,{_PNG}",
+    "data:image/png;base64,not base64 at all!",
+    "data:text/html;base64,PHNjcmlwdD4=",
+    "data:image/png,",
+    "data:;base64,AAAA",
+    # past the image cap (GATEWAY_MAX_IMAGE_BYTES, 8 MiB), and past the text cap alone
+    "data:image/png;base64," + "A" * (9 * 2**20),
+    "data:image/png;base64," + "A" * (2 * 2**20),
+]
+SCHEMAS = st.one_of(
+    nested,
+    st.sampled_from(
+        [
+            {"type": "object", "properties": {"city": {"type": "string"}}},
+            {"$ref": "#"},  # recursive
+            {"$ref": "https://example.com/schema.json"},  # foreign
+            {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
+            {"type": "telepathy"},
+            {"type": ["string", "null"], "enum": [1, {"a": []}]},
+            {"properties": "not a mapping"},
+            {"$defs": {"n": {"$ref": "#/$defs/n"}}, "$ref": "#/$defs/n"},
+        ]
+    ),
+)
+TOOL = st.fixed_dictionaries(
+    {"type": st.one_of(st.just("function"), nested)},
+    optional={
+        "function": st.one_of(
+            st.fixed_dictionaries(
+                {"name": st.one_of(st.just("get_weather"), text, nested)},
+                optional={
+                    "description": st.one_of(text, nested),
+                    "parameters": SCHEMAS,
+                    "strict": st.one_of(st.booleans(), nested),
+                },
+            ),
+            nested,
+        )
+    },
+)
+IMAGE_PART = st.fixed_dictionaries(
+    {
+        "type": st.one_of(st.just("image_url"), nested),
+        "image_url": st.one_of(
+            st.fixed_dictionaries(
+                {"url": st.one_of(st.sampled_from(PRIVATE_IMAGES + DATA_URLS), text, nested)},
+                optional={"detail": st.one_of(st.sampled_from(["auto", "low", "high"]), nested)},
+            ),
+            nested,
+        ),
+    }
+)
+TOOL_CALL = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.just("call_1"), text, nested),
+        "type": st.one_of(st.just("function"), nested),
+        "function": st.one_of(
+            st.fixed_dictionaries(
+                {
+                    "name": st.one_of(st.just("get_weather"), text),
+                    "arguments": st.one_of(
+                        st.just('{"city": "Paris"}'), text, nested.map(json.dumps), nested
+                    ),
+                }
+            ),
+            nested,
+        ),
+    }
+)
+SURFACE_MESSAGES = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {"role": st.just("user")},
+            optional={
+                "content": st.one_of(
+                    text, st.lists(st.one_of(IMAGE_PART, nested), min_size=1, max_size=2)
+                )
+            },
+        ),
+        st.fixed_dictionaries(
+            {"role": st.just("assistant")},
+            optional={
+                "content": st.one_of(st.none(), text),
+                "tool_calls": st.one_of(st.lists(TOOL_CALL, max_size=2), nested),
+            },
+        ),
+        st.fixed_dictionaries(
+            {"role": st.just("tool")},
+            optional={
+                "tool_call_id": st.one_of(st.just("call_1"), text, nested),
+                "content": st.one_of(text, nested),
+            },
+        ),
+    ),
+    min_size=1,
+    max_size=4,
+)
+SURFACE_FIELDS = {
+    "tools": st.one_of(st.lists(TOOL, max_size=2), nested),
+    "tool_choice": st.one_of(
+        st.sampled_from(["auto", "none", "required", {"type": "function"}]),
+        st.fixed_dictionaries(
+            {"type": st.just("function"), "function": st.fixed_dictionaries({"name": text})}
+        ),
+        nested,
+    ),
+    "parallel_tool_calls": st.one_of(st.booleans(), nested),
+    "response_format": st.one_of(
+        st.sampled_from([{"type": "json_object"}, {"type": "text"}]),
+        st.fixed_dictionaries(
+            {"type": st.just("json_schema")},
+            optional={
+                "json_schema": st.one_of(
+                    st.fixed_dictionaries(
+                        {"name": st.one_of(st.just("answer"), text)},
+                        optional={"schema": SCHEMAS, "strict": st.one_of(st.booleans(), nested)},
+                    ),
+                    nested,
+                )
+            },
+        ),
+        nested,
+    ),
+    "reasoning_effort": st.one_of(st.sampled_from(["low", "high", "none", "huge"]), nested),
+    "seed": st.one_of(st.integers(-(2**70), 2**70), nested),
+    "logit_bias": nested,
+    "logprobs": nested,
+    "top_logprobs": nested,
+    "max_completion_tokens": st.one_of(st.integers(-5, 10**12), nested),
+    "stream": st.booleans(),
+}
+SURFACE_MODELS = [
+    "openai/gpt-4o",
+    "anthropic/claude-sonnet-4-5-20250929",
+    "gemini/gemini-2.5-flash",
+]
+
+
+@st.composite
+def chat_surface_bodies(draw) -> str:
+    body = {"model": draw(st.sampled_from(SURFACE_MODELS)), "messages": draw(SURFACE_MESSAGES)}
+    for key, values in SURFACE_FIELDS.items():
+        if draw(st.integers(0, 2)) == 0:
+            body[key] = draw(values)
+    return json.dumps(body)
+
+
+@pytest.fixture
+def surface_gateway(gateway, workspace, fake_providers):
+    from tests.factories import CredentialFactory
+
+    for key in ("anthropic", "gemini"):
+        CredentialFactory(
+            workspace=workspace,
+            provider=key,
+            name=f"{key}-key",
+            is_default=True,
+            secret_data=json.dumps({"api_key": "sk-test-valid-1"}),
+            config={"base_url": fake_providers.base_url(key)},
+        )
+    return gateway
+
+
+def test_gateway_chat_surface(surface_gateway, fake_providers):
+    """Tools, tool calls with any arguments, malformed schemas, images at private addresses,
+    huge or broken data URLs: a 4xx naming the trouble or an answer, never a 500, and no image
+    is ever fetched from a private address."""
+
+    @SWEEP
+    @given(body=chat_surface_bodies())
+    def run(body):
+        surface_gateway("gateway-chat", body)
+
+    run()
+    fetched = {r.path for r in fake_providers.requests}
+    assert not any("meta-data" in path or "passwd" in path for path in fetched)

@@ -68,6 +68,7 @@ METHODS = {
     "custom-model-readd": POST_ONLY,
     "custom-model-detail": GET_ONLY,
     "custom-model-delete": BOTH,
+    "custom-model-update": BOTH,
     "custom-credential-list": GET_ONLY,
     "model-toggle": POST_ONLY,
     "model-refresh": BOTH,

@@ -360,6 +360,7 @@ def test_gateway_answers_show_no_secret(canaries):
             {"model": "openai/gpt-4o-mini", "messages": HELLO, "stream": True},
         ),
         ("post", "/v1/chat/completions", {"model": "no/such-model", "messages": HELLO}),
+        *[("post", "/v1/chat/completions", body) for body in CHAT_SURFACE],
         ("post", "/v1/chat/completions", {"model": "openai/gpt-4o-mini"}),
         ("post", "/v1/embeddings", {"model": "openai/text-embedding-3-small", "input": "x"}),
         ("post", "/v1/moderations", {"model": "openai/omni-moderation-latest", "input": "x"}),
@@ -381,6 +382,57 @@ def test_gateway_answers_show_no_secret(canaries):
 
 
 HELLO = [{"role": "user", "content": "Hello"}]
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def _image(url: str) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]
+
+
+# The chat surface (issue 21) on the canary's credentials: tools, a round trip whose arguments
+# and results are sent back, schemas good and malformed, images at private addresses, broken
+# and oversized data URLs. Answers and refusals alike must not carry a stored secret.
+CHAT_SURFACE = [
+    {"model": model, **fields}
+    for model in ("openai/gpt-4o-mini", "canary-ft")
+    for fields in (
+        {"messages": HELLO, "tools": [WEATHER], "tool_choice": "required"},
+        {"messages": HELLO, "tools": [WEATHER], "stream": True},
+        {
+            "messages": [
+                *HELLO,
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": 1}'},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "21 degrees"},
+            ],
+            "tools": [WEATHER],
+        },
+        {"messages": HELLO, "tools": [{"type": "function", "function": {"parameters": 7}}]},
+        {
+            "messages": HELLO,
+            "response_format": {"type": "json_schema", "json_schema": {"schema": {"$ref": "#"}}},
+        },
+        {"messages": _image("http://169.254.169.254/latest/meta-data/")},
+        {"messages": _image("http://127.0.0.1:1/cat.png")},
+        {"messages": _image("data:image/png;base64,not-base64!")},
+        {"messages": _image("data:image/png;base64," + "A" * (2 * 2**20))},
+        {"messages": HELLO, "reasoning_effort": "high", "seed": 1, "logit_bias": {"1": 5}},
+    )
+]
 
 
 def test_no_log_record_carries_a_secret(canaries, caplog, client_for):

@@ -156,8 +156,9 @@ class UnsupportedParameter(NotSupported):
     title = "Unsupported parameter"
     hint = ""
 
-    def __init__(self, detail: str, *, param: str, code: str | None = None):
+    def __init__(self, detail: str, *, param: str, code: str | None = None, reason: str = ""):
         self.field = param
+        self.reason = reason  # why, on its own (the gateway docs' feature table shows it)
         if code is not None:
             self.code = code
         super().__init__(detail)

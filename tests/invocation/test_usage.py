@@ -5,6 +5,7 @@ exiting lose nothing that can still be stored."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from invocation import api, usage
 from invocation.models import UsageRecord
-from tests.factories import UsageRecordFactory, WorkspaceFactory
+from tests.factories import CredentialFactory, UsageRecordFactory, WorkspaceFactory
 from tests.faults import database_refusing_connections, in_thread
 from tests.helpers import flush_usage, reset_writer
 from upstream.calls import Message
@@ -121,3 +122,22 @@ def test_records_pending_at_exit_are_written(workspace, transactional_db):
     )
     assert UsageRecord.objects.filter(workspace=workspace).count() == 1
     assert UsageRecord.objects.get().created_at > timezone.now() - timedelta(minutes=1)
+
+
+def test_a_chats_reasoning_tokens_are_kept_on_its_record(workspace, fake_providers):
+    """Gemini's fake reports `thoughtsTokenCount` when asked to think."""
+    CredentialFactory(
+        workspace=workspace,
+        provider="gemini",
+        name="gemini-key",
+        is_default=True,
+        secret_data=json.dumps({"api_key": "sk-test-valid-1"}),
+        config={"base_url": fake_providers.base_url("gemini")},
+    )
+    served = api.chat(
+        workspace, "gemini/gemini-2.5-flash", [Message("user", "Think")], reasoning_effort="low"
+    )
+    flush_usage()
+
+    assert served.value.usage.reasoning_tokens == 7
+    assert UsageRecord.objects.get(workspace=workspace).reasoning_tokens == 7

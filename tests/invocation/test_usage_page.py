@@ -401,6 +401,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
         "prompt_tokens",
         "completion_tokens",
         "total_tokens",
+        "reasoning_tokens",
     ]
     assert [dict(row) for row in rows] == [
         {
@@ -413,6 +414,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "prompt_tokens": "100",
             "completion_tokens": "20",
             "total_tokens": "120",
+            "reasoning_tokens": "0",
         },
         {
             "date": "2025-03-10",
@@ -424,6 +426,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "prompt_tokens": "10",
             "completion_tokens": "5",
             "total_tokens": "15",
+            "reasoning_tokens": "0",
         },
         {
             "date": "2025-03-13",
@@ -435,6 +438,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "prompt_tokens": "0",
             "completion_tokens": "0",
             "total_tokens": "0",
+            "reasoning_tokens": "0",
         },
         {
             "date": "2025-03-15",
@@ -446,6 +450,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "prompt_tokens": "1000",
             "completion_tokens": "500",
             "total_tokens": "1500",
+            "reasoning_tokens": "0",
         },
     ]
 
@@ -490,3 +495,16 @@ def test_csv_keeps_a_name_that_looks_like_a_formula_as_text(client_for, workspac
     _, rows = export(client_for("admin"), group="credential")
 
     assert rows[0]["credential"] == '\'=HYPERLINK("http://evil")'
+
+
+def test_reasoning_tokens_are_totalled_shown_and_exported(client_for, workspace):
+    record(workspace, TODAY + timedelta(hours=1), completion_tokens=50, reasoning_tokens=30)
+    record(workspace, TODAY + timedelta(hours=2), completion_tokens=5)
+
+    [row] = summary(workspace, "provider")
+    assert (row.completion_tokens, row.reasoning_tokens) == (55, 30)
+    client = client_for("admin")
+    page = client.get(reverse("usage")).content.decode()
+    assert "of which reasoning: 30" in page
+    rows = list(csv.DictReader(io.StringIO(client.get(reverse("usage-csv")).content.decode())))
+    assert [r["reasoning_tokens"] for r in rows] == ["30"]

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from balancing.models import Pool, PoolEntry
-from credentials.models import Credential, CustomModel
+from credentials.models import Credential, CustomModel, default_custom_model_features
 from system.models import ProviderPreference
 from tests.factories import CredentialFactory, WorkspaceFactory
 from workspaces.models import AuditEntry
@@ -637,3 +637,66 @@ def test_the_audit_log_names_the_command_that_applied_the_file(
 
     assert html.count("operator: manage.py apply_providers") == AuditEntry.objects.count()
     assert "credential.create" in html and "credential.default" in html
+
+
+def test_a_custom_model_without_features_gets_its_types_defaults(
+    tmp_path, workspace, env, openai_url
+):
+    apply(tmp_path, full_file(openai_url))
+
+    model = CustomModel.objects.get(workspace=workspace, name="my-finetune")
+    assert model.features == list(default_custom_model_features("llm"))
+
+
+def test_a_custom_models_features_are_applied_updated_and_exported(
+    tmp_path, workspace, env, openai_url, fake_providers
+):
+    text = full_file(openai_url).replace(
+        "        type: llm\n",
+        "        type: llm\n        features: [streaming, tool-call]\n",
+        1,
+    )
+    apply(tmp_path, text)
+    model = CustomModel.objects.get(workspace=workspace, name="my-finetune")
+    assert model.features == ["tool-call", "streaming"]  # the catalog's order
+
+    output = apply(tmp_path, text.replace("[streaming, tool-call]", "[vision]"))
+
+    assert "update    providers.openai.custom_models[my-finetune (llm)] (features: vision)" in (
+        plan_lines(output)
+    )
+    model.refresh_from_db()
+    assert model.features == ["vision"]
+    assert AuditEntry.objects.filter(workspace=workspace, action="model.features").count() == 1
+    exported = export(workspace="acme")
+    assert "features: [vision]" in exported, exported
+    # A file that leaves features out leaves them as they are.
+    fake_providers.reset()
+    assert all(
+        line.startswith("unchanged ")
+        for line in plan_lines(
+            apply(tmp_path, text.replace("        features: [streaming, tool-call]\n", ""))
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("features", "expected"),
+    [
+        ("[telepathy]", "features[0]: 'telepathy' is not a feature"),
+        ("vision", "features: must be a list, not text"),
+    ],
+)
+def test_an_unknown_feature_is_named_and_nothing_is_written(
+    tmp_path, workspace, env, openai_url, features, expected
+):
+    text = full_file(openai_url).replace(
+        "        type: llm\n",
+        f"        type: llm\n        features: {features}\n",
+        1,
+    )
+
+    message = apply_fails(tmp_path, text)
+
+    assert message.startswith("providers.openai.custom_models[my-finetune (llm)]." + expected)
+    assert nothing_written(workspace)

@@ -504,6 +504,53 @@ def test_ollama_list_models(fake_providers):
     assert len(types) == len(Ollama.MODELS)
 
 
+def test_ollama_list_models_reads_each_chat_models_capabilities(fake_providers):
+    models = adapter("ollama").list_models(credentials(fake_providers, "ollama", key=None))
+    features = {m.name: m.features for m in models}
+
+    assert features == {
+        "llama3.2:latest": ("tool-call", "json-mode", "structured-output", "streaming"),
+        "qwen2.5:7b": ("tool-call", "json-mode", "structured-output", "streaming", "reasoning"),
+        "llava:13b": ("vision", "json-mode", "structured-output", "streaming"),
+        "nomic-embed-text:latest": None,  # not a chat model: not shown
+        "all-minilm:latest": None,
+    }
+    shows = [r for r in fake_providers.requests if r.path.endswith("/api/show")]
+    assert len(shows) == 3
+
+
+def test_ollama_capabilities_unknown_or_a_failed_show_leave_features_unknown():
+    from upstream.adapters.ollama import features_from_capabilities
+
+    assert features_from_capabilities(None) is None  # a server too old to say
+    assert features_from_capabilities(["completion"]) == (
+        "json-mode",
+        "structured-output",
+        "streaming",
+    )
+    assert features_from_capabilities(["embedding"]) == ()
+
+
+def test_an_openrouter_like_list_says_what_each_model_can_do():
+    from upstream.adapters.openai import listed_features
+
+    assert listed_features({"id": "gpt-4o"}) is None  # OpenAI's own list says nothing
+    item = {
+        "id": "openai/gpt-4o",
+        "supported_parameters": ["tools", "tool_choice", "response_format", "structured_outputs"],
+        "architecture": {"input_modalities": ["text", "image", "file"]},
+    }
+    assert listed_features(item) == (
+        "vision",
+        "tool-call",
+        "json-mode",
+        "structured-output",
+        "streaming",
+        "document",
+    )
+    assert listed_features({"id": "x", "supported_parameters": ["temperature"]}) == ("streaming",)
+
+
 def test_azure_list_models_returns_chat_and_embedding_base_models(fake_providers):
     types = by_name(
         adapter("azure_openai").list_models(credentials(fake_providers, "azure_openai"))

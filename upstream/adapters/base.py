@@ -69,6 +69,9 @@ class DiscoveredModel:
     name: str
     type: str = "llm"
     label: str = ""
+    # What the provider says the model can do, in the catalog's words (MODEL_FEATURES); None
+    # when its list does not say (most do not).
+    features: tuple[str, ...] | None = None
 
 
 def refused(error: ProviderError) -> Operation[NoReturn]:
@@ -178,7 +181,9 @@ class ProviderAdapter:
         who = f"{self.provider.key}/{request.model}"
 
         def refuse(param: str, why: str) -> NoReturn:
-            raise UnsupportedParameter(f"`{param}` is not supported by {who}: {why}.", param=param)
+            raise UnsupportedParameter(
+                f"`{param}` is not supported by {who}: {why}.", param=param, reason=why
+            )
 
         for name, value in request.options().items():
             if name == "extra":
@@ -259,6 +264,10 @@ class ProviderAdapter:
         if request.reasoning_effort not in (None, "none"):
             needed.append(("reasoning", "reasoning_effort"))
         return needed
+
+    def model_key(self, name: str) -> str:
+        """What makes two spellings of a model name one model (Ollama: "x" is "x:latest")."""
+        return name
 
     def unsupported(self, what: str) -> NotSupported:
         return NotSupported(f"{self.provider.label} does not offer {what} here")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from ..calls import (
@@ -38,6 +39,8 @@ from ..calls import (
     Usage,
 )
 from ..errors import ModelNotAvailable, UpstreamError, scrub
+from ..http import Request
+from ..schema import MODEL_FEATURES
 from ..streams import ChunkParser, OpenedStream
 from .base import DiscoveredModel, Operation, ProviderAdapter, reported_usage, tool_arguments
 from .openai import tool_json
@@ -104,12 +107,38 @@ class Adapter(ProviderAdapter):
                 hint=f"Run `ollama pull {model}` on the server, then validate again.",
             )
 
+    def model_key(self, name: str) -> str:
+        return _canonical(name)
+
     def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
+        """/api/tags, then /api/show for each chat model (up to SHOW_LIMIT): its
+        `capabilities` are what the model can do. A server too old to report them, or a show
+        that fails, leaves that model's features unknown; the listing still succeeds."""
         models = []
         for item in (yield from self._tags(credentials)):
             name = str(item.get("name") or item.get("model") or "")
             if name:
                 models.append(DiscoveredModel(name=name, type=_guess_type(item)))
+        shown = 0
+        for index, model in enumerate(models):
+            if model.type != "llm" or shown >= SHOW_LIMIT:
+                continue
+            shown += 1
+            response = yield Request(
+                "POST",
+                f"{self.base_url(credentials)}/api/show",
+                headers=self.headers(credentials),
+                json={"model": model.name},
+            )
+            if response.status >= 400:
+                continue
+            try:
+                body = response.json()
+            except ValueError:
+                continue
+            features = features_from_capabilities(body.get("capabilities"))
+            if features is not None:
+                models[index] = replace(model, features=features)
         return models
 
     # -- model calls --------------------------------------------------------------------------
@@ -309,6 +338,23 @@ def _canonical(name: str) -> str:
     """Ollama's default tag is "latest": "llama3.2" and "llama3.2:latest" are one model."""
     name = name.strip().lower()
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+SHOW_LIMIT = 50  # /api/show requests one refresh makes (one per chat model)
+# Ollama's /api/show `capabilities` → the catalog's features. Every chat model streams and
+# takes `format` (a grammar the server enforces, so JSON and a schema hold for any model).
+_CAPABILITY_FEATURES = {"vision": "vision", "tools": "tool-call", "thinking": "reasoning"}
+_COMPLETION_FEATURES = ("json-mode", "structured-output", "streaming")
+
+
+def features_from_capabilities(capabilities) -> tuple[str, ...] | None:
+    """The features of a model whose /api/show says `capabilities` (None: not said)."""
+    if not isinstance(capabilities, list):
+        return None
+    found = {_CAPABILITY_FEATURES[c] for c in capabilities if c in _CAPABILITY_FEATURES}
+    if "completion" in capabilities:
+        found.update(_COMPLETION_FEATURES)
+    return tuple(f for f in MODEL_FEATURES if f in found)
 
 
 def _guess_type(item: dict) -> str:

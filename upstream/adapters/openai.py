@@ -37,6 +37,7 @@ from ..calls import (
 )
 from ..errors import UpstreamError, scrub
 from ..http import Request
+from ..schema import MODEL_FEATURES
 from ..streams import ChunkParser, OpenedStream, ServerSentEvent
 from .base import (
     DiscoveredModel,
@@ -87,6 +88,32 @@ OPENAI_CHAT_OPTIONS = frozenset(
         "extra",
     }
 )
+# OpenRouter-like lists (https://openrouter.ai/docs/models): `supported_parameters` names the
+# request fields a model honours, `architecture.input_modalities` what it reads. OpenAI's own
+# /v1/models says neither, and then nothing is known.
+_PARAMETER_FEATURES = {
+    "tools": "tool-call",
+    "response_format": "json-mode",
+    "structured_outputs": "structured-output",
+    "reasoning": "reasoning",
+}
+_MODALITY_FEATURES = {"image": "vision", "audio": "audio", "file": "document"}
+
+
+def listed_features(item: dict) -> tuple[str, ...] | None:
+    """The features a model list item says the model has (None: it says nothing)."""
+    parameters = item.get("supported_parameters")
+    if not isinstance(parameters, list):
+        return None
+    found = {"streaming"}  # every chat model of such a list streams
+    found.update(_PARAMETER_FEATURES[p] for p in parameters if p in _PARAMETER_FEATURES)
+    architecture = item.get("architecture")
+    modalities = architecture.get("input_modalities") if isinstance(architecture, dict) else None
+    if isinstance(modalities, list):
+        found.update(_MODALITY_FEATURES[m] for m in modalities if m in _MODALITY_FEATURES)
+    return tuple(f for f in MODEL_FEATURES if f in found)
+
+
 # Fields of an answer's `message` (and a chunk's `delta`) read into their own places; the
 # others (refusal, annotations, audio) are passed back as they came.
 _MESSAGE_FIELDS = {"role", "content", "tool_calls", "function_call"}
@@ -112,7 +139,11 @@ class Adapter(ProviderAdapter):
         body = yield from self.get(f"{self.base_url(credentials)}/models", credentials)
         models = body.get("data", []) if isinstance(body, dict) else []
         return [
-            DiscoveredModel(name=str(item["id"]), type=_guess_type(str(item["id"])))
+            DiscoveredModel(
+                name=str(item["id"]),
+                type=_guess_type(str(item["id"])),
+                features=listed_features(item),
+            )
             for item in models
             if isinstance(item, dict) and item.get("id")
         ]

@@ -4,6 +4,8 @@ fake's answers in Ollama's own shapes.
 It copies Ollama's API documentation, https://github.com/ollama/ollama/blob/main/docs/api.md:
 
 - List local models (GET /api/tags) and Version (GET /api/version)
+- Show model information (POST /api/show: `capabilities`, e.g. completion, tools, vision,
+  thinking, embedding): https://github.com/ollama/ollama/blob/main/docs/api.md#show-model-information
 - Generate a chat completion (POST /api/chat: one JSON answer, or NDJSON lines ending with
   `done: true`, `done_reason`, the eval counts and durations; "load" for no messages)
 - Chat request with tools (`tools`, `message.tool_calls` with object arguments and no id, `tool`
@@ -43,6 +45,14 @@ class Ollama(FakeProvider):
         ("nomic-embed-text:latest", "nomic-bert", "137M", "F16", 274302450),
         ("all-minilm:latest", "bert", "23M", "F16", 45960996),
     ]
+    # /api/show's `capabilities` of each pulled model.
+    CAPABILITIES = {
+        "llama3.2:latest": ["completion", "tools"],
+        "qwen2.5:7b": ["completion", "tools", "thinking"],
+        "llava:13b": ["completion", "vision"],
+        "nomic-embed-text:latest": ["embedding"],
+        "all-minilm:latest": ["embedding"],
+    }
 
     def error(self, scenario, req):
         if scenario == "invalid":
@@ -68,6 +78,8 @@ class Ollama(FakeProvider):
     def handle(self, req):
         if req.method == "GET" and req.path == "/api/tags":
             return Reply(200, {"models": [self.model(*item) for item in self.MODELS]})
+        if req.method == "POST" and req.path == "/api/show":
+            return self.show(req)
         if req.method == "GET" and req.path == "/api/version":
             return Reply(200, {"version": "0.12.6"})
         if req.method == "POST" and req.path == "/api/chat":
@@ -85,6 +97,25 @@ class Ollama(FakeProvider):
             name = name.replace(f"-{word}", "")
         name = name if ":" in name else f"{name}:latest"
         return name in {item[0] for item in self.MODELS}
+
+    def show(self, req):
+        body = req.json()
+        name = str(body.get("model") or "") if isinstance(body, dict) else ""
+        if not self.pulled(name):
+            return self.not_pulled(name)
+        name = name if ":" in name else f"{name}:latest"
+        details = next(item for item in self.MODELS if item[0] == name)
+        return Reply(
+            200,
+            {
+                "modelfile": "",
+                "parameters": "",
+                "template": "{{ .Prompt }}",
+                "details": {"format": "gguf", "family": details[1], "parameter_size": details[2]},
+                "model_info": {"general.architecture": details[1]},
+                "capabilities": self.CAPABILITIES[name],
+            },
+        )
 
     @staticmethod
     def not_pulled(model: str) -> Reply:
