@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from upstream.calls import (
+    CHAT_OPTIONS,
     REASONING_EFFORTS,
     ROLES,
     ImagePart,
@@ -36,32 +37,7 @@ class InvalidRequest(ApplicationError):
 
 
 # The fields read here (and `model`, `stream`, `stream_options`, `n`, read by the view).
-KNOWN_FIELDS = frozenset(
-    {
-        "model",
-        "messages",
-        "stream",
-        "stream_options",
-        "n",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "max_completion_tokens",
-        "stop",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "response_format",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "user",
-        "reasoning_effort",
-    }
-)
+KNOWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "n"}) | CHAT_OPTIONS
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TOOLS = 128  # OpenAI's limit
 MAX_STOP = 4

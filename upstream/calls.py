@@ -245,6 +245,9 @@ _CHAT_DEFAULTS = {
     for f in ChatRequest.__dataclass_fields__.values()
     if f.name not in ("model", "messages")
 }
+# What a chat may ask of a provider beyond its messages (`extra`: fields the gateway does not
+# know, passed to OpenAI-family providers only): each adapter maps or refuses every one.
+CHAT_OPTIONS = frozenset(_CHAT_DEFAULTS) - {"extra"}
 
 
 class ChatStream:

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..calls import (
+    CHAT_OPTIONS,
     ChatChunk,
     ChatRequest,
     ChatResult,
@@ -99,21 +100,6 @@ ERROR_STATUS = {
 
 class Adapter(ProviderAdapter):
     base_url_suffixes = ("/v1",)
-    chat_options = frozenset(
-        {
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "max_completion_tokens",
-            "stop",
-            "tools",
-            "tool_choice",
-            "parallel_tool_calls",
-            "response_format",
-            "user",
-            "reasoning_effort",
-        }
-    )
     refusal_reasons = {
         "seed": "the Messages API has no seed",
         "presence_penalty": "the Messages API has no presence penalty",
@@ -122,6 +108,7 @@ class Adapter(ProviderAdapter):
         "logprobs": "the Messages API returns no log probabilities",
         "top_logprobs": "the Messages API returns no log probabilities",
     }
+    chat_options = CHAT_OPTIONS - refusal_reasons.keys()
     # A schema is sent as a forced tool: any model that calls tools can answer one.
     response_format_features = {"json_object": "tool-call", "json_schema": "tool-call"}
 

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..calls import (
+    CHAT_OPTIONS,
     ChatChunk,
     ChatRequest,
     ChatResult,
@@ -88,29 +89,13 @@ _MONTHLY = re.compile(r"/\s*month|per month|a month|monthly", re.I)
 
 class Adapter(ProviderAdapter):
     base_url_suffixes = ("/v1", "/v2")
-    chat_options = frozenset(
-        {
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "max_completion_tokens",
-            "stop",
-            "tools",
-            "tool_choice",
-            "parallel_tool_calls",
-            "response_format",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
-            "reasoning_effort",
-        }
-    )
     refusal_reasons = {
         "logit_bias": "v2 chat has no logit bias",
         "logprobs": "Cohere's log probabilities are not mapped onto OpenAI's",
         "top_logprobs": "Cohere's log probabilities are not mapped onto OpenAI's",
         "user": "v2 chat has no end-user field",
     }
+    chat_options = CHAT_OPTIONS - refusal_reasons.keys()
     tool_choices = ("auto", "none", "required")
 
     def check_chat_values(self, request: ChatRequest, refuse) -> None:

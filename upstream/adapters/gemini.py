@@ -46,6 +46,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..calls import (
+    CHAT_OPTIONS,
     ChatChunk,
     ChatRequest,
     ChatResult,
@@ -143,29 +144,13 @@ class SchemaNotMappable(ValueError):
 
 class Adapter(ProviderAdapter):
     base_url_suffixes = ("/v1beta", "/v1")
-    chat_options = frozenset(
-        {
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "max_completion_tokens",
-            "stop",
-            "tools",
-            "tool_choice",
-            "parallel_tool_calls",
-            "response_format",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
-            "reasoning_effort",
-        }
-    )
     refusal_reasons = {
         "logit_bias": "generateContent has no logit bias",
         "logprobs": "Gemini's log probabilities are not mapped onto OpenAI's",
         "top_logprobs": "Gemini's log probabilities are not mapped onto OpenAI's",
         "user": "generateContent has no end-user field",
     }
+    chat_options = CHAT_OPTIONS - refusal_reasons.keys()
     needs_image_bytes = True
 
     def check_chat_values(self, request: ChatRequest, refuse) -> None:

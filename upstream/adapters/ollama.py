@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..calls import (
+    CHAT_OPTIONS,
     ChatChunk,
     ChatRequest,
     ChatResult,
@@ -59,29 +60,13 @@ THINK_LEVELS: dict[str, str | bool] = {
 
 class Adapter(ProviderAdapter):
     base_url_suffixes = ("/api", "/v1")
-    chat_options = frozenset(
-        {
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "max_completion_tokens",
-            "stop",
-            "tools",
-            "tool_choice",
-            "parallel_tool_calls",
-            "response_format",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
-            "reasoning_effort",
-        }
-    )
     refusal_reasons = {
         "logit_bias": "/api/chat has no logit bias",
         "logprobs": "/api/chat's log probabilities are not mapped onto OpenAI's",
         "top_logprobs": "/api/chat's log probabilities are not mapped onto OpenAI's",
         "user": "/api/chat has no end-user field",
     }
+    chat_options = CHAT_OPTIONS - refusal_reasons.keys()
     tool_choices = ("auto",)
     needs_image_bytes = True
 

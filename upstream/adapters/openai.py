@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 
 from ..calls import (
+    CHAT_OPTIONS,
     ChatChunk,
     ChatRequest,
     ChatResult,
@@ -66,28 +67,7 @@ SPEECH_CONTENT_TYPES = {
 
 
 # Every ChatRequest option, and fields the gateway does not know (`extra`): passed through.
-OPENAI_CHAT_OPTIONS = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "stop",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "response_format",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "user",
-        "max_completion_tokens",
-        "reasoning_effort",
-        "extra",
-    }
-)
+OPENAI_CHAT_OPTIONS = CHAT_OPTIONS | {"extra"}
 # OpenRouter-like lists (https://openrouter.ai/docs/models): `supported_parameters` names the
 # request fields a model honours, `architecture.input_modalities` what it reads. OpenAI's own
 # /v1/models says neither, and then nothing is known.
