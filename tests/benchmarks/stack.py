@@ -347,3 +347,27 @@ def create_workspace(env: dict[str, str], upstream_url: str, *, credentials: int
         text=True,
     )
     return answer.stdout.strip().splitlines()[-1]
+
+
+_SESSION = """
+from django.conf import settings
+from django.test import Client
+from workspaces.models import User
+client = Client()
+client.force_login(User.objects.get(email="%(email)s"))
+print(settings.SESSION_COOKIE_NAME + "=" + client.cookies[settings.SESSION_COOKIE_NAME].value)
+"""
+
+
+def login_cookie(env: dict[str, str], email: str = "owner@bench.test") -> str:
+    """A `Cookie` header value for a session of `email` (made by the app itself, in the
+    database `env` names), for fetching the console's pages as that user."""
+    answer = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", _SESSION % {"email": email}],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return answer.stdout.strip().splitlines()[-1]

@@ -44,6 +44,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +62,7 @@ from tests.benchmarks.stack import (
     create_workspace,
     drop_database,
     free_port,
+    login_cookie,
     percentile,
     procfile_command,
     production_env,
@@ -97,6 +100,8 @@ LITELLM_VERSION = os.environ.get("LITELLM_VERSION", "1.108.0")
 LITELLM_KEY = "sk-litellm-bench"
 DB_NAME = "console_stream_bench"
 FLOOR = "floor: bare forwarder, same server"
+PROVIDER_PAGE = "/settings/model-providers/openai/"  # the console page timed under the load
+PAGE_EVERY = 0.25  # seconds between its fetches
 
 
 @dataclass
@@ -109,6 +114,7 @@ class Server:
     model: str
     process: subprocess.Popen | None = None
     headers: dict = field(default_factory=dict)
+    page: tuple[str, dict] | None = None  # a console page to fetch meanwhile: (URL, headers)
 
     def spec(self) -> dict:
         return {
@@ -228,9 +234,19 @@ def servers(tmp_path_factory):
         started.append(gateway)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         wait_until_up(f"{gateway_url}/healthz", gateway, timeout=60)
+        page = (
+            f"{gateway_url}{PROVIDER_PAGE}",
+            {**BEHIND_TLS, "Cookie": login_cookie(env)},
+        )
         targets.append(
             Server(
-                "this gateway", gateway_url, key, "openai/gpt-4o-mini", gateway, dict(BEHIND_TLS)
+                "this gateway",
+                gateway_url,
+                key,
+                "openai/gpt-4o-mini",
+                gateway,
+                dict(BEHIND_TLS),
+                page,
             )
         )
         floor_port = free_port()
@@ -275,6 +291,57 @@ def servers(tmp_path_factory):
             drop_database(DB_NAME)
 
 
+class PageProbe:
+    """Fetches a console page every PAGE_EVERY seconds in a thread, timing each (the pages
+    share the gateway's processes and event loops with the streams)."""
+
+    def __init__(self, page: tuple[str, dict]):
+        self.url, self.headers = page
+        self.timings: list[float] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while not self._stop.wait(PAGE_EVERY):
+            started = time.perf_counter()
+            try:
+                answer = session.get(self.url, headers=self.headers, timeout=30)
+            except requests.RequestException as error:
+                self.failures.append(type(error).__name__)
+                continue
+            if answer.status_code != 200 or b"OpenAI" not in answer.content:
+                self.failures.append(f"HTTP {answer.status_code}")
+                continue
+            self.timings.append(time.perf_counter() - started)
+
+    def __enter__(self) -> PageProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(40)
+
+    def figures(self) -> dict:
+        return {"timings": self.timings, "failures": self.failures}
+
+
+def page_alone(page: tuple[str, dict], count: int = 20) -> list[float]:
+    """The page's time with nothing else going on (after one warm-up fetch)."""
+    url, headers = page
+    timings = []
+    with requests.Session() as session:
+        for index in range(count + 1):
+            started = time.perf_counter()
+            answer = session.get(url, headers=headers, timeout=30)
+            answer.raise_for_status()
+            if index:
+                timings.append(time.perf_counter() - started)
+    return timings
+
+
 def load(config: dict, timeout: float) -> dict:
     """Runs the load generator (its own process) and returns its figures."""
     answer = subprocess.run(
@@ -311,12 +378,18 @@ def concurrent_streams(targets: list[Server], n: int) -> list[dict]:
         }
         # The direct row has no server of its own to weigh: the fake upstream serves every row.
         direct = target is targets[0]
+        if target.page is not None:
+            page_idle = page_alone(target.page)
+            settle(targets)
         with (
             nullcontext() if direct else PeakMemory(target.process.pid) as sampler,
             OtherWork() as other,
+            nullcontext() if target.page is None else PageProbe(target.page) as probe,
         ):
             figures = load(config, timeout=CLIENT_TIMEOUT + RAMP + 120)
         figures["peak_mib"] = None if direct else sampler.peak_mib
+        if target.page is not None:
+            figures["page"] = probe.figures() | {"idle": page_idle}
         figures["other_cores"] = other.cores
         rows.append(figures)
     return rows
@@ -359,6 +432,24 @@ def table(results: list[tuple[int, list[dict]]]) -> str:
             other = f"{row['other_cores']:.2f} cores"
             lines.append(
                 f"| {n:,} | {row['target']} | {completed} | {ttft} | {done} | {memory} | {other} |"
+            )
+    for n, rows in results:
+        for row in rows:
+            page = row.get("page")
+            if page is None:
+                continue
+            busy = page["timings"]
+            during = (
+                f"p50 {percentile(busy, 0.5) * 1000:.0f} ms, "
+                f"p99 {percentile(busy, 0.99) * 1000:.0f} ms over {len(busy)} fetches"
+                if busy
+                else "no fetch answered"
+            )
+            failed = f"; {len(page['failures'])} failed: {page['failures'][:3]}"
+            notes.append(
+                f"{n:,} streams, {row['target']}: the provider page ({PROVIDER_PAGE}) alone "
+                f"p50 {percentile(page['idle'], 0.5) * 1000:.0f} ms; during the streams {during}"
+                + (failed if page["failures"] else "")
             )
     notes.append(
         "other work meanwhile: cores the machine kept busy during that row's load with work "
