@@ -91,6 +91,10 @@ EXPECTED = {
     "gateway-chat": "public",
     "gateway-embeddings": "public",
     "gateway-moderations": "public",
+    "gateway-images": "public",
+    "gateway-speech": "public",
+    "gateway-transcriptions": "public",
+    "gateway-rerank": "public",
     "gateway-not-found": "public",
 }
 

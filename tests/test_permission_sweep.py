@@ -93,6 +93,10 @@ METHODS = {
     "gateway-chat": POST_ONLY,
     "gateway-embeddings": POST_ONLY,
     "gateway-moderations": POST_ONLY,
+    "gateway-images": POST_ONLY,
+    "gateway-speech": POST_ONLY,
+    "gateway-transcriptions": POST_ONLY,
+    "gateway-rerank": POST_ONLY,
     "gateway-not-found": BOTH,  # any method: a JSON 404 naming the unknown endpoint
 }
 
