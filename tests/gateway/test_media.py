@@ -382,3 +382,38 @@ def test_each_endpoint_refuses_a_used_up_plan_quota(
     assert error["type"] == "insufficient_quota" and "quota exceeded" in error["message"]
     outcomes = [r.outcome for r in UsageRecord.objects.order_by("pk")]
     assert outcomes == ["success", "quota_exceeded"]
+
+
+# -- default models: every type's points at something the gateway can call ----------------------
+
+
+def test_the_default_model_of_every_type_is_callable_through_the_gateway(
+    client, bearer, workspace, members, keys
+):
+    from providers.defaults import default_models_for, default_models_save
+    from upstream.schema import MODEL_TYPES
+
+    proposals = {
+        model_type: choice.proposal.id
+        for model_type, choice in default_models_for(workspace=workspace).items()
+        if choice.proposal is not None
+    }
+    assert set(proposals) == set(MODEL_TYPES), "every type has a model to propose"
+    default_models_save(workspace=workspace, choices=proposals, acting_user=members["owner"].user)
+    hello = [{"role": "user", "content": "Hello"}]
+    calls = {  # the media endpoints take no model: the default serves
+        "llm": ("/v1/chat/completions", {"model": proposals["llm"], "messages": hello}),
+        "text-embedding": ("/v1/embeddings", {"model": proposals["text-embedding"], "input": "x"}),
+        "moderation": ("/v1/moderations", {"model": proposals["moderation"], "input": "x"}),
+        "image": ("/v1/images/generations", {"prompt": "a fox"}),
+        "tts": ("/v1/audio/speech", {"input": "Hello"}),
+        "rerank": ("/v1/rerank", {"query": "q", "documents": ["q", "x"]}),
+    }
+    for model_type, (path, body) in calls.items():
+        response = post(client, path, body, bearer)
+        assert response.status_code == 200, (model_type, response.content)
+        if response.streaming:
+            assert b"".join(response.streaming_content)
+    assert upload(client, bearer).status_code == 200  # speech2text, no model named
+    served = {(r.model_type, f"{r.provider}/{r.model}") for r in UsageRecord.objects.all()}
+    assert served == {(t, proposals[t]) for t in MODEL_TYPES}
