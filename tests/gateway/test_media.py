@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from invocation.models import UsageRecord
+from tests.gateway.test_stream_cap import client_gone
 from tests.media import media_keys, provider_key, rate_limited_pool, system_offer, wav
 
 DOCUMENTS = ["Berlin is in Germany", "Paris is the capital of France", "France has cheese"]
@@ -417,3 +418,21 @@ def test_the_default_model_of_every_type_is_callable_through_the_gateway(
     assert upload(client, bearer).status_code == 200  # speech2text, no model named
     served = {(r.model_type, f"{r.provider}/{r.model}") for r in UsageRecord.objects.all()}
     assert served == {(t, proposals[t]) for t in MODEL_TYPES}
+
+
+def test_a_client_leaving_mid_speech_closes_the_provider_stream_and_is_refunded(
+    client, bearer, workspace, fake_providers
+):
+    from workspaces.models import Plan
+    from workspaces.plans import ensure_default_plans
+
+    ensure_default_plans(Plan)
+    system_offer(fake_providers, "openai", Plan.objects.get(slug="free"), limit=5)
+    response = post(client, "/v1/audio/speech", {"model": "openai/tts-1", "input": "Hi"}, bearer)
+    assert response.status_code == 200 and response.streaming
+    client_gone(response)  # the client went away before reading the audio
+    record = UsageRecord.objects.get()
+    assert (record.outcome, record.units) == ("client_disconnected", 0)
+    from system.quotas import quota_state
+
+    assert quota_state(workspace, "openai").used == 0
