@@ -97,6 +97,8 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "img-src": ["'self'", "data:"],
+        # The playground's Speech tab plays the audio it made from a data: URL.
+        "media-src": ["'self'", "data:"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
         "form-action": ["'self'"],
@@ -481,6 +483,13 @@ GATEWAY_MAX_INPUTS = int(os.environ.get("GATEWAY_MAX_INPUTS", "2048"))
 # a stream's life; at 8 MiB that is about 24 MiB for each image request in flight, so 20 at once
 # fit beside the streams. Lower it for a gateway that takes many images at once.
 GATEWAY_MAX_IMAGE_BYTES = int(os.environ.get("GATEWAY_MAX_IMAGE_BYTES", str(8 * 2**20)))
+# Media endpoints (issue 22): the largest audio upload to /v1/audio/transcriptions (OpenAI's own
+# cap is 25 MB), the longest text /v1/audio/speech speaks (OpenAI's is 4,096 characters), the
+# most images one request makes, and the most documents one rerank takes (Cohere's is 1,000).
+GATEWAY_MAX_AUDIO_BYTES = int(os.environ.get("GATEWAY_MAX_AUDIO_BYTES", str(25 * 2**20)))
+GATEWAY_MAX_SPEECH_CHARACTERS = int(os.environ.get("GATEWAY_MAX_SPEECH_CHARACTERS", "4096"))
+GATEWAY_MAX_IMAGES = int(os.environ.get("GATEWAY_MAX_IMAGES", "10"))
+GATEWAY_MAX_RERANK_DOCUMENTS = int(os.environ.get("GATEWAY_MAX_RERANK_DOCUMENTS", "1000"))
 # How many resolved model ids a process keeps (least recently used dropped first; unknown
 # ids are never kept), so memory stays bounded whatever names clients send.
 GATEWAY_MODEL_CACHE_SIZE = int(os.environ.get("GATEWAY_MODEL_CACHE_SIZE", "4096"))

@@ -1,5 +1,6 @@
 """The OpenAI-compatible gateway: `/v1/models`, `/v1/chat/completions` (whole or streamed as
-server-sent events), `/v1/embeddings` and `/v1/moderations`, authenticated by workspace API keys.
+server-sent events), `/v1/embeddings` and `/v1/moderations`, authenticated by workspace API keys
+(the media endpoints, images, audio and rerank, are in `gateway/media.py`).
 
 Requests and answers have OpenAI's shapes whatever provider serves the model, and so do errors
 (`{"error": {"message", "type", "param", "code"}}`): 400 bad request (naming the field), 401 bad

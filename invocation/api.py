@@ -9,11 +9,16 @@ workspace offers it) into a usable model, refusing unknown, disabled and credent
 Each call then goes through `invocation.failover.invoke` (the default credential, or the pool
 with cooldowns and failover) and leaves one `UsageRecord` (tokens, latency, outcome, credential).
 The gateway (`gateway/views.py`) and the playground are thin layers over these functions.
+
+Media calls go the same way: `generate_image`, `speak` (streamed), `transcribe` and `rerank`;
+their usage records count images, characters, seconds of audio and searches, which plan
+quotas charge by the rule in `invocation/metering.py`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -25,6 +30,7 @@ from django.conf import settings
 from api_keys.models import ApiKey
 from balancing.services import ModelRef
 from credentials.models import Credential, CustomModel
+from providers.defaults import default_model_id
 from providers.selectors import ModelNotFound, ModelUnavailable, model_for_use, provider_models
 from upstream.calling import get_adapter
 from upstream.calls import (
@@ -33,8 +39,11 @@ from upstream.calls import (
     ChatResult,
     ChatStream,
     EmbeddingResult,
+    ImageResult,
     Message,
     ModerationResult,
+    RerankResult,
+    TranscriptionResult,
     Usage,
 )
 from upstream.errors import ProviderError, QuotaExceeded
@@ -47,7 +56,7 @@ from workspaces.models import Workspace
 from . import failover
 from .capacity import StreamSlot, stream_slot
 from .failover import Served
-from .metering import quota_reserve
+from .metering import billing_units, quota_reserve
 from .models import UsageRecord
 from .usage import record_usage
 
@@ -268,6 +277,8 @@ def _record(
     usage: Usage | None = None,
     outcome: str = "success",
     stream: bool = False,
+    unit: str = "",
+    units: int = 0,
 ) -> None:
     usage = usage or Usage()
     try:
@@ -286,6 +297,8 @@ def _record(
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             reasoning_tokens=usage.reasoning_tokens,
+            unit=unit,
+            units=units if outcome == "success" else 0,
             latency_ms=round((time.perf_counter() - started) * 1000),
             outcome=outcome,
         )
@@ -307,13 +320,15 @@ class _Metered:
     back to the workspace's own credentials when the quota is used up and it has some), are
     settled with the tokens after it, and refunded when it fails."""
 
-    def __init__(self, workspace: Workspace, handle: ModelHandle):
+    def __init__(self, workspace: Workspace, handle: ModelHandle, billed: int = 1):
         self.source = handle.source
         self.reservation = None
         if handle.source != "system":
             return
         try:
-            self.reservation = quota_reserve(workspace, handle.provider.key, handle.name)
+            self.reservation = quota_reserve(
+                workspace, handle.provider.key, handle.name, billed=billed
+            )
         except QuotaExceeded:
             route = failover.route_for(workspace=workspace, ref=handle.ref)
             if route.default is None and route.pool_key is None:
@@ -325,9 +340,9 @@ class _Metered:
             return handle
         return replace(handle, source=self.source)
 
-    def settle(self, usage: Usage | None) -> None:
+    def settle(self, usage: Usage | None, billed: int | None = None) -> None:
         if self.reservation is not None:
-            self.reservation.settle(usage)
+            self.reservation.settle(usage, billed=billed)
 
     def refund(self) -> None:
         if self.reservation is not None:
@@ -340,11 +355,13 @@ def _invoke_metered(
     *,
     call: Callable[[Credential], T],
     failed: Callable[[ModelHandle, ProviderError], None],
+    billed: int = 1,
 ) -> tuple[ModelHandle, _Metered, Served[T]]:
-    """Charge the quota (system models), invoke, refund on failure; `failed` records it."""
+    """Charge the quota (system models), invoke, refund on failure; `failed` records it.
+    `billed`: a media call's billing units as known before it (metering.py)."""
     metered = None
     try:
-        metered = _Metered(workspace, handle)
+        metered = _Metered(workspace, handle, billed)
         handle = metered.handle(handle)
         served = failover.invoke(
             workspace=workspace, ref=handle.ref, call=call, source=handle.source
@@ -364,18 +381,33 @@ def _call(
     endpoint: str,
     caller: Caller,
     call: Callable[[Credential], T],
-    usage_of: Callable[[T], Usage] | None = None,
+    usage_of: Callable[[T], Usage | None] | None = None,
+    unit: str = "",
+    units_of: Callable[[T], int] | None = None,
+    estimate: int = 1,
 ) -> Served[T]:
+    """One call through failover and metering, and its usage record. A media call names its
+    `unit` (metering.BILLING_UNITS), how many of them the answer took (`units_of`) and the
+    billing units known before the call (`estimate`, reserved on a credits quota)."""
     started = time.perf_counter()
 
     def failed(handle: ModelHandle, error: ProviderError) -> None:
         _record(
-            workspace, handle, endpoint=endpoint, caller=caller, started=started, outcome=error.code
+            workspace,
+            handle,
+            endpoint=endpoint,
+            caller=caller,
+            started=started,
+            outcome=error.code,
+            unit=unit,
         )
 
-    handle, metered, served = _invoke_metered(workspace, handle, call=call, failed=failed)
+    handle, metered, served = _invoke_metered(
+        workspace, handle, call=call, failed=failed, billed=estimate
+    )
     usage = usage_of(served.value) if usage_of else None
-    metered.settle(usage)
+    units = units_of(served.value) if units_of else 0
+    metered.settle(usage, billing_units(unit, units) if unit else None)
     _record(
         workspace,
         handle,
@@ -384,6 +416,8 @@ def _call(
         started=started,
         credential=served.credential,
         usage=usage,
+        unit=unit,
+        units=units,
     )
     return served
 
@@ -597,4 +631,250 @@ def moderate(
         endpoint="moderations",
         caller=caller,
         call=lambda credential: adapter.moderate(credential.values(), handle.name, list(inputs)),
+    )
+
+
+# -- media: images, speech, transcription, rerank ------------------------------------------------
+# Each goes the way of chat: resolution and enablement (`resolve` with the model type), the
+# default credential or the pool with failover, the plan quota (in billing units: metering.py)
+# and one usage record, which counts the call's media units.
+
+IMAGE_FORMATS = ("url", "b64_json")
+TRANSCRIPTION_FORMATS = ("json", "text", "verbose_json")
+
+
+class InvalidInput(ApplicationError):
+    """A media call's input the API refuses before any provider is asked (400 naming it)."""
+
+    error_code = "invalid_request"
+
+
+def default_model(workspace: Workspace, model_type: str) -> str:
+    """The workspace's default model of the type (Settings → Default models), for a call that
+    names none; UnknownModel when none is saved."""
+    found = default_model_id(workspace=workspace, model_type=model_type)
+    if not found:
+        raise UnknownModel(
+            f"Name a model: this workspace has no default {model_type} model "
+            "(Settings → Default models).",
+            field="model",
+        )
+    return found
+
+
+def generate_image(
+    workspace: Workspace,
+    model_id: str,
+    prompt: str,
+    *,
+    n: int = 1,
+    size: str = "",
+    response_format: str = "",
+    caller: Caller = Caller(),
+) -> Served[ImageResult]:
+    """`n` images of `prompt`, each `{"b64_json"}` or `{"url"}` (the provider's form:
+    `response_format` is a wish the caller may have to convert). Metered per image."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidInput("`prompt` must be a non-empty string.", field="prompt")
+    if not 1 <= n <= settings.GATEWAY_MAX_IMAGES:
+        raise InvalidInput(f"`n` must be from 1 to {settings.GATEWAY_MAX_IMAGES}.", field="n")
+    handle = resolve(workspace, model_id or default_model(workspace, "image"), "image")
+    adapter = get_adapter(handle.provider)
+    return _call(
+        workspace,
+        handle,
+        endpoint="images",
+        caller=caller,
+        call=lambda credential: adapter.generate_image(
+            credential.values(),
+            handle.name,
+            prompt,
+            n=n,
+            size=size,
+            response_format=response_format,
+        ),
+        unit="images",
+        units_of=lambda result: len(result.images),
+        estimate=n,
+    )
+
+
+class StreamedSpeech(StreamedChat):
+    """Accepted speech: iterate `audio()` for the bytes as they arrive (`content_type` says
+    their type); the usage record (characters) is written when it ends."""
+
+    @property
+    def content_type(self) -> str:
+        return str(self.stream.headers.get("content-type") or "application/octet-stream")
+
+    def audio(self) -> Iterator[bytes]:
+        for chunk in self.chunks():
+            yield chunk.data  # type: ignore[attr-defined] - AudioChunk
+
+    def read(self) -> bytes:
+        return b"".join(self.audio())
+
+
+def speak(
+    workspace: Workspace,
+    model_id: str,
+    text: str,
+    *,
+    voice: str = "",
+    audio_format: str = "mp3",
+    caller: Caller = Caller(),
+) -> StreamedSpeech:
+    """`text` spoken, streamed as the provider makes it (failover happens before the first
+    byte, like a chat stream's; the stream takes one of this process's stream places).
+    Metered per character."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("`input` must be a non-empty string.", field="input")
+    if len(text) > settings.GATEWAY_MAX_SPEECH_CHARACTERS:
+        raise InvalidInput(
+            f"`input` is longer than {settings.GATEWAY_MAX_SPEECH_CHARACTERS} characters.",
+            field="input",
+        )
+    handle = resolve(workspace, model_id or default_model(workspace, "tts"), "tts")
+    adapter = get_adapter(handle.provider)
+    characters = len(text)
+    slot = stream_slot()
+    try:
+        started = time.perf_counter()
+
+        def failed(handle: ModelHandle, error: ProviderError) -> None:
+            _record(
+                workspace,
+                handle,
+                endpoint="speech",
+                caller=caller,
+                started=started,
+                outcome=error.code,
+                stream=True,
+                unit="characters",
+            )
+
+        handle, metered, served = _invoke_metered(
+            workspace,
+            handle,
+            call=lambda credential: adapter.speak_stream(
+                credential.values(), handle.name, text, voice=voice, audio_format=audio_format
+            ),
+            failed=failed,
+            billed=billing_units("characters", characters),
+        )
+    except BaseException:
+        slot.release()
+        raise
+
+    def finish(usage: Usage | None, outcome: str) -> None:
+        if outcome == "success":
+            metered.settle(None, billing_units("characters", characters))
+        else:
+            metered.refund()
+        _record(
+            workspace,
+            handle,
+            endpoint="speech",
+            caller=caller,
+            started=started,
+            credential=served.credential,
+            outcome=outcome,
+            stream=True,
+            unit="characters",
+            units=characters,
+        )
+
+    return StreamedSpeech(handle, served.credential, served.value, finish, slot)
+
+
+def transcribe(
+    workspace: Workspace,
+    model_id: str,
+    audio: bytes,
+    *,
+    filename: str = "audio.mp3",
+    content_type: str = "audio/mpeg",
+    language: str = "",
+    caller: Caller = Caller(),
+) -> Served[TranscriptionResult]:
+    """The text of an audio file. Metered per second of audio (what the provider reports;
+    a WAV file's own header when it reports none)."""
+    if not audio:
+        raise InvalidInput("`file` is empty.", field="file")
+    if len(audio) > settings.GATEWAY_MAX_AUDIO_BYTES:
+        raise InvalidInput(
+            f"`file` is larger than {settings.GATEWAY_MAX_AUDIO_BYTES // 2**20} MiB.",
+            field="file",
+        )
+    handle = resolve(workspace, model_id or default_model(workspace, "speech2text"), "speech2text")
+    adapter = get_adapter(handle.provider)
+    fallback = wav_seconds(audio)
+
+    def seconds(result: TranscriptionResult) -> int:
+        length = result.duration if result.duration is not None else fallback
+        return math.ceil(length) if length else 0
+
+    return _call(
+        workspace,
+        handle,
+        endpoint="transcriptions",
+        caller=caller,
+        call=lambda credential: adapter.transcribe(
+            credential.values(),
+            handle.name,
+            audio,
+            filename=filename,
+            content_type=content_type,
+            language=language,
+        ),
+        usage_of=lambda result: result.usage,
+        unit="seconds",
+        units_of=seconds,
+        estimate=billing_units("seconds", fallback or 1),
+    )
+
+
+def wav_seconds(audio: bytes) -> float | None:
+    """How long a PCM WAV file plays, from its header; None for anything else."""
+    if audio[:4] != b"RIFF" or audio[8:12] != b"WAVE" or len(audio) < 44:
+        return None
+    byte_rate = int.from_bytes(audio[28:32], "little")
+    return (len(audio) - 44) / byte_rate if byte_rate else None
+
+
+def rerank(
+    workspace: Workspace,
+    model_id: str,
+    query: str,
+    documents: list[str],
+    *,
+    top_n: int | None = None,
+    caller: Caller = Caller(),
+) -> Served[RerankResult]:
+    """`documents` ranked by relevance to `query`, most relevant first (at most `top_n`).
+    Metered per search: the provider's search units, else one per 100 documents."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput("`query` must be a non-empty string.", field="query")
+    if not documents or not all(isinstance(d, str) for d in documents):
+        raise InvalidInput("`documents` must be a non-empty list of texts.", field="documents")
+    if len(documents) > settings.GATEWAY_MAX_RERANK_DOCUMENTS:
+        raise InvalidInput(
+            f"At most {settings.GATEWAY_MAX_RERANK_DOCUMENTS} documents.", field="documents"
+        )
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+        raise InvalidInput("`top_n` must be a positive integer.", field="top_n")
+    handle = resolve(workspace, model_id or default_model(workspace, "rerank"), "rerank")
+    adapter = get_adapter(handle.provider)
+    searches = math.ceil(len(documents) / 100)
+    return _call(
+        workspace,
+        handle,
+        endpoint="rerank",
+        caller=caller,
+        call=lambda credential: adapter.rerank(
+            credential.values(), handle.name, query, list(documents), top_n=top_n
+        ),
+        unit="searches",
+        units_of=lambda result: result.search_units or searches,
+        estimate=searches,
     )

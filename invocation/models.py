@@ -32,12 +32,17 @@ class UsageRecord(models.Model):
         related_name="+",
     )
     credential_name = models.CharField(max_length=100, blank=True, default="")
-    endpoint = models.CharField(max_length=30)  # chat, embeddings, moderations, ...
+    # chat, embeddings, moderations, images, speech, transcriptions, rerank
+    endpoint = models.CharField(max_length=30)
     stream = models.BooleanField(default=False)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     # Of the completion tokens, those the model spent thinking (where the provider says so).
     reasoning_tokens = models.PositiveIntegerField(default=0)
+    # A media call's measure (invocation/metering.py): images, characters (speech), seconds
+    # (of audio transcribed) or searches (rerank); 0 and "" for chat and embeddings.
+    units = models.PositiveIntegerField(default=0)
+    unit = models.CharField(max_length=12, blank=True, default="")
     latency_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=40, default="success")
     # "system": served by the operator's credentials and charged to the plan's quota.

@@ -83,10 +83,33 @@ class UsageTotals:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0  # part of completion_tokens
+    # Media calls, each in its own unit (invocation/metering.py).
+    images: int = 0
+    characters: int = 0  # spoken
+    seconds: int = 0  # of audio transcribed
+    searches: int = 0  # reranked
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def has_media(self) -> bool:
+        return bool(self.images or self.characters or self.seconds or self.searches)
+
+    @property
+    def media(self) -> list[str]:
+        """The media units used, in words ("2 images", "1,200 characters spoken")."""
+        parts = []
+        for count, one, many in (
+            (self.images, "image", "images"),
+            (self.characters, "character spoken", "characters spoken"),
+            (self.seconds, "second of audio", "seconds of audio"),
+            (self.searches, "search", "searches"),
+        ):
+            if count:
+                parts.append(f"{count:,} {one if count == 1 else many}")
+        return parts
 
     @property
     def error_rate(self) -> float:
@@ -129,6 +152,10 @@ _AGGREGATES = {
     "prompt_tokens": Sum("prompt_tokens"),
     "completion_tokens": Sum("completion_tokens"),
     "reasoning_tokens": Sum("reasoning_tokens"),
+    "images": Sum("units", filter=Q(unit="images")),
+    "characters": Sum("units", filter=Q(unit="characters")),
+    "seconds": Sum("units", filter=Q(unit="seconds")),
+    "searches": Sum("units", filter=Q(unit="searches")),
 }
 
 

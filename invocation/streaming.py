@@ -1,5 +1,6 @@
 """A streamed chat as an HTTP response: the gateway's server-sent events and the playground's
-use the same body, so a client that goes away stops the provider's stream the same way."""
+use the same body, so a client that goes away stops the provider's stream the same way.
+Streamed speech (`audio_stream`) rides the same body."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Generator, Iterator
 from django.db import connections
 from django.http import StreamingHttpResponse
 
-from .api import StreamedChat
+from .api import StreamedChat, StreamedSpeech
 
 
 def release_database_connections() -> None:
@@ -51,6 +52,17 @@ def event_stream(
 ) -> StreamingHttpResponse:
     """The response that sends `events` (server-sent events) as they come, unbuffered."""
     response = StreamingHttpResponse(StreamBody(streamed, events), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def audio_stream(speech: StreamedSpeech) -> StreamingHttpResponse:
+    """Speech as it arrives from the provider, in its content type; closing the body (the
+    client went away) closes the provider's stream, as for a chat."""
+    response = StreamingHttpResponse(
+        StreamBody(speech, speech.audio()), content_type=speech.content_type
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

@@ -76,7 +76,11 @@ CSV_COLUMNS = [
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
-    "reasoning_tokens",  # last: columns readers already know keep their place
+    "reasoning_tokens",  # after these: columns readers already know keep their place
+    "images",
+    "speech_characters",
+    "audio_seconds",
+    "rerank_searches",
 ]
 
 
@@ -115,6 +119,10 @@ def usage_csv(request: HtmxHttpRequest) -> HttpResponse:
                 row.completion_tokens,
                 row.total_tokens,
                 row.reasoning_tokens,
+                row.images,
+                row.characters,
+                row.seconds,
+                row.searches,
             ]
         )
     return response

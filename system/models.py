@@ -113,7 +113,9 @@ class PlanQuota(models.Model):
 
 
 class ModelCredit(models.Model):
-    """Credits one call to a model costs on quotas counted in credits (1 when not listed)."""
+    """Credits one call to a model costs on quotas counted in credits (1 when not listed); for
+    a media model, credits per billing unit (an image, 1,000 characters, a minute of audio, a
+    search: invocation/metering.py)."""
 
     provider = models.CharField(max_length=50)
     model_name = models.CharField(max_length=200)

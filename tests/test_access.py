@@ -84,6 +84,10 @@ EXPECTED = {
     "model-field-search": "member",
     "playground": "member",
     "playground-run": "member",
+    "playground-image": "member",
+    "playground-speech": "member",
+    "playground-transcription": "member",
+    "playground-rerank": "member",
     "usage": "admin",
     "usage-csv": "admin",
     # The gateway authenticates API keys, not sessions (tests/gateway/ covers them).
@@ -91,6 +95,10 @@ EXPECTED = {
     "gateway-chat": "public",
     "gateway-embeddings": "public",
     "gateway-moderations": "public",
+    "gateway-images": "public",
+    "gateway-speech": "public",
+    "gateway-transcriptions": "public",
+    "gateway-rerank": "public",
     "gateway-not-found": "public",
 }
 

@@ -98,7 +98,16 @@ def diff(before, after):
     return {k: (before[k], after[k]) for k in after if after[k] != before[k]}
 
 
-PROVIDER_CALLS = {"playground-run", "gateway-chat", "gateway-embeddings", "gateway-moderations"}
+PROVIDER_CALLS = {
+    "playground-run",
+    "gateway-chat",
+    "gateway-embeddings",
+    "gateway-moderations",
+    "gateway-images",
+    "gateway-speech",
+    "gateway-transcriptions",
+    "gateway-rerank",
+}
 
 
 @pytest.fixture
@@ -398,6 +407,19 @@ GATEWAY_FIELDS = {
         st.fixed_dictionaries({}, optional={"include_usage": st.one_of(st.booleans(), nested)}),
         nested,
     ),
+    # the media endpoints' (issue 22)
+    "prompt": st.one_of(text, nested),
+    "size": st.one_of(st.sampled_from(["1024x1024", "0x0", "16:9", "x"]), nested),
+    "response_format": st.one_of(
+        st.sampled_from(["url", "b64_json", "mp3", "opus", "flac", "json"]), nested
+    ),
+    "voice": st.one_of(text, nested),
+    "query": st.one_of(text, nested),
+    "documents": st.one_of(
+        st.lists(st.one_of(text, st.fixed_dictionaries({"text": text})), max_size=3), nested
+    ),
+    "top_n": st.one_of(st.integers(-5, 10**12), nested),
+    "return_documents": st.one_of(st.booleans(), nested),
 }
 VALID_GATEWAY = {
     "gateway-chat": {
@@ -406,6 +428,9 @@ VALID_GATEWAY = {
     },
     "gateway-embeddings": {"model": "openai/text-embedding-3-small", "input": ["a", "b"]},
     "gateway-moderations": {"model": "openai/omni-moderation-latest", "input": "hello"},
+    "gateway-images": {"model": "openai/dall-e-3", "prompt": "a fox", "response_format": "url"},
+    "gateway-speech": {"model": "openai/tts-1", "input": "Hello", "voice": "nova"},
+    "gateway-rerank": {"model": "cohere/rerank-v3.5", "query": "q", "documents": ["a", "q"]},
 }
 
 
@@ -466,6 +491,14 @@ def gateway(workspace, members, fake_providers):
         secret_data=json.dumps({"api_key": "sk-test-valid-gateway"}),
         config={"base_url": fake_providers.base_url("openai")},
     )
+    CredentialFactory(
+        workspace=workspace,
+        provider="cohere",
+        name="fake-cohere",
+        is_default=True,
+        secret_data=json.dumps({"api_key": "sk-test-valid-gateway"}),
+        config={"base_url": fake_providers.base_url("cohere")},
+    )
     secret = api_key_create(workspace=workspace, name="s", acting_user=members["owner"].user).secret
     client = GatewayClient()
 
@@ -479,16 +512,28 @@ def gateway(workspace, members, fake_providers):
             content_type="application/json",
             headers={"Authorization": f"Bearer {secret}"},
         )
-        assert response["Content-Type"].startswith(("application/json", "text/event-stream"))
+        assert response["Content-Type"].startswith(
+            ("application/json", "text/event-stream", "audio/")
+        )
         check_answer(response, before, pks_before, (name, body))
-        if response.status_code == 200 and not response.streaming:
+        if response.status_code == 200 and response["Content-Type"] == "application/json":
             answer = response.json()
             assert {"choices", "data", "results"} & set(answer), answer
 
     return post
 
 
-@pytest.mark.parametrize("name", ["gateway-chat", "gateway-embeddings", "gateway-moderations"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gateway-chat",
+        "gateway-embeddings",
+        "gateway-moderations",
+        "gateway-images",
+        "gateway-speech",
+        "gateway-rerank",
+    ],
+)
 def test_gateway_json(gateway, name):
     @SWEEP
     @given(body=gateway_bodies(name))

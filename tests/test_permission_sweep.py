@@ -87,12 +87,20 @@ METHODS = {
     "model-field-search": GET_ONLY,
     "playground": GET_ONLY,
     "playground-run": POST_ONLY,
+    "playground-image": BOTH,
+    "playground-speech": BOTH,
+    "playground-transcription": BOTH,
+    "playground-rerank": BOTH,
     "usage": GET_ONLY,
     "usage-csv": GET_ONLY,
     "gateway-models": GET_ONLY,
     "gateway-chat": POST_ONLY,
     "gateway-embeddings": POST_ONLY,
     "gateway-moderations": POST_ONLY,
+    "gateway-images": POST_ONLY,
+    "gateway-speech": POST_ONLY,
+    "gateway-transcriptions": POST_ONLY,
+    "gateway-rerank": POST_ONLY,
     "gateway-not-found": BOTH,  # any method: a JSON 404 naming the unknown endpoint
 }
 

@@ -25,6 +25,7 @@ import pytest
 from celery.signals import before_task_publish
 from django.contrib import admin
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -32,6 +33,7 @@ from django.urls import reverse
 from credentials.models import Credential, PendingValidation
 from tests.factories import SystemProviderFactory, UserFactory
 from tests.gateway_client import GatewayClient
+from tests.media import wav
 from tests.test_access import (
     objects,  # noqa: F401 - a fixture
     url_for,
@@ -364,9 +366,19 @@ def test_gateway_answers_show_no_secret(canaries):
         ("post", "/v1/chat/completions", {"model": "openai/gpt-4o-mini"}),
         ("post", "/v1/embeddings", {"model": "openai/text-embedding-3-small", "input": "x"}),
         ("post", "/v1/moderations", {"model": "openai/omni-moderation-latest", "input": "x"}),
+        *[("post", path, body) for path, body in MEDIA],
         ("get", "/v1/nothing", None),
     ]
     statuses = set()
+    for headers in (bearer, {"Authorization": f"Bearer {CANARY}"}, {}):
+        for fields in ({"model": "openai/whisper-1"}, {"model": "openai/tts-1"}, {}):
+            audio = SimpleUploadedFile("a.wav", wav(1), "audio/wav")
+            response = client.post(
+                "/v1/audio/transcriptions", {**fields, "file": audio}, headers=headers
+            )
+            statuses.add(response.status_code)
+            assert response.status_code < 500, response.content
+            assert not canaries.leaks(response_text(response)), fields
     for method, path, body in calls:
         for headers in (bearer, {"Authorization": f"Bearer {CANARY}"}, {}):
             if body is None:
@@ -382,6 +394,22 @@ def test_gateway_answers_show_no_secret(canaries):
 
 
 HELLO = [{"role": "user", "content": "Hello"}]
+# The media endpoints (issue 22) on the canary's OpenAI key: answers, the provider's refusals
+# and the gateway's own, and a provider (Cohere) the workspace has no key for.
+MEDIA = [
+    ("/v1/images/generations", {"model": "openai/dall-e-3", "prompt": "a fox"}),
+    (
+        "/v1/images/generations",
+        {"model": "openai/gpt-image-1", "prompt": "a fox", "response_format": "url"},
+    ),
+    ("/v1/images/generations", {"model": "openai/dall-e-3", "prompt": "a fox", "n": 2}),
+    ("/v1/images/generations", {"model": "openai/dall-e-3"}),
+    ("/v1/audio/speech", {"model": "openai/tts-1", "input": "Hello", "voice": "nova"}),
+    ("/v1/audio/speech", {"model": "openai/tts-1", "input": "Hello", "response_format": "ogg"}),
+    ("/v1/audio/speech", {"model": "elevenlabs/eleven_v3", "input": "Hello"}),
+    ("/v1/rerank", {"model": "cohere/rerank-v3.5", "query": "q", "documents": ["a"]}),
+    ("/v1/rerank", {"model": "cohere/rerank-v3.5", "query": "q", "documents": 5}),
+]
 WEATHER = {
     "type": "function",
     "function": {

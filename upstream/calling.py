@@ -3,8 +3,8 @@ on a transport (`transports/`).
 
 `get_adapter(provider)` is what callers use: a `ProviderClient` with the adapter's operations
 as plain calls on the sync transport (`validate`, `list_models`, `chat`, `chat_stream`,
-`embed`, `moderate`, `generate_image`, `transcribe`, `speak`), returning results and raising
-ProviderErrors.
+`embed`, `moderate`, `generate_image`, `transcribe`, `speak`, `speak_stream`, `rerank`),
+returning results and raising ProviderErrors.
 
 `run(operation, transport)` drives one operation: it sends each request the adapter yields
 and sends the answer back, until the operation returns. A streamed request (`stream=` set) is
@@ -31,6 +31,7 @@ from .calls import (
     ImagePart,
     ImageResult,
     ModerationResult,
+    RerankResult,
     SpeechResult,
     TranscriptionResult,
 )
@@ -257,10 +258,19 @@ class ProviderClient:
         return run(self.adapter.moderate(credentials, model, inputs), self.transport)
 
     def generate_image(
-        self, credentials: dict[str, Any], model: str, prompt: str, *, n: int = 1, size: str = ""
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        prompt: str,
+        *,
+        n: int = 1,
+        size: str = "",
+        response_format: str = "",
     ) -> ImageResult:
         return run(
-            self.adapter.generate_image(credentials, model, prompt, n=n, size=size),
+            self.adapter.generate_image(
+                credentials, model, prompt, n=n, size=size, response_format=response_format
+            ),
             self.transport,
         )
 
@@ -297,6 +307,38 @@ class ProviderClient:
     ) -> SpeechResult:
         return run(
             self.adapter.speak(credentials, model, text, voice=voice, audio_format=audio_format),
+            self.transport,
+        )
+
+    def speak_stream(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        text: str,
+        *,
+        voice: str = "",
+        audio_format: str = "mp3",
+    ) -> ChatStream:
+        """Returns once the provider accepted the request; iterating gives `AudioChunk`s as
+        the audio arrives, and `headers["content-type"]` is its type."""
+        return run(  # type: ignore[return-value]
+            self.adapter.speak_stream(
+                credentials, model, text, voice=voice, audio_format=audio_format
+            ),
+            self.transport,
+        )
+
+    def rerank(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        query: str,
+        documents: list[str],
+        *,
+        top_n: int | None = None,
+    ) -> RerankResult:
+        return run(
+            self.adapter.rerank(credentials, model, query, documents, top_n=top_n),
             self.transport,
         )
 

@@ -342,9 +342,42 @@ class ImageResult:
 
 @dataclass(frozen=True)
 class TranscriptionResult:
+    """The text, and what the provider told of the audio: its language, its length in seconds
+    (`duration`; None when not reported) and timed segments (OpenAI's verbose_json shape)."""
+
     text: str
     model: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    language: str = ""
+    duration: float | None = None
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    usage: Usage | None = None  # tokens, for models billed by token (gpt-4o-transcribe)
+
+
+@dataclass(frozen=True)
+class RankedDocument:
+    index: int  # the document's place in the request
+    relevance_score: float
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """Documents by relevance, most relevant first; `search_units` as the provider billed them
+    (None when it did not say)."""
+
+    results: list[RankedDocument]
+    search_units: int | None = None
+    model: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of a streamed speech answer, as it arrived (`speak_stream`). It rides the same
+    `ChatStream` as chat chunks; it never carries usage."""
+
+    data: bytes
+    usage: None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from .calls import ChatChunk
+from .calls import AudioChunk, ChatChunk
 
 
 class ServerSentEvent(NamedTuple):
@@ -157,3 +157,11 @@ class OpenedStream:
     parser: ChunkParser
     headers: Mapping[str, str]
     model: str = ""
+
+
+class AudioParser(ChunkParser):
+    """A speech answer's bytes, passed on as they arrive (the `bytes` format): audio has no
+    end marker, the body's end is the end."""
+
+    def feed(self, event: Any) -> list[AudioChunk]:  # type: ignore[override]
+        return [AudioChunk(event)] if event else []

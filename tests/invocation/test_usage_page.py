@@ -402,6 +402,10 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
         "completion_tokens",
         "total_tokens",
         "reasoning_tokens",
+        "images",
+        "speech_characters",
+        "audio_seconds",
+        "rerank_searches",
     ]
     assert [dict(row) for row in rows] == [
         {
@@ -415,6 +419,10 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "completion_tokens": "20",
             "total_tokens": "120",
             "reasoning_tokens": "0",
+            "images": "0",
+            "speech_characters": "0",
+            "audio_seconds": "0",
+            "rerank_searches": "0",
         },
         {
             "date": "2025-03-10",
@@ -427,6 +435,10 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "completion_tokens": "5",
             "total_tokens": "15",
             "reasoning_tokens": "0",
+            "images": "0",
+            "speech_characters": "0",
+            "audio_seconds": "0",
+            "rerank_searches": "0",
         },
         {
             "date": "2025-03-13",
@@ -439,6 +451,10 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "completion_tokens": "0",
             "total_tokens": "0",
             "reasoning_tokens": "0",
+            "images": "0",
+            "speech_characters": "0",
+            "audio_seconds": "0",
+            "rerank_searches": "0",
         },
         {
             "date": "2025-03-15",
@@ -451,6 +467,10 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "completion_tokens": "500",
             "total_tokens": "1500",
             "reasoning_tokens": "0",
+            "images": "0",
+            "speech_characters": "0",
+            "audio_seconds": "0",
+            "rerank_searches": "0",
         },
     ]
 
@@ -508,3 +528,49 @@ def test_reasoning_tokens_are_totalled_shown_and_exported(client_for, workspace)
     assert "of which reasoning: 30" in page
     rows = list(csv.DictReader(io.StringIO(client.get(reverse("usage-csv")).content.decode())))
     assert [r["reasoning_tokens"] for r in rows] == ["30"]
+
+
+# --- media units (issue 22) ------------------------------------------------------------------
+
+
+@pytest.fixture
+def media_day(workspace):
+    at = TODAY + timedelta(hours=8)
+    zero = {"prompt_tokens": 0, "completion_tokens": 0}
+    record(workspace, at, model="dall-e-3", model_type="image", unit="images", units=3, **zero)
+    record(workspace, at, model="tts-1", model_type="tts", unit="characters", units=1200, **zero)
+    record(
+        workspace, at, model="whisper-1", model_type="speech2text", unit="seconds", units=45, **zero
+    )
+    record(
+        workspace,
+        at,
+        provider="cohere",
+        model="rerank-v3.5",
+        model_type="rerank",
+        unit="searches",
+        units=2,
+        **zero,
+    )
+
+
+def test_the_page_shows_media_units_in_words(client_for, media_day):
+    html = page(client_for("admin"), range="7d", group="model")
+    assert "media: 3 images, 1,200 characters spoken, 45 seconds of audio, 2 searches" in html
+    cells = {row[0] + " " + row[1]: row[-1] for row in table_rows(html)}
+    assert cells["OpenAI dall-e-3"] == "3 images"
+    assert cells["Cohere rerank-v3.5"] == "2 searches"
+
+
+def test_the_page_has_no_media_column_without_media_calls(client_for, mixed_week):
+    assert "data-usage-media" not in page(client_for("admin"), range="7d")
+
+
+def test_csv_counts_media_units_per_model(client_for, media_day):
+    _, rows = export(client_for("admin"), range="7d", group="model")
+    by_model = {row["model"]: row for row in rows}
+    assert by_model["dall-e-3"]["images"] == "3"
+    assert by_model["tts-1"]["speech_characters"] == "1200"
+    assert by_model["whisper-1"]["audio_seconds"] == "45"
+    assert by_model["rerank-v3.5"]["rerank_searches"] == "2"
+    assert by_model["tts-1"]["images"] == "0"

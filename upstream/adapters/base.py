@@ -31,6 +31,7 @@ from ..calls import (
     ImageResult,
     ModerationResult,
     NamedTool,
+    RerankResult,
     SpeechResult,
     TranscriptionResult,
     Usage,
@@ -144,8 +145,17 @@ class ProviderAdapter:
         return (yield from refused(self.unsupported("moderation")))
 
     def generate_image(
-        self, credentials: dict[str, Any], model: str, prompt: str, *, n: int = 1, size: str = ""
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        prompt: str,
+        *,
+        n: int = 1,
+        size: str = "",
+        response_format: str = "",
     ) -> Operation[ImageResult]:
+        """`response_format` ("url" or "b64_json") is a wish: a provider that has one form
+        answers in it, and the caller converts."""
         return (yield from refused(self.unsupported("image generation")))
 
     def transcribe(
@@ -170,6 +180,30 @@ class ProviderAdapter:
         audio_format: str = "mp3",
     ) -> Operation[SpeechResult]:
         return (yield from refused(self.unsupported("text to speech")))
+
+    def speak_stream(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        text: str,
+        *,
+        voice: str = "",
+        audio_format: str = "mp3",
+    ) -> Operation[OpenedStream]:
+        """`speak`, the audio read as it arrives: an `OpenedStream` of format "bytes" whose
+        parser gives `AudioChunk`s; its headers carry the audio's content type."""
+        return (yield from refused(self.unsupported("text to speech")))
+
+    def rerank(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        query: str,
+        documents: list[str],
+        *,
+        top_n: int | None = None,
+    ) -> Operation[RerankResult]:
+        return (yield from refused(self.unsupported("rerank")))
 
     # -- what a chat may ask for (pure; run before any request) --------------------------------
     def check_chat(

@@ -1,6 +1,7 @@
 """Cohere: `GET {base_url}/v1/models` with a Bearer key; chat with `POST /v2/chat` (streamed
 with `stream: true`: server-sent events message-start, content-delta, content-end, message-end)
-and embeddings with `POST /v2/embed` (float vectors, `input_type` search_document).
+and embeddings with `POST /v2/embed` (float vectors, `input_type` search_document); rerank with
+`POST /v2/rerank` (results of index and relevance_score, billed in search units).
 
 v2 chat takes OpenAI's shapes for most of the chat surface: `tools` (functions with JSON-schema
 parameters, `strict_tools` when a tool is strict), assistant `tool_calls` (their text as the
@@ -43,6 +44,8 @@ from ..calls import (
     EmbeddingResult,
     ImagePart,
     Message,
+    RankedDocument,
+    RerankResult,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -211,6 +214,26 @@ class Adapter(ProviderAdapter):
             billed = _usage(self.provider.key, body.get("meta"))
             usage = usage + billed if usage is not None and billed is not None else None
         return EmbeddingResult(vectors=vectors, usage=usage, model=model, headers=headers)
+
+    def rerank(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        query: str,
+        documents: list[str],
+        *,
+        top_n: int | None = None,
+    ) -> Operation[RerankResult]:
+        """`POST /v2/rerank` {model, query, documents, top_n}: `results` of {index,
+        relevance_score}, most relevant first; `meta.billed_units.search_units` is what it
+        cost (a search is a query with up to 100 documents)."""
+        request: dict[str, Any] = {"model": model, "query": query, "documents": list(documents)}
+        if top_n is not None:
+            request["top_n"] = top_n
+        body, headers = yield from self.post(
+            f"{self.base_url(credentials)}/v2/rerank", credentials, request
+        )
+        return rerank_result(body, documents=len(documents), model=model, headers=headers)
 
     def chat_url(self, credentials: dict[str, Any]) -> str:
         return f"{self.base_url(credentials)}/v2/chat"
@@ -383,3 +406,30 @@ def _discovered(item: Any) -> DiscoveredModel | None:
             if endpoint in served:
                 return DiscoveredModel(name=str(item["name"]), type=kind)
     return None
+
+
+def rerank_result(body: Any, *, documents: int, model: str, headers: Any) -> RerankResult:
+    """Cohere's rerank answer, checked: each result names a document that was sent, once."""
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        raise UpstreamError("unexpected answer (no rerank results)")
+    ranked, seen = [], set()
+    for item in results:
+        index = item.get("index") if isinstance(item, dict) else None
+        score = item.get("relevance_score") if isinstance(item, dict) else None
+        if (
+            not isinstance(index, int)
+            or isinstance(index, bool)
+            or not 0 <= index < documents
+            or index in seen
+            or not isinstance(score, (int, float))
+            or isinstance(score, bool)
+        ):
+            raise UpstreamError("unexpected answer (a rerank result names no document sent)")
+        seen.add(index)
+        ranked.append(RankedDocument(index, float(score)))
+    meta = body.get("meta")
+    billed = meta.get("billed_units") if isinstance(meta, dict) else None
+    units = billed.get("search_units") if isinstance(billed, dict) else None
+    search_units = int(units) if isinstance(units, (int, float)) and units >= 0 else None
+    return RerankResult(ranked, search_units=search_units, model=model, headers=headers)

@@ -15,7 +15,8 @@ Speech: `POST /v1/text-to-speech/{voice_id}?output_format=mp3_44100_128` with `{
 model_id}` answers the audio bytes themselves, so it reads the answer itself rather than
 through the JSON helper; errors are still JSON and classified as above. Without a voice, Rachel
 (a premade voice every account has) speaks. `audio_format` is mp3, opus or pcm, or one of
-ElevenLabs' own output formats (mp3_22050_32, ulaw_8000...).
+ElevenLabs' own output formats (mp3_22050_32, ulaw_8000...). `speak_stream` asks the
+`/stream` variant of the same endpoint and hands the audio on as it arrives.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..errors import (
     scrub,
 )
 from ..http import Request, Response
+from ..streams import AudioParser, OpenedStream
 from .base import DiscoveredModel, Operation, ProviderAdapter, plain_text, retry_after
 
 QUOTA_WORDS = {"quota_exceeded", "payment_required", "insufficient_credits"}
@@ -98,6 +100,38 @@ class Adapter(ProviderAdapter):
             content_type = CONTENT_TYPES[output_format.split("_")[0]]
         return SpeechResult(
             audio=response.content, content_type=content_type, model=model, headers=response.headers
+        )
+
+    def speak_stream(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        text: str,
+        *,
+        voice: str = "",
+        audio_format: str = "mp3",
+    ) -> Operation[OpenedStream]:
+        """`POST /v1/text-to-speech/{voice_id}/stream`: the same body, the audio sent as it is
+        made (chunked)."""
+        output_format = OUTPUT_FORMATS.get(audio_format) or audio_format
+        if not _OUTPUT_FORMAT.match(output_format):
+            raise BadRequest(f"ElevenLabs cannot speak in the format {audio_format!r}")
+        voice_id = quote(voice or DEFAULT_VOICE, safe="")
+        head = yield from self.open_stream(
+            f"{self.base_url(credentials)}/v1/text-to-speech/{voice_id}/stream",
+            credentials,
+            {"text": text, "model_id": model},
+            stream="bytes",
+            headers={**self.headers(credentials), "Accept": "audio/*, application/json"},
+            params={"output_format": output_format},
+        )
+        content_type = head.content_type
+        if not content_type.startswith("audio/"):
+            if content_type not in ("", "application/octet-stream"):
+                raise UpstreamError(f"unexpected answer ({content_type}, not audio)")
+            content_type = CONTENT_TYPES[output_format.split("_")[0]]
+        return OpenedStream(
+            "bytes", AudioParser(), {**head.headers, "content-type": content_type}, model
         )
 
     def error_text(self, response: Response) -> str:

@@ -39,7 +39,7 @@ from ..calls import (
 from ..errors import UpstreamError, scrub
 from ..http import Request
 from ..schema import MODEL_FEATURES
-from ..streams import ChunkParser, OpenedStream, ServerSentEvent
+from ..streams import AudioParser, ChunkParser, OpenedStream, ServerSentEvent
 from .base import (
     DiscoveredModel,
     Operation,
@@ -54,6 +54,7 @@ EMBEDDING_HINTS = ("embed",)
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 # Only DALL-E takes `response_format`; GPT Image always answers base64 and refuses the field.
 RESPONSE_FORMAT_IMAGE_MODELS = ("dall-e-2", "dall-e-3")
+VERBOSE_TRANSCRIPTION_MODELS = ("whisper",)
 IMAGE_READ_TIMEOUT = 180.0
 DEFAULT_VOICE = "alloy"
 SPEECH_CONTENT_TYPES = {
@@ -179,13 +180,21 @@ class Adapter(ProviderAdapter):
         )
 
     def generate_image(
-        self, credentials: dict[str, Any], model: str, prompt: str, *, n: int = 1, size: str = ""
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        prompt: str,
+        *,
+        n: int = 1,
+        size: str = "",
+        response_format: str = "",
     ) -> Operation[ImageResult]:
         request: dict[str, Any] = {"model": model, "prompt": prompt, "n": n}
         if size:
             request["size"] = size
+        # DALL·E answers in either form; gpt-image models only in base64 (and refuse the field).
         if model.startswith(RESPONSE_FORMAT_IMAGE_MODELS):
-            request["response_format"] = "b64_json"
+            request["response_format"] = response_format or "b64_json"
         body, headers = yield from self.post(
             f"{self.base_url(credentials)}/images/generations",
             credentials,
@@ -216,7 +225,10 @@ class Adapter(ProviderAdapter):
         content_type: str = "audio/mpeg",
         language: str = "",
     ) -> Operation[TranscriptionResult]:
-        fields = {"model": model, "response_format": "json"}
+        # verbose_json tells the audio's length and language; the gpt-4o transcribe models take
+        # only json (and report tokens instead).
+        verbose = model.startswith(VERBOSE_TRANSCRIPTION_MODELS)
+        fields = {"model": model, "response_format": "verbose_json" if verbose else "json"}
         if language:
             fields["language"] = language
         body, headers = yield from self.post(
@@ -228,7 +240,7 @@ class Adapter(ProviderAdapter):
         )
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             raise UpstreamError("unexpected answer (no transcription text)")
-        return TranscriptionResult(text=body["text"], model=model, headers=headers)
+        return transcription_result(body, model=model, headers=headers)
 
     def speak(
         self,
@@ -263,6 +275,68 @@ class Adapter(ProviderAdapter):
             model=model,
             headers=response.headers,
         )
+
+    def speak_stream(
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        text: str,
+        *,
+        voice: str = "",
+        audio_format: str = "mp3",
+    ) -> Operation[OpenedStream]:
+        expected = SPEECH_CONTENT_TYPES.get(audio_format, "application/octet-stream")
+        head = yield from self.open_stream(
+            f"{self.base_url(credentials)}/audio/speech",
+            credentials,
+            {
+                "model": model,
+                "input": text,
+                "voice": voice or DEFAULT_VOICE,
+                "response_format": audio_format,
+            },
+            stream="bytes",
+            headers={**self.headers(credentials), "Accept": f"{expected}, application/json"},
+        )
+        if head.content_type == "application/json":
+            raise UpstreamError("unexpected answer (JSON, not audio)")
+        headers = {**head.headers, "content-type": head.content_type or expected}
+        return OpenedStream("bytes", AudioParser(), headers, model)
+
+
+def transcription_result(
+    body: dict[str, Any], *, model: str, headers: Mapping[str, str]
+) -> TranscriptionResult:
+    """A transcription (json or verbose_json): the audio's length is `duration`, or the
+    `usage` of a model billed by duration; a model billed by token reports tokens."""
+    usage_body = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    duration = body.get("duration")
+    if duration is None and usage_body.get("type") == "duration":
+        duration = usage_body.get("seconds")
+    try:
+        seconds = float(duration) if duration is not None else None
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is not None and not (0 <= seconds < 10**7):
+        seconds = None
+    tokens = None
+    if usage_body.get("type") == "tokens":
+        try:
+            tokens = Usage(
+                int(usage_body.get("input_tokens") or 0), int(usage_body.get("output_tokens") or 0)
+            )
+        except (TypeError, ValueError):
+            tokens = None
+    segments = body.get("segments")
+    return TranscriptionResult(
+        text=body["text"],
+        model=model,
+        headers=headers,
+        language=str(body.get("language") or ""),
+        duration=seconds,
+        segments=[s for s in segments if isinstance(s, dict)] if isinstance(segments, list) else [],
+        usage=tokens,
+    )
 
 
 # -- the OpenAI wire format (shared with Azure OpenAI) -----------------------------------------

@@ -51,8 +51,16 @@ class Adapter(ProviderAdapter):
         return [DiscoveredModel(m.name, m.type, m.label) for m in self.provider.models]
 
     def generate_image(
-        self, credentials: dict[str, Any], model: str, prompt: str, *, n: int = 1, size: str = ""
+        self,
+        credentials: dict[str, Any],
+        model: str,
+        prompt: str,
+        *,
+        n: int = 1,
+        size: str = "",
+        response_format: str = "",
     ) -> Operation[ImageResult]:
+        # Stability answers base64 only (with Accept: application/json); a URL is the caller's.
         endpoint = ENDPOINTS.get(model) or ("sd3" if model.startswith("sd3") else None)
         if endpoint is None:
             raise NotSupported(f"{model} is not a Stable Image model this console can call")

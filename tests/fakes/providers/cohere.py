@@ -23,6 +23,11 @@ It copies these pages of Cohere's API reference (paths, bodies, error bodies, st
   https://docs.cohere.com/docs/reasoning
 - Embed v2 (POST /v2/embed):
   https://docs.cohere.com/reference/embed
+- Rerank v2 (POST /v2/rerank: model, query, documents as strings, top_n; results of index and
+  relevance_score, most relevant first; meta.billed_units.search_units, a search being a query
+  with up to 100 documents):
+  https://docs.cohere.com/reference/rerank
+  https://docs.cohere.com/docs/rerank-overview
 - Error bodies ({"id", "message"}) and their status codes (401, 402, 429, 499, 500), and the
   trial key limits:
   https://docs.cohere.com/reference/errors
@@ -157,6 +162,8 @@ class Cohere(FakeProvider):
             return self.chat(req)
         if req.method == "POST" and req.path == "/v2/embed":
             return self.embed(req)
+        if req.method == "POST" and req.path == "/v2/rerank":
+            return self.rerank(req)
         return Reply(404, self.body("Not Found"))
 
     # -- chat: the answer is "You said: <last user message>", a token per word -----------------
@@ -389,5 +396,47 @@ class Cohere(FakeProvider):
                     "billed_units": {"input_tokens": sum(len(t.split()) for t in texts)},
                 },
                 "response_type": "embeddings_by_type",
+            },
+        )
+
+    # -- rerank: a document's score is the share of the query's words it holds ----------------
+    @staticmethod
+    def relevance(query: str, document: str) -> float:
+        words = {w.strip(".,?!").lower() for w in query.split()} - {""}
+        held = {w.strip(".,?!").lower() for w in document.split()}
+        return round(len(words & held) / len(words), 6) if words else 0.0
+
+    def rerank(self, req):
+        body = req.json()
+        if not isinstance(body, dict):
+            return self.invalid("body must be a JSON object")
+        model = body.get("model")
+        if not any(item[0] == model and "rerank" in item[1] for item in self.MODELS):
+            return Reply(404, self.body(f"model '{model}' not found"))
+        query, documents = body.get("query"), body.get("documents")
+        if not isinstance(query, str) or not query:
+            return self.invalid("query must be a non-empty string")
+        if not isinstance(documents, list) or not documents:
+            return self.invalid("documents must contain at least one document")
+        if len(documents) > 1000:
+            return self.invalid("too many documents, the maximum is 1000")
+        texts = [d if isinstance(d, str) else (d or {}).get("text", "") for d in documents]
+        top_n = body.get("top_n", len(texts))
+        if not isinstance(top_n, int) or top_n < 1:
+            return self.invalid("top_n must be a positive integer")
+        order = sorted(range(len(texts)), key=lambda i: (-self.relevance(query, texts[i]), i))[
+            :top_n
+        ]
+        return Reply(
+            200,
+            {
+                "id": str(uuid.uuid4()),
+                "results": [
+                    {"index": i, "relevance_score": self.relevance(query, texts[i])} for i in order
+                ],
+                "meta": {
+                    "api_version": {"version": "2"},
+                    "billed_units": {"search_units": -(-len(texts) // 100)},
+                },
             },
         )

@@ -3,9 +3,11 @@
 It copies these pages of ElevenLabs' API reference (paths, bodies, error bodies, status codes):
 
 - Text to speech (POST /v1/text-to-speech/{voice_id}; output_format, model_id, the
-  x-character-count and request-id headers):
+  x-character-count and request-id headers), and its streamed variant
+  (POST /v1/text-to-speech/{voice_id}/stream: the same body, the audio sent chunked):
   https://elevenlabs.io/docs/api-reference/text-to-speech
   https://elevenlabs.io/docs/api-reference/text-to-speech/convert
+  https://elevenlabs.io/docs/api-reference/text-to-speech/stream
 - Get user info (GET /v1/user, which hands the key back in xi_api_key):
   https://elevenlabs.io/docs/api-reference/get-user-info
 - Error bodies: {"detail": {"status", "message"}} (a quota or a missing permission is a
@@ -102,7 +104,8 @@ class ElevenLabs(FakeProvider):
                 },
             )
         if req.method == "POST" and req.path.startswith("/v1/text-to-speech/"):
-            return self.speech(req, unquote(req.path.removeprefix("/v1/text-to-speech/")))
+            voice = req.path.removeprefix("/v1/text-to-speech/").removesuffix("/stream")
+            return self.speech(req, unquote(voice))
         return Reply(404, {"detail": "Not Found"})
 
     # -- speech: MP3 frames, one per ten characters ---------------------------------------------

@@ -22,8 +22,13 @@ It copies these pages of OpenAI's API reference (paths, bodies, error bodies, st
   https://platform.openai.com/docs/api-reference/moderations/create
 - Images (POST /v1/images/generations):
   https://platform.openai.com/docs/api-reference/images/create
-- Audio: transcriptions (multipart) and speech (POST /v1/audio/transcriptions, /speech):
+- Audio: transcriptions (multipart; json, text and verbose_json with duration, language and
+  segments; `usage` by duration for whisper-1, by tokens for the gpt-4o transcribe models,
+  which refuse verbose_json) and speech (POST /v1/audio/transcriptions, /speech; the audio
+  bytes in the requested format):
   https://platform.openai.com/docs/api-reference/audio/createTranscription
+  https://platform.openai.com/docs/api-reference/audio/json-object
+  https://platform.openai.com/docs/api-reference/audio/verbose-json-object
   https://platform.openai.com/docs/api-reference/audio/createSpeech
 - Error bodies ({"error": {"message", "type", "param", "code"}}) and their status codes:
   https://platform.openai.com/docs/guides/error-codes
@@ -626,9 +631,66 @@ class OpenAI(FakeProvider):
         text = f"{len(data)} bytes of {content_type} from {filename}"
         if fields.get("language"):
             text += f" in {fields['language']}"
-        if fields.get("response_format") == "text":
+        model, fmt = fields["model"], fields.get("response_format") or "json"
+        if fmt == "verbose_json" and not model.startswith("whisper"):
+            return self.invalid(
+                f"response_format 'verbose_json' is not compatible with model '{model}'. "
+                "Use 'json' or 'text' instead.",
+                "response_format",
+            )
+        seconds = self.audio_seconds(data)
+        if fmt == "text":
             return Reply(200, text + "\n", content_type="text/plain; charset=utf-8")
-        return Reply(200, {"text": text})
+        if model.startswith("whisper"):
+            usage = {"type": "duration", "seconds": max(1, round(seconds))}
+        else:
+            audio_tokens = max(1, round(seconds * 10))
+            words = len(text.split())
+            usage = {
+                "type": "tokens",
+                "input_tokens": audio_tokens,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+                "output_tokens": words,
+                "total_tokens": audio_tokens + words,
+            }
+        if fmt == "verbose_json":
+            return Reply(
+                200,
+                {
+                    "task": "transcribe",
+                    "language": {"en": "english", "fr": "french"}.get(
+                        fields.get("language", "en"), "english"
+                    ),
+                    "duration": seconds,
+                    "text": text,
+                    "segments": [
+                        {
+                            "id": 0,
+                            "seek": 0,
+                            "start": 0.0,
+                            "end": seconds,
+                            "text": text,
+                            "tokens": [50364, 50414],
+                            "temperature": 0.0,
+                            "avg_logprob": -0.2,
+                            "compression_ratio": 1.0,
+                            "no_speech_prob": 0.01,
+                        }
+                    ],
+                    "usage": usage,
+                },
+            )
+        return Reply(200, {"text": text, "usage": usage})
+
+    @staticmethod
+    def audio_seconds(data: bytes) -> float:
+        """How long the upload plays: a WAV's own header says it; anything else is taken as
+        128 kbit/s (16,000 bytes a second), as an MP3 of the voice would be."""
+        if data[:4] == b"RIFF" and data[8:12] == b"WAVE" and len(data) >= 44:
+            byte_rate = int.from_bytes(data[28:32], "little")
+            if byte_rate:
+                return round((len(data) - 44) / byte_rate, 3)
+        return round(len(data) / 16000, 3)
 
     def speech(self, req):
         """The "audio" is an ID3 header followed by the voice and the text it was asked for."""
