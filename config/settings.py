@@ -481,6 +481,12 @@ GATEWAY_MAX_INPUTS = int(os.environ.get("GATEWAY_MAX_INPUTS", "2048"))
 # a stream's life; at 8 MiB that is about 24 MiB for each image request in flight, so 20 at once
 # fit beside the streams. Lower it for a gateway that takes many images at once.
 GATEWAY_MAX_IMAGE_BYTES = int(os.environ.get("GATEWAY_MAX_IMAGE_BYTES", str(8 * 2**20)))
+# The playground's image upload (playground/uploads.py): held in memory only, never on disk, so
+# capped below the gateway's image cap; 4 MiB keeps it within every provider's own per-image
+# limit (Anthropic takes 5 MB). Never above GATEWAY_MAX_IMAGE_BYTES.
+PLAYGROUND_MAX_IMAGE_BYTES = min(
+    int(os.environ.get("PLAYGROUND_MAX_IMAGE_BYTES", str(4 * 2**20))), GATEWAY_MAX_IMAGE_BYTES
+)
 # How many resolved model ids a process keeps (least recently used dropped first; unknown
 # ids are never kept), so memory stays bounded whatever names clients send.
 GATEWAY_MODEL_CACHE_SIZE = int(os.environ.get("GATEWAY_MODEL_CACHE_SIZE", "4096"))
