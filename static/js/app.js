@@ -289,7 +289,8 @@
     parts.stop.hidden = false;
     parts.state.textContent = "Running…";
     try {
-      const response = await fetch(form.action, {
+      // getAttribute: the Run and Send results buttons are named "action", which form.action would return.
+      const response = await fetch(form.getAttribute("action"), {
         method: "POST",
         body,
         headers: { "Accept": "text/event-stream", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
