@@ -276,15 +276,15 @@
     if (playgroundRun) playgroundRun.abort();
     const controller = new AbortController();
     playgroundRun = controller;
-    // Read before the calls panel (whose results belong to the form) is cleared below.
-    const body = new FormData(form);
+    const body = new FormData(form); // the calls panel's results belong to the form too
     if (submitter && submitter.name) body.append(submitter.name, submitter.value);
-    parts.tools.textContent = "";
     parts.answer.textContent = "";
     parts.error.hidden = true;
     parts.meta.hidden = true;
     parts.answer.setAttribute("aria-busy", "true");
     parts.run.disabled = true;
+    const send = document.querySelector("[data-playground-send-results]");
+    if (send) send.disabled = true;
     parts.spinner.hidden = false;
     parts.stop.hidden = false;
     parts.state.textContent = "Running…";
@@ -305,6 +305,7 @@
         parts.state.textContent = "Not run.";
         return;
       }
+      parts.tools.textContent = ""; // kept until now: a refused "Send results" can be fixed
       parts.state.textContent = "Streaming…";
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
@@ -329,6 +330,7 @@
       if (playgroundRun === controller) playgroundRun = null;
       parts.answer.setAttribute("aria-busy", "false");
       parts.run.disabled = false;
+      if (send) send.disabled = false;
       parts.spinner.hidden = true;
       parts.stop.hidden = true;
     }

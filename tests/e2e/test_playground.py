@@ -62,6 +62,10 @@ def test_scenario_tool_round_trip_and_image(page: Page, e2e, openai_credential, 
     expect(call.locator("[data-tool-arguments]")).to_have_text('{\n  "city": "Paris"\n}')
     shot("tool-call")
 
+    page.get_by_role("button", name="Send results").click()  # no result yet
+    expect(page.locator("#playground-error")).to_contain_text("Enter a result for each tool call.")
+    expect(page.locator("[data-tool-call]")).to_have_count(1)  # still there to fill in
+
     page.get_by_label("Result of get_weather").fill('{"temperature": 18}')
     page.get_by_role("button", name="Send results").click()
 
