@@ -490,6 +490,12 @@ GATEWAY_MAX_AUDIO_BYTES = int(os.environ.get("GATEWAY_MAX_AUDIO_BYTES", str(25 *
 GATEWAY_MAX_SPEECH_CHARACTERS = int(os.environ.get("GATEWAY_MAX_SPEECH_CHARACTERS", "4096"))
 GATEWAY_MAX_IMAGES = int(os.environ.get("GATEWAY_MAX_IMAGES", "10"))
 GATEWAY_MAX_RERANK_DOCUMENTS = int(os.environ.get("GATEWAY_MAX_RERANK_DOCUMENTS", "1000"))
+# The playground's image upload (playground/uploads.py): held in memory only, never on disk, so
+# capped below the gateway's image cap; 4 MiB keeps it within every provider's own per-image
+# limit (Anthropic takes 5 MB). Never above GATEWAY_MAX_IMAGE_BYTES.
+PLAYGROUND_MAX_IMAGE_BYTES = min(
+    int(os.environ.get("PLAYGROUND_MAX_IMAGE_BYTES", str(4 * 2**20))), GATEWAY_MAX_IMAGE_BYTES
+)
 # How many resolved model ids a process keeps (least recently used dropped first; unknown
 # ids are never kept), so memory stays bounded whatever names clients send.
 GATEWAY_MODEL_CACHE_SIZE = int(os.environ.get("GATEWAY_MODEL_CACHE_SIZE", "4096"))

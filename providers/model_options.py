@@ -99,6 +99,14 @@ class ModelOption:
     def ref(self) -> ModelRef:
         return ModelRef(self.provider.key, self.name, self.type, self.custom)
 
+    @property
+    def features(self) -> tuple[str, ...]:
+        """What the model can do, in the catalog's words (vision, tool-call...): a custom
+        model's own, else the catalog's; the same the gateway checks a call against."""
+        if self.row.custom is not None:
+            return tuple(self.row.custom.features or ())
+        return tuple(self.row.predefined.features) if self.row.predefined else ()
+
     def matches(self, words: Iterable[str]) -> bool:
         text = " ".join(
             [self.provider.label, self.provider.key, self.name, self.label, self.id]

@@ -362,6 +362,22 @@ def test_playground_run(sweep, workspace):
         "model": ("openai/gpt-4o", "gpt-4o-mini", "nope", "openai/text-embedding-3-small"),
         "prompt": ("", " ", "x" * 50_001),
         "system": ("", "x" * 20_001),
+        # A function and a tool round trip (issue 21): names, schemas and hidden transcripts
+        # a browser never sends still answer 4xx, never a 500.
+        "tool_name": ("get_weather", "", "bad name!", "x" * 65),
+        "tool_description": ("", "x" * 2_001),
+        "tool_parameters": ('{"type": "object", "properties": {}}', "{", "[1]", '{"type": 1}'),
+        "tool_choice": ("auto", "required", "nope"),
+        "action": ("run", "send-results"),
+        "transcript": (
+            "[]",
+            "not json",
+            '[{"calls": [{"id": 1}]}]',
+            '[{"content": "", "calls": [{"id": "c1", "name": "f", "arguments": "{"}]}]',
+            '[{"content": "", "calls": [{"id": "c1", "name": "f", "arguments": "{}"}]}]',
+            "[" + ",".join(['{"calls": []}'] * 9) + "]",
+        ),
+        "tool_result": ("42", "", " "),
     }
 
     @SWEEP

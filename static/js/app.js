@@ -233,6 +233,7 @@
     const byId = (id) => document.getElementById(id);
     return {
       answer: byId("playground-answer"), error: byId("playground-error"), meta: byId("playground-meta"),
+      tools: byId("playground-tool-calls"),
       state: byId("playground-state"), run: form.querySelector("[data-playground-run]"),
       stop: form.querySelector("[data-playground-stop]"), spinner: form.querySelector("[data-playground-spinner]"),
     };
@@ -252,31 +253,46 @@
     const payload = JSON.parse(data);
     if (name === "delta") parts.answer.append(document.createTextNode(payload.text));
     else if (name === "error") playgroundError(parts, payload);
-    else if (name === "done") {
+    else if (name === "tool_calls") {
+      // The server renders the calls panel (the page's own #tool-calls partial, escaped there).
+      parts.tools.innerHTML = payload.html;
+      if (!parts.answer.textContent) {
+        const note = document.createElement("span");
+        note.className = "text-secondary";
+        note.textContent = "The model called a function instead of answering: enter its result below.";
+        parts.answer.append(note);
+      }
+      parts.called = true;
+    } else if (name === "done") {
       ["model", "tokens", "latency", "credential"].forEach((key) => {
         parts.meta.querySelector(`[data-meta=${key}]`).textContent = payload[key] === null ? "" : payload[key];
       });
       parts.meta.hidden = false;
-      parts.state.textContent = "Done.";
+      parts.state.textContent = parts.called ? "Waiting for the tool results." : "Done.";
     }
   }
-  async function runPlayground(form) {
+  async function runPlayground(form, submitter) {
     const parts = playgroundParts(form);
     if (playgroundRun) playgroundRun.abort();
     const controller = new AbortController();
     playgroundRun = controller;
+    const body = new FormData(form); // the calls panel's results belong to the form too
+    if (submitter && submitter.name) body.append(submitter.name, submitter.value);
     parts.answer.textContent = "";
     parts.error.hidden = true;
     parts.meta.hidden = true;
     parts.answer.setAttribute("aria-busy", "true");
     parts.run.disabled = true;
+    const send = document.querySelector("[data-playground-send-results]");
+    if (send) send.disabled = true;
     parts.spinner.hidden = false;
     parts.stop.hidden = false;
     parts.state.textContent = "Running…";
     try {
-      const response = await fetch(form.action, {
+      // getAttribute: the Run and Send results buttons are named "action", which form.action would return.
+      const response = await fetch(form.getAttribute("action"), {
         method: "POST",
-        body: new FormData(form),
+        body,
         headers: { "Accept": "text/event-stream", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
         credentials: "same-origin",
         signal: controller.signal,
@@ -289,6 +305,7 @@
         parts.state.textContent = "Not run.";
         return;
       }
+      parts.tools.textContent = ""; // kept until now: a refused "Send results" can be fixed
       parts.state.textContent = "Streaming…";
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
@@ -313,6 +330,7 @@
       if (playgroundRun === controller) playgroundRun = null;
       parts.answer.setAttribute("aria-busy", "false");
       parts.run.disabled = false;
+      if (send) send.disabled = false;
       parts.spinner.hidden = true;
       parts.stop.hidden = true;
     }
@@ -322,16 +340,24 @@
     // Without fetch streaming the form posts normally and the page returns with the answer.
     if (!form || !window.ReadableStream || !window.TextDecoder || !window.AbortController) return;
     event.preventDefault();
-    runPlayground(form);
+    runPlayground(form, event.submitter);
   });
   document.body.addEventListener("click", (event) => {
     if (event.target.closest("[data-playground-stop]") && playgroundRun) playgroundRun.abort();
   });
   document.body.addEventListener("keydown", (event) => {
-    const form = event.target.closest("form[data-playground]");
+    // A tool result's textarea sits outside the form element (form="playground-form").
+    const form = event.target.form && event.target.form.matches("[data-playground]") ? event.target.form : null;
     if (form && event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.tagName === "TEXTAREA") {
       event.preventDefault();
-      form.requestSubmit();
+      const send = event.target.name === "tool_result" ? document.querySelector("[data-playground-send-results]") : null;
+      form.requestSubmit(send || form.querySelector("[data-playground-run]"));
+    }
+  });
+  // Another model: its image and function section (shown only for vision / tool-call models).
+  document.body.addEventListener("change", (event) => {
+    if (event.target.name === "model" && event.target.closest("form[data-playground]") && window.htmx) {
+      window.htmx.trigger(document.body, "playgroundModelChanged");
     }
   });
 })();
