@@ -372,27 +372,39 @@ def pending_validation_run(*, pending_id: str) -> None:
     jobs.job_run(PendingValidation, pending_id, work=_provider_verdict, finish=_apply_verdict)
 
 
-def _provider_verdict(pending: PendingValidation) -> ProviderError | None:
-    """The provider's refusal, or None when it accepts the values (outside any transaction)."""
+@dataclass(frozen=True)
+class _Verdict:
+    error: ProviderError | None = None  # the provider's refusal
+    warning: str = ""  # accepted, with something worth saying (an unlisted model)
+
+
+def _provider_verdict(pending: PendingValidation) -> _Verdict:
+    """The provider's verdict on the values (outside any transaction). A "Check now" is a
+    recheck: a check added after the credential was saved warns instead of refusing."""
     try:
         provider = get_provider(pending.provider)
         values = _values_to_validate(pending)
-        get_adapter(provider).validate(values, model=pending.model_name or None)
+        warning = get_adapter(provider).validate(
+            values,
+            model=pending.model_name or None,
+            recheck=pending.kind == ValidationKind.CHECK,
+        )
     except ProviderError as exc:
-        return exc
+        return _Verdict(error=exc)
     except SecretDecryptionError:
-        return SecretUnreadable()
+        return _Verdict(error=SecretUnreadable())
     except Exception:  # an adapter bug must end as a failure, never as a saved credential
         logger.exception("validation %s crashed", pending.pk)
-        return UpstreamError("unexpected error while validating")
-    return None
+        return _Verdict(error=UpstreamError("unexpected error while validating"))
+    return _Verdict(warning=(warning or "")[:400])
 
 
-def _apply_verdict(pending: PendingValidation, error: ProviderError | None) -> None:
-    if error is None:
+def _apply_verdict(pending: PendingValidation, verdict: _Verdict) -> None:
+    if verdict.error is None:
+        pending.warning = verdict.warning
         _apply_success(pending)
     else:
-        _apply_failure(pending, error)
+        _apply_failure(pending, verdict.error)
 
 
 def _values_to_validate(pending: PendingValidation) -> dict[str, Any]:

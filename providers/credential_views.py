@@ -122,9 +122,11 @@ def _validation_outcome(
             request, "credentials/validation_success.html", {"credential": credential}
         ).content
         default_note = " It is the default." if credential and credential.is_default else ""
+        warning = f" {pending.warning}" if pending.warning else ""
         return done(
             request,
-            f"{pending.name} validated and saved.{default_note}",
+            f"{pending.name} validated and saved.{default_note}{warning}",
+            "warning" if warning else "success",
             events=("credentialsChanged",),
             close_modal=True,
             response=response,
@@ -314,6 +316,8 @@ def _row_outcome(request: HtmxHttpRequest, pending: PendingValidation) -> HttpRe
         {"credential": credential, "provider": get_provider_or_404(credential.provider)},
     )
     response.status_code = HttpResponseStopPolling.status_code
+    if pending.status == ValidationStatus.SUCCEEDED and pending.warning:
+        return toast(response, f"{credential.name}: validated. {pending.warning}", "warning")
     if pending.status == ValidationStatus.SUCCEEDED:
         return toast(response, f"{credential.name}: validated.")
     return toast(response, f"{credential.name}: {pending.error_message}", "danger")

@@ -33,7 +33,7 @@ MODEL_FEATURES = (
     "audio",
     "document",
 )
-VALIDATION_METHODS = ("list_models", "account", "completion")
+VALIDATION_METHODS = ("list_models", "retrieve_model", "account", "completion")
 COLORS = (
     "blue",
     "azure",
