@@ -462,6 +462,12 @@ def credential_list_context(
     else:
         add_url = reverse("credential-create", args=[provider.key])
     return {
+        # A provider without predefined models leads with Add Model: a provider-wide
+        # credential alone gives no model.
+        "lead_with_add_model": provider.custom_only and custom_model is None,
+        "add_model_url": reverse("custom-model-create", args=[provider.key])
+        if provider.supports_custom_models
+        else "",
         "provider": provider,
         "scope_model": custom_model,
         "credentials": credentials,

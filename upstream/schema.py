@@ -159,6 +159,12 @@ class ProviderSpec:
         return self.custom_model_schema is not None
 
     @property
+    def custom_only(self) -> bool:
+        """No predefined models (OpenAI-compatible, Ollama, Azure OpenAI): a credential alone
+        gives no model, so Add Model is what the provider's page leads with."""
+        return self.supports_custom_models and not self.models
+
+    @property
     def model_type_labels(self) -> list[tuple[str, str]]:
         return [(t, MODEL_TYPES[t]) for t in self.model_types]
 
