@@ -395,8 +395,16 @@ def credential_delete(request: HtmxHttpRequest, provider_key: str, pk: int) -> H
         workspace=request.workspace, provider=provider.key, pk=pk
     )
     if request.method == "GET":
+        # Deleting a model's last credential deletes the model; a removed model is gone
+        # already, and its last credential only leaves Add Model's re-add list.
         only_credential = (
             bool(credential.model_name)
+            and selectors.custom_model_exists(
+                workspace=request.workspace,
+                provider=provider.key,
+                name=credential.model_name,
+                model_type=credential.model_type,
+            )
             and not (
                 selectors.credential_list(
                     workspace=request.workspace,
