@@ -144,6 +144,8 @@ class ProviderSpec:
     can_list_models: bool
     color: str = "blue"
     help_url: str = ""
+    # Add Model's help for the model's name, in this provider's words.
+    model_name_help: str = ""
     position: int = 1000
     source: str = field(default="", compare=False)
 
@@ -417,6 +419,7 @@ _PROVIDER_KEYS = {
     "can_list_models",
     "color",
     "help_url",
+    "model_name_help",
     "position",
 }
 
@@ -464,6 +467,7 @@ def parse_provider(data: Any, *, source: str) -> ProviderSpec:
         can_list_models=reader.value("can_list_models", bool, False),
         color=reader.choice("color", COLORS, "blue"),
         help_url=reader.value("help_url", str, ""),
+        model_name_help=reader.value("model_name_help", str, ""),
         position=reader.value("position", int, 1000),
         source=source,
     )
