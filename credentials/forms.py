@@ -76,15 +76,26 @@ def credential_form_class(schema: CredentialSchema) -> type[SchemaForm]:
     )
 
 
-def custom_model_form_class(provider) -> type[SchemaForm]:
-    """Add Model: the model's name and type, then its credential (custom-model schema)."""
+NEW_CREDENTIAL = ""
+
+
+def reuse_choice_label(credential) -> str:
+    """How a credential reads in Add Model's "Credential" select: its name and its scope."""
+    scope = credential.model_name or "provider credential"
+    return f"{credential.name} · {scope}"
+
+
+def custom_model_form_class(provider, *, credentials=()) -> type[SchemaForm]:
+    """Add Model, in two groups: the model (name, type, features), then its credential: one
+    of the provider's `credentials` to reuse, or a new one (custom-model schema)."""
     credential_form = credential_form_class(provider.custom_model_schema)
+    label = provider.label
     fields = {
         "model_name": forms.CharField(
             label="Model name",
             max_length=200,
             validators=[reject_control_characters],
-            help_text=f"As {provider.label} spells it (the deployment's model for Azure).",
+            help_text=provider.model_name_help or f"As {label} spells it.",
         ),
         "model_type": forms.ChoiceField(
             label="Model type",
@@ -93,10 +104,43 @@ def custom_model_form_class(provider) -> type[SchemaForm]:
         # Only chat models are checked against their features; a new name + type gets them
         # (an existing model keeps its own: edit them on its page).
         "features": features_field(initial=list(default_custom_model_features("llm"))),
+        "credential": forms.ChoiceField(
+            label="Credential",
+            choices=[
+                (NEW_CREDENTIAL, "New credential"),
+                *((str(c.pk), reuse_choice_label(c)) for c in credentials),
+            ],
+            required=False,
+            help_text=(
+                f"One of {label}'s credentials, or a new one. A stored key is only sent to "
+                "the address it was saved with: change the address and type the key again."
+            ),
+        ),
+        "name": forms.CharField(
+            label="Credential name",
+            max_length=100,
+            required=False,
+            validators=[reject_control_characters],
+            help_text="Left empty: the reused credential's name, or the next free “API KEY n”.",
+        ),
     }
     variables = [f.variable for f in provider.custom_model_schema.fields]
+    groups = (
+        ("Model", ("model_name", "model_type", "features")),
+        ("Credential", ("credential", "name", *variables)),
+    )
     return type(
         "CustomModelForm",
         (credential_form,),
-        {**fields, "field_order": ["model_name", "model_type", "features", "name", *variables]},
+        {
+            **fields,
+            "field_order": [name for _, names in groups for name in names],
+            "group_names": groups,
+            "groups": property(
+                lambda form: [
+                    (legend, [form[name] for name in names if name in form.fields])
+                    for legend, names in form.group_names
+                ]
+            ),
+        },
     )

@@ -218,6 +218,9 @@ class PendingValidation(Job):
     # Add Model → a new custom model gets these features once its credential is saved (None:
     # the type's defaults; an existing model keeps its own).
     model_features = models.JSONField(null=True, blank=True)
+    # Accepted with a reservation the page shows (an OpenAI-compatible server that does not
+    # list the model): saved all the same.
+    warning = models.CharField(max_length=400, blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
 

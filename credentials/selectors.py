@@ -10,7 +10,13 @@ from django.shortcuts import get_object_or_404
 
 from workspaces.models import Workspace
 
-from .models import Credential, CredentialStatus, PendingValidation, ValidationStatus
+from .models import (
+    Credential,
+    CredentialStatus,
+    CustomModel,
+    PendingValidation,
+    ValidationStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,13 @@ def failed_attempt(*, workspace: Workspace, user, provider: str, pk) -> PendingV
         pk=pk,
         status=ValidationStatus.FAILED,
     ).first()
+
+
+def custom_model_exists(*, workspace: Workspace, provider: str, name: str, model_type: str) -> bool:
+    """Whether a custom model is added (not removed, keeping only its credentials)."""
+    return CustomModel.objects.filter(
+        workspace=workspace, provider=provider, name=name, type=model_type
+    ).exists()
 
 
 def credential_choices(*, workspace: Workspace, provider: str) -> list[Credential]:

@@ -162,6 +162,7 @@ def validation_request_create(
     retry_of: PendingValidation | None = None,
     add_to_pool: dict | None = None,
     model_features: list[str] | None = None,
+    reuse: Credential | None = None,
 ) -> PendingValidation:
     """Queue a create (or, with `credential`, an edit) for validation; nothing is saved yet.
 
@@ -169,8 +170,11 @@ def validation_request_create(
     `balancing.services.pool_target_check` returns it) makes a new credential join that pool
     once it is saved: it is handed to the apps above with `credential_saved`.
 
-    Secret fields left empty keep the stored value (edit) or what was typed in the failed
-    attempt `retry_of` (so a failed form can be resubmitted without retyping the key).
+    Secret fields left empty keep the stored value (edit), take those of `reuse` (Add Model
+    with one of the provider's credentials: its secrets are copied into the new model's own
+    credential) or what was typed in the failed attempt `retry_of` (so a failed form can be
+    resubmitted without retyping the key). Either way a kept secret goes only to the address
+    it was saved with (`kept_secret_moved`).
     """
     with jobs.queue_on_commit() as queue:
         pending = _validation_request(
@@ -185,6 +189,7 @@ def validation_request_create(
             retry_of=retry_of,
             add_to_pool=add_to_pool,
             model_features=model_features,
+            reuse=reuse,
         )
         queue(pending)
     return pending
@@ -203,6 +208,7 @@ def _validation_request(
     retry_of: PendingValidation | None,
     add_to_pool: dict | None = None,
     model_features: list[str] | None = None,
+    reuse: Credential | None = None,
 ) -> PendingValidation:
     require_manager(workspace=workspace, user=acting_user)
     if model_features is not None:
@@ -214,6 +220,9 @@ def _validation_request(
         if credential.workspace_id != workspace.pk or credential.provider != provider.key:
             raise ApplicationError("That credential does not belong here.")
         model_name, model_type = credential.model_name, credential.model_type
+        reuse = None
+    if reuse is not None and (reuse.workspace_id != workspace.pk or reuse.provider != provider.key):
+        raise ApplicationError("That credential does not belong here.", field="credential")
     if bool(model_name) != bool(model_type):
         raise ApplicationError("A custom model needs both a name and a type.")
     if model_name:
@@ -234,6 +243,24 @@ def _validation_request(
                 f"{exc} Meanwhile, type the secret fields again to replace them."
             ) from None
         kept_from = credential.config
+    elif left_empty and reuse is not None:
+        try:
+            kept_secrets = reuse.secrets
+        except SecretDecryptionError as exc:
+            raise ApplicationError(
+                f"{exc} Type the secret fields instead.", field="credential"
+            ) from None
+        # The address the reused secrets were saved with; an address field it left empty is
+        # its schema's default, where its requests went.
+        own_schema = credential_schema(provider, custom=bool(reuse.model_name))
+        kept_from = {
+            **{
+                v: own_schema.get(v).default
+                for v in own_schema.address_variables
+                if own_schema.get(v).default not in (None, "")
+            },
+            **reuse.config,
+        }
     elif (
         left_empty
         and retry_of is not None
@@ -257,10 +284,23 @@ def _validation_request(
     if moved:
         raise ApplicationError(moved, field=kept[0])
 
+    reused_name = (
+        reuse.name
+        if reuse is not None
+        and not Credential.objects.filter(
+            workspace=workspace,
+            provider=provider.key,
+            model_name=model_name,
+            model_type=model_type,
+            name=reuse.name,
+        ).exists()
+        else ""
+    )
     name = clean_name(name) or (
         credential.name
         if credential
-        else next_credential_name(
+        else reused_name
+        or next_credential_name(
             workspace=workspace,
             provider=provider.key,
             model_name=model_name,
@@ -372,27 +412,39 @@ def pending_validation_run(*, pending_id: str) -> None:
     jobs.job_run(PendingValidation, pending_id, work=_provider_verdict, finish=_apply_verdict)
 
 
-def _provider_verdict(pending: PendingValidation) -> ProviderError | None:
-    """The provider's refusal, or None when it accepts the values (outside any transaction)."""
+@dataclass(frozen=True)
+class _Verdict:
+    error: ProviderError | None = None  # the provider's refusal
+    warning: str = ""  # accepted, with something worth saying (an unlisted model)
+
+
+def _provider_verdict(pending: PendingValidation) -> _Verdict:
+    """The provider's verdict on the values (outside any transaction). A "Check now" is a
+    recheck: a check added after the credential was saved warns instead of refusing."""
     try:
         provider = get_provider(pending.provider)
         values = _values_to_validate(pending)
-        get_adapter(provider).validate(values, model=pending.model_name or None)
+        warning = get_adapter(provider).validate(
+            values,
+            model=pending.model_name or None,
+            recheck=pending.kind == ValidationKind.CHECK,
+        )
     except ProviderError as exc:
-        return exc
+        return _Verdict(error=exc)
     except SecretDecryptionError:
-        return SecretUnreadable()
+        return _Verdict(error=SecretUnreadable())
     except Exception:  # an adapter bug must end as a failure, never as a saved credential
         logger.exception("validation %s crashed", pending.pk)
-        return UpstreamError("unexpected error while validating")
-    return None
+        return _Verdict(error=UpstreamError("unexpected error while validating"))
+    return _Verdict(warning=(warning or "")[:400])
 
 
-def _apply_verdict(pending: PendingValidation, error: ProviderError | None) -> None:
-    if error is None:
+def _apply_verdict(pending: PendingValidation, verdict: _Verdict) -> None:
+    if verdict.error is None:
+        pending.warning = verdict.warning
         _apply_success(pending)
     else:
-        _apply_failure(pending, error)
+        _apply_failure(pending, verdict.error)
 
 
 def _values_to_validate(pending: PendingValidation) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from balancing.selectors import credential_pool_usage
 from balancing.services import pool_target_check
 from credentials import selectors, services
-from credentials.forms import credential_form_class, custom_model_form_class
+from credentials.forms import NEW_CREDENTIAL, credential_form_class, custom_model_form_class
 from credentials.models import Credential, PendingValidation, ValidationKind, ValidationStatus
 from upstream.registry import get_provider_or_404
 from upstream.schema import ProviderSpec
@@ -77,6 +77,18 @@ def _form_page(
         context["removed_models"] = provider_models(
             workspace=request.workspace, provider=provider
         ).removed
+    if "credential" in form.fields:
+        # Choosing a credential reloads the form with its address and its key's mask; only
+        # the model's fields go along (never a typed secret in a URL).
+        form.fields["credential"].widget.attrs.update(
+            {
+                "hx-get": action,
+                "hx-trigger": "change",
+                "hx-target": "closest form",
+                "hx-swap": "outerHTML",
+                "hx-include": "[name=model_name],[name=model_type],[name=features]",
+            }
+        )
     return render_page(
         request,
         "credentials/credential_form.html",
@@ -122,9 +134,11 @@ def _validation_outcome(
             request, "credentials/validation_success.html", {"credential": credential}
         ).content
         default_note = " It is the default." if credential and credential.is_default else ""
+        warning = f" {pending.warning}" if pending.warning else ""
         return done(
             request,
-            f"{pending.name} validated and saved.{default_note}",
+            f"{pending.name} validated and saved.{default_note}{warning}",
+            "warning" if warning else "success",
             events=("credentialsChanged",),
             close_modal=True,
             response=response,
@@ -134,7 +148,12 @@ def _validation_outcome(
     retrying = bool(pending.secret_payload) and credential is None
     custom = bool(pending.model_name) and credential is None
     if custom:
-        form_class = custom_model_form_class(provider)
+        form_class = custom_model_form_class(
+            provider,
+            credentials=selectors.credential_choices(
+                workspace=request.workspace, provider=provider.key
+            ),
+        )
     else:
         form_class = credential_form_class(
             services.credential_schema(provider, custom=bool(pending.model_name))
@@ -191,30 +210,38 @@ def _create(request: HtmxHttpRequest, provider_key: str, *, custom: bool) -> Htt
             provider=provider.key,
             pk=request.POST["retry_of"],
         )
+    initial = {
+        "model_name": request.GET.get("model", request.GET.get("model_name", "")),
+        "model_type": request.GET.get("type", request.GET.get("model_type")),
+        # Refresh models → Add Model: what the provider reported the model can do.
+        # (`features`: the ticks kept when choosing a credential reloads the form.)
+        **(
+            {"features": [f for f in request.GET.getlist(key) if f]}
+            if (key := "feature" if "feature" in request.GET else "features") in request.GET
+            else {}
+        ),
+    }
+    kept_secrets = _kept_secret_placeholders(provider, None, retry_of is not None, custom=custom)
+    reuse = None
     if custom:
-        form_class = custom_model_form_class(provider)
+        choices = selectors.credential_choices(workspace=request.workspace, provider=provider.key)
+        form_class = custom_model_form_class(provider, credentials=choices)
+        # Add Model with one of the provider's credentials (Refresh models → Add Model
+        # chooses the one it listed with): its address and the mask of its key.
+        reuse = _reused_credential(request, provider, choices)
+        if reuse is not None:
+            initial.update(_reused_initial(provider, reuse))
+            kept_secrets = _reused_placeholders(provider, reuse)
     else:
         form_class = credential_form_class(provider.credential_schema)
-    form = form_class(
-        request.POST or None,
-        initial={
-            "model_name": request.GET.get("model", ""),
-            "model_type": request.GET.get("type"),
-            # Refresh models → Add Model: what the provider reported the model can do.
-            **(
-                {"features": [f for f in request.GET.getlist("feature") if f]}
-                if "feature" in request.GET
-                else {}
-            ),
-        },
-        kept_secrets=_kept_secret_placeholders(provider, None, retry_of is not None, custom=custom),
-    )
+    form = form_class(request.POST or None, initial=initial, kept_secrets=kept_secrets)
     model = {}
     if request.method == "POST" and custom and form.is_valid():
         model = {
             "model_name": form.cleaned_data["model_name"],
             "model_type": form.cleaned_data["model_type"],
             "model_features": form.cleaned_data["features"],
+            "reuse": reuse,
         }
     return _submit(
         request,
@@ -225,6 +252,40 @@ def _create(request: HtmxHttpRequest, provider_key: str, *, custom: bool) -> Htt
         add_to_pool=_pool_target(request),
         **model,
     )
+
+
+def _reused_credential(
+    request: HtmxHttpRequest, provider: ProviderSpec, choices: list[Credential]
+) -> Credential | None:
+    """The credential Add Model reuses: the form's choice, or `?credential=` on a GET. Only
+    one of the choices (this workspace's, this provider's); anything else is a new one."""
+    chosen = (request.POST if request.method == "POST" else request.GET).get("credential")
+    if chosen in (None, NEW_CREDENTIAL) or not any(str(c.pk) == chosen for c in choices):
+        return None
+    return selectors.credential_get_or_404(
+        workspace=request.workspace, provider=provider.key, pk=chosen
+    )
+
+
+def _reused_initial(provider: ProviderSpec, reuse: Credential) -> dict:
+    """The reused credential's non-secret values the new model's schema has, and the choice."""
+    schema = services.credential_schema(provider, custom=True)
+    secret = set(schema.secret_variables)
+    values = {
+        v: reuse.config[v]
+        for v in (f.variable for f in schema.fields)
+        if v not in secret and v in reuse.config
+    }
+    return {**values, "credential": str(reuse.pk)}
+
+
+def _reused_placeholders(provider: ProviderSpec, reuse: Credential) -> dict[str, str]:
+    schema = services.credential_schema(provider, custom=True)
+    return {
+        variable: f"{reuse.masks[variable]} — leave empty to reuse {reuse.name}'s"
+        for variable in schema.secret_variables
+        if variable in reuse.masks
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -314,6 +375,8 @@ def _row_outcome(request: HtmxHttpRequest, pending: PendingValidation) -> HttpRe
         {"credential": credential, "provider": get_provider_or_404(credential.provider)},
     )
     response.status_code = HttpResponseStopPolling.status_code
+    if pending.status == ValidationStatus.SUCCEEDED and pending.warning:
+        return toast(response, f"{credential.name}: validated. {pending.warning}", "warning")
     if pending.status == ValidationStatus.SUCCEEDED:
         return toast(response, f"{credential.name}: validated.")
     return toast(response, f"{credential.name}: {pending.error_message}", "danger")
@@ -391,8 +454,16 @@ def credential_delete(request: HtmxHttpRequest, provider_key: str, pk: int) -> H
         workspace=request.workspace, provider=provider.key, pk=pk
     )
     if request.method == "GET":
+        # Deleting a model's last credential deletes the model; a removed model is gone
+        # already, and its last credential only leaves Add Model's re-add list.
         only_credential = (
             bool(credential.model_name)
+            and selectors.custom_model_exists(
+                workspace=request.workspace,
+                provider=provider.key,
+                name=credential.model_name,
+                model_type=credential.model_type,
+            )
             and not (
                 selectors.credential_list(
                     workspace=request.workspace,
@@ -458,6 +529,12 @@ def credential_list_context(
     else:
         add_url = reverse("credential-create", args=[provider.key])
     return {
+        # A provider without predefined models leads with Add Model: a provider-wide
+        # credential alone gives no model.
+        "lead_with_add_model": provider.custom_only and custom_model is None,
+        "add_model_url": reverse("custom-model-create", args=[provider.key])
+        if provider.supports_custom_models
+        else "",
         "provider": provider,
         "scope_model": custom_model,
         "credentials": credentials,

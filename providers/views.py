@@ -9,7 +9,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from credentials.forms import FEATURE_LABELS, CustomModelFeaturesForm
-from credentials.selectors import credential_choices, credential_get_or_404, summarize
+from credentials.selectors import (
+    credential_choices,
+    credential_get_or_404,
+    credential_list,
+    summarize,
+)
 from credentials.services import custom_model_set_features, pending_validations_sweep
 from upstream.registry import get_provider_or_404
 from upstream.schema import MODEL_TYPES
@@ -180,7 +185,21 @@ def custom_model_readd(request: HtmxHttpRequest, provider_key: str) -> HttpRespo
     except ApplicationError as exc:
         message, level = exc.message, "danger"
     else:
-        message, level = f"{model.name} is back, using {credential.name}.", "success"
+        # The chosen credential becomes the default only if the model had none left.
+        default = next(
+            (
+                c
+                for c in credential_list(
+                    workspace=request.workspace,
+                    provider=provider.key,
+                    model_name=model.name,
+                    model_type=model.type,
+                )
+                if c.is_default
+            ),
+            credential,
+        )
+        message, level = f"{model.name} is back, using {default.name}.", "success"
     if not request.htmx:
         return redirect("provider-detail", provider.key)
     return done(

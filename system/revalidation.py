@@ -150,7 +150,9 @@ def _validate(row: models.Model, *, provider_key: str, model: str | None):
     if spec is None:
         return values, NotSupported("the provider is no longer in the catalog")
     try:
-        get_adapter(spec).validate(values, model=model)
+        # A recheck: a check added since the credential was saved (an OpenAI custom model's
+        # name) warns, it does not mark the credential failing.
+        get_adapter(spec).validate(values, model=model, recheck=True)
     except ProviderError as exc:
         return values, exc
     except Exception:  # an adapter bug is no verdict on the key

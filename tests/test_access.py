@@ -252,3 +252,26 @@ def test_a_user_without_any_workspace_is_offered_to_create_one(db):
     assert response.status_code == 403
     assert b"You are not in a workspace yet" in response.content
     assert reverse("workspace-create").encode() in response.content
+
+
+def test_add_model_offers_and_reuses_only_the_workspaces_own_credentials(
+    client, objects, other_workspace
+):
+    """Add Model's `credential` (a query on GET, a field on POST) takes an id: Acme's ids,
+    asked for by the owner of Other, neither show nor reuse Acme's credential."""
+    from credentials.models import Credential, PendingValidation
+
+    theirs = objects["credential"]
+    client.force_login(other_workspace["owner"].user)
+    url = reverse("custom-model-create", args=[theirs.provider])
+    html = client.get(f"{url}?credential={theirs.pk}").content.decode()
+    assert theirs.name not in html and theirs.config["base_url"] not in html
+    assert theirs.masks["api_key"] not in html
+    response = client.post(
+        url,
+        {"model_name": "m", "model_type": "llm", "credential": theirs.pk, "api_key": ""},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 422
+    assert not PendingValidation.objects.filter(workspace=other_workspace["workspace"]).exists()
+    assert not Credential.objects.filter(workspace=other_workspace["workspace"]).exists()

@@ -187,9 +187,12 @@ class ProviderClient:
     def provider(self) -> ProviderSpec:
         return self.adapter.provider
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> None:
-        """The cheapest real call that proves the credential works; raises a ProviderError."""
-        return run(self.adapter.validate(credentials, model=model), self.transport)
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> str | None:
+        """The cheapest real call that proves the credential works; raises a ProviderError,
+        or returns a warning (`ProviderAdapter.validate`)."""
+        return run(self.adapter.validate(credentials, model=model, recheck=recheck), self.transport)
 
     def list_models(self, credentials: dict[str, Any]) -> list[DiscoveredModel]:
         return run(self.adapter.list_models(credentials), self.transport)

@@ -33,7 +33,7 @@ MODEL_FEATURES = (
     "audio",
     "document",
 )
-VALIDATION_METHODS = ("list_models", "account", "completion")
+VALIDATION_METHODS = ("list_models", "retrieve_model", "account", "completion")
 COLORS = (
     "blue",
     "azure",
@@ -144,6 +144,8 @@ class ProviderSpec:
     can_list_models: bool
     color: str = "blue"
     help_url: str = ""
+    # Add Model's help for the model's name, in this provider's words.
+    model_name_help: str = ""
     position: int = 1000
     source: str = field(default="", compare=False)
 
@@ -157,6 +159,12 @@ class ProviderSpec:
     @property
     def supports_custom_models(self) -> bool:
         return self.custom_model_schema is not None
+
+    @property
+    def custom_only(self) -> bool:
+        """No predefined models (OpenAI-compatible, Ollama, Azure OpenAI): a credential alone
+        gives no model, so Add Model is what the provider's page leads with."""
+        return self.supports_custom_models and not self.models
 
     @property
     def model_type_labels(self) -> list[tuple[str, str]]:
@@ -411,6 +419,7 @@ _PROVIDER_KEYS = {
     "can_list_models",
     "color",
     "help_url",
+    "model_name_help",
     "position",
 }
 
@@ -458,6 +467,7 @@ def parse_provider(data: Any, *, source: str) -> ProviderSpec:
         can_list_models=reader.value("can_list_models", bool, False),
         color=reader.choice("color", COLORS, "blue"),
         help_url=reader.value("help_url", str, ""),
+        model_name_help=reader.value("model_name_help", str, ""),
         position=reader.value("position", int, 1000),
         source=source,
     )

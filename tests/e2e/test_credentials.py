@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PROVIDER = "/settings/model-providers/openai/"
+COMPATIBLE = "/settings/model-providers/openai_compatible/"
+FINE_TUNE = "ft:gpt-4o-mini-2024-07-18:acme::9xQvR2Lp"  # one the fake's /v1/models lists
 
 
 def add_credential(page: Page, e2e, name: str, key: str, *, opener=None) -> None:
@@ -130,38 +134,92 @@ def test_scenario_custom_model_removed_and_readded(page: Page, e2e, shot):
     page.get_by_role("link", name="Add Model").click()
     modal = page.locator("#modal")
     expect(modal.get_by_role("heading", name="Add Model")).to_be_visible()
-    modal.get_by_label("Model name").fill("ft:gpt-4o-mini:acme")
-    modal.get_by_label("Model type").select_option("llm")
-    modal.get_by_label("Name", exact=True).fill("Fine-tune key")
-    modal.get_by_label("API Key", exact=True).fill("sk-test-valid-e2e-custom01")
-    modal.get_by_label("API Base URL", exact=True).fill(e2e.fakes.base_url("openai"))
+    model = modal.get_by_role("group", name="Model")
+    credential = modal.get_by_role("group", name="Credential")
+    # A fine-tune name with a typo is refused: OpenAI does not know it.
+    model.get_by_label("Model name").fill(FINE_TUNE[:-1] + "q")
+    model.get_by_label("Model type").select_option("llm")
+    expect(credential.get_by_label("Credential", exact=True)).to_have_value("")
+    credential.get_by_label("Credential name").fill("Fine-tune key")
+    credential.get_by_label("API Key", exact=True).fill("sk-test-valid-e2e-custom01")
+    credential.get_by_label("API Base URL", exact=True).fill(e2e.fakes.base_url("openai"))
+    modal.get_by_role("button", name="Save").click()
+    expect(modal.get_by_role("alert")).to_contain_text("Model not available")
+    shot("typo-refused")
+    modal.get_by_label("Model name").fill(FINE_TUNE)
     modal.get_by_role("button", name="Save").click()
     expect(
         page.locator("#toasts").get_by_text("Fine-tune key validated and saved.")
     ).to_be_visible()
     expect(modal).to_be_hidden()
-    row = custom_model_row(page, "ft:gpt-4o-mini:acme")
+    row = custom_model_row(page, FINE_TUNE)
     expect(row).to_be_visible()
     expect(row).to_contain_text("Fine-tune key")
     shot("custom-model-added")
 
-    row.get_by_role("link", name="Remove ft:gpt-4o-mini:acme").click()
-    expect(modal.get_by_role("heading", name="Remove ft:gpt-4o-mini:acme?")).to_be_visible()
+    row.get_by_role("link", name=f"Remove {FINE_TUNE}").click()
+    expect(modal.get_by_role("heading", name=f"Remove {FINE_TUNE}?")).to_be_visible()
     modal.get_by_role("button", name="Remove").click()
-    expect(custom_model_row(page, "ft:gpt-4o-mini:acme")).to_have_count(0)
+    expect(custom_model_row(page, FINE_TUNE)).to_have_count(0)
     expect(page.locator("#custom-models")).to_contain_text("1 removed model still has credentials")
     shot("custom-model-removed")
 
     page.get_by_role("link", name="Add Model").click()
-    removed = modal.locator("form").filter(has_text="ft:gpt-4o-mini:acme").first
+    removed = modal.locator("form").filter(has_text=FINE_TUNE).first
     expect(modal.get_by_role("heading", name="Removed models")).to_be_visible()
-    expect(removed.get_by_label("Credential for ft:gpt-4o-mini:acme")).to_contain_text(
-        "Fine-tune key"
-    )
+    expect(removed.get_by_label(f"Credential for {FINE_TUNE}")).to_contain_text("Fine-tune key")
     shot("readd-offered")
     removed.get_by_role("button", name="Add Model").click()
     expect(modal).to_be_hidden()
-    row = custom_model_row(page, "ft:gpt-4o-mini:acme")
+    row = custom_model_row(page, FINE_TUNE)
     expect(row).to_be_visible()
     expect(row).to_contain_text("Fine-tune key")
     shot("custom-model-readded")
+
+
+def test_scenario_custom_only_provider_adds_a_model_with_its_credential(page: Page, e2e, shot):
+    """OpenAI-compatible has no predefined models: its page leads with Add Model, and a
+    model added with the provider's credential is listed and usable."""
+    e2e.login(page, "admin")
+    page.goto(e2e.url(COMPATIBLE))
+    expect(page.get_by_text("No models yet")).to_be_visible()
+    primary = page.locator("#credential-list .btn-primary")
+    expect(primary).to_have_text("Add Model")
+    shot("empty")
+
+    # A provider-wide credential first (Add credential is still offered, as a secondary button).
+    page.locator("#credential-list").get_by_role("link", name="Add credential").click()
+    modal = page.locator("#modal")
+    modal.get_by_label("Name", exact=True).fill("Server key")
+    modal.get_by_label("API Key", exact=True).fill("sk-test-valid-e2e-compat01")
+    modal.get_by_label("API Base URL", exact=True).fill(e2e.fakes.base_url("openai"))
+    modal.get_by_role("button", name="Save").click()
+    expect(modal).to_be_hidden()
+    expect(page.locator("#custom-models .btn-primary")).to_have_text("Add Model")
+
+    page.locator("#custom-models").get_by_role("link", name="Add Model").click()
+    expect(modal.get_by_role("heading", name="Add Model")).to_be_visible()
+    modal.get_by_role("group", name="Model").get_by_label("Model name").fill("gpt-4o-mini")
+    credential = modal.get_by_role("group", name="Credential")
+    credential.get_by_label("Credential", exact=True).select_option(
+        label="Server key · provider credential"
+    )
+    # Choosing it fills its address and shows its key's mask; the model's name stays.
+    expect(credential.get_by_label("API Base URL", exact=True)).to_have_value(
+        e2e.fakes.base_url("openai")
+    )
+    expect(credential.get_by_label("API Key", exact=True)).to_have_attribute(
+        "placeholder", re.compile("leave empty to reuse Server key")
+    )
+    expect(modal.get_by_label("Model name")).to_have_value("gpt-4o-mini")
+    shot("reusing")
+    modal.get_by_role("button", name="Save").click()
+    expect(
+        page.locator("#toasts").get_by_text("Server key validated and saved. It is the default.")
+    ).to_be_visible()
+    expect(modal).to_be_hidden()
+    row = custom_model_row(page, "gpt-4o-mini")
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("Server key")
+    expect(row).to_contain_text("Active")
+    shot("model-added")

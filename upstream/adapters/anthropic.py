@@ -119,7 +119,9 @@ class Adapter(ProviderAdapter):
             "anthropic-version": API_VERSION,
         }
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> Operation[str | None]:
         base = self.base_url(credentials)
         if model:  # the model must exist for this key (aliases such as claude-sonnet-4-0 too)
             url = f"{base}/v1/models/{quote(model, safe='')}"

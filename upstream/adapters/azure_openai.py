@@ -79,7 +79,9 @@ class Adapter(ProviderAdapter):
             f"/{operation}"
         )
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> Operation[str | None]:
         if not str(credentials.get("deployment") or model or "").strip():
             yield from self._models(credentials)
             return

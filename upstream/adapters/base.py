@@ -115,8 +115,14 @@ class ProviderAdapter:
         self.provider = provider
 
     # -- what each adapter implements ---------------------------------------------------------
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
-        """The cheapest real call that proves the credential works; raises a ProviderError."""
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> Operation[str | None]:
+        """The cheapest real call that proves the credential works (and, with `model`, that it
+        reaches that model); raises a ProviderError, or returns a warning worth showing (None:
+        nothing to say). `recheck` is True for a stored credential checked again ("Check now",
+        scheduled re-validation): a check added after it was saved warns rather than refuses,
+        so it cannot turn a credential failing that worked until now."""
         raise NotImplementedError
 
     def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:

@@ -111,7 +111,9 @@ class Adapter(ProviderAdapter):
             "Authorization": f"Bearer {credentials.get('api_key') or ''}",
         }
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> Operation[str | None]:
         base = self.base_url(credentials)
         if model:
             url = f"{base}/v1/models/{quote(model, safe='')}"

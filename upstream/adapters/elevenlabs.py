@@ -60,7 +60,9 @@ class Adapter(ProviderAdapter):
     def headers(self, credentials: dict[str, Any]) -> dict[str, str]:
         return {"Accept": "application/json", "xi-api-key": str(credentials.get("api_key") or "")}
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> Operation[str | None]:
         body = yield from self.get(f"{self.base_url(credentials)}/v1/user", credentials)
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no user)")

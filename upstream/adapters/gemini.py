@@ -170,7 +170,9 @@ class Adapter(ProviderAdapter):
             "x-goog-api-key": str(credentials.get("api_key") or ""),
         }
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> Operation[str | None]:
         base = self.base_url(credentials)
         if model:
             resource = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"

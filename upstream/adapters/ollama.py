@@ -80,7 +80,9 @@ class Adapter(ProviderAdapter):
             headers["Authorization"] = f"Bearer {credentials['api_key']}"
         return headers
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> Operation[str | None]:
         tags = yield from self._tags(credentials)
         if not model:
             return

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 
@@ -113,8 +114,27 @@ class Adapter(ProviderAdapter):
             headers["OpenAI-Organization"] = str(credentials["organization"])
         return headers
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
-        yield from self.list_models(credentials)
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> Operation[str | None]:
+        """The key with the model list; with `model` (a custom model), that model too.
+
+        OpenAI (`validation: retrieve_model`) answers GET /models/{model} with 404
+        model_not_found for a model the key cannot use, so a fine-tune with a typo is refused
+        at save. OpenAI-compatible servers often leave models out of /models (or have no
+        retrieve), so there a model missing from the list is a warning; so it is on a recheck,
+        which must not fail a credential saved before this check existed."""
+        if model and self.provider.validation == "retrieve_model" and not recheck:
+            path = quote(model, safe=":")  # fine-tune ids are ft:base:org::id
+            yield from self.get(f"{self.base_url(credentials)}/models/{path}", credentials)
+            return None
+        listed = yield from self.list_models(credentials)
+        if not model or any(m.name == model for m in listed):
+            return None
+        return (
+            f"{self.provider.label} does not list {model} among the models of this key. "
+            "Calls to it will fail if the name is not exact."
+        )
 
     def list_models(self, credentials: dict[str, Any]) -> Operation[list[DiscoveredModel]]:
         body = yield from self.get(f"{self.base_url(credentials)}/models", credentials)

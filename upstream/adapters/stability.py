@@ -41,7 +41,9 @@ class Adapter(ProviderAdapter):
             "Authorization": f"Bearer {credentials.get('api_key') or ''}",
         }
 
-    def validate(self, credentials: dict[str, Any], *, model: str | None = None) -> Operation[None]:
+    def validate(
+        self, credentials: dict[str, Any], *, model: str | None = None, recheck: bool = False
+    ) -> Operation[str | None]:
         body = yield from self.get(f"{self.base_url(credentials)}/v1/user/account", credentials)
         if not isinstance(body, dict):
             raise UpstreamError("unexpected answer (no account)")

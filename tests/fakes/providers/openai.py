@@ -63,6 +63,12 @@ class OpenAI(FakeProvider):
         ("tts-1", 1681940951, "openai-internal"),
         ("dall-e-3", 1698785189, "system"),
         ("omni-moderation-latest", 1731689265, "system"),
+        # The organisation's own fine-tunes, as /v1/models lists them (owned by the
+        # organisation). The tests add these as custom models; a name not listed here is
+        # "The model `…` does not exist", as OpenAI answers a fine-tune name with a typo.
+        ("ft:gpt-4o-mini-2024-07-18:acme::9xQvR2Lp", 1727712000, "user-acme"),
+        ("my-finetune", 1727712001, "user-acme"),
+        ("canary-ft", 1727712002, "user-acme"),
     ]
 
     @staticmethod
@@ -183,7 +189,15 @@ class OpenAI(FakeProvider):
                     return Reply(
                         200, {"id": model, "object": "model", "created": created, "owned_by": owner}
                     )
-            return self.error("notfound", req)
+            # As OpenAI answers a model the key cannot use (a fine-tune name with a typo).
+            return Reply(
+                404,
+                self.body(
+                    f"The model `{name}` does not exist or you do not have access to it.",
+                    "invalid_request_error",
+                    "model_not_found",
+                ),
+            )
         calls = {
             "/v1/chat/completions": self.chat_completions,
             "/v1/embeddings": self.embeddings,
