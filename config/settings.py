@@ -396,6 +396,11 @@ PROVIDER_CATALOG_DIR = Path(
 # loopback, private, link-local or metadata addresses are refused unless their host:port (or
 # bare host) is allow-listed here, e.g. "localhost:11434" for a local Ollama.
 PROVIDER_URL_ALLOWLIST = env_list("PROVIDER_URL_ALLOWLIST")
+# In development a local Ollama on its default port works as the catalog suggests
+# (http://localhost:11434) without configuration; production reaches only what is listed above.
+DEVELOPMENT_PROVIDER_URLS = ["localhost:11434", "127.0.0.1:11434", "[::1]:11434"]
+if not PRODUCTION:
+    PROVIDER_URL_ALLOWLIST += DEVELOPMENT_PROVIDER_URLS
 PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "5"))
 PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "20"))
 # Credential validation: how long a page waits for the provider's verdict before telling the

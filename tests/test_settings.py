@@ -188,3 +188,33 @@ def test_production_behind_its_proxy_locks_out_the_client_not_everyone(tmp_path)
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome == {"recorded": ["203.0.113.7"], "a": 429, "b": 302, "b_admin": 302}
+
+
+def test_production_refuses_the_address_development_allows_for_ollama(tmp_path):
+    """The development allow-list for a local Ollama (localhost, 127.0.0.1, ::1 on 11434) is
+    not production's: there the SSRF guard refuses http://localhost:11434 before connecting."""
+    env = {
+        **PRODUCTION_ENV,
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    script = (
+        "from django.conf import settings\n"
+        "from upstream.errors import UnsafeURL\n"
+        "from upstream.http import Request\n"
+        "from upstream.transports.sync import SyncTransport\n"
+        "print(settings.PROVIDER_URL_ALLOWLIST)\n"
+        "for host in ('localhost', '127.0.0.1', '[::1]'):\n"
+        "    try:\n"
+        "        SyncTransport().send(Request('GET', f'http://{host}:11434/api/tags'))\n"
+        "    except UnsafeURL as exc:\n"
+        "        print(host, exc.title)\n"
+    )
+    result = manage("shell", "--no-imports", "-c", script, var_dir=tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[]",
+        "localhost Address not allowed",
+        "127.0.0.1 Address not allowed",
+        "[::1] Address not allowed",
+    ]

@@ -194,6 +194,28 @@ def test_host_is_allowlisted(settings, entries, host, port, allowed):
     assert host_is_allowlisted(host, port) is allowed
 
 
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]"])
+def test_development_lets_a_local_ollama_through_on_its_default_port(settings, connections, host):
+    """`make run` (ENVIRONMENT=development) reaches the Ollama catalog's default address without
+    configuration; tests/test_settings.py shows production refusing the same address."""
+    assert "localhost:11434" in settings.DEVELOPMENT_PROVIDER_URLS
+    settings.PROVIDER_URL_ALLOWLIST = [*settings.DEVELOPMENT_PROVIDER_URLS]
+    try:
+        request("GET", f"http://{host}:11434/api/tags")
+    except UnsafeURL:  # pragma: no cover - the failure this test is for
+        pytest.fail(f"{host}:11434 was refused in development")
+    except Unreachable:
+        pass  # nothing listens there: the guard let the connection be tried
+    assert connections == [host.strip("[]")]
+
+
+def test_development_allows_only_ollamas_port_on_loopback(settings, connections, free_port):
+    settings.PROVIDER_URL_ALLOWLIST = [*settings.DEVELOPMENT_PROVIDER_URLS]
+    with pytest.raises(UnsafeURL):
+        request("GET", f"http://localhost:{free_port}/")
+    assert connections == []
+
+
 # -- resolution is checked where the connection goes ------------------------------------------
 
 
