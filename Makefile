@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(PY) -m config.devserver
 
 test: $(STAMP)
+	@.ci/chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
@@ -37,11 +38,14 @@ format: $(STAMP)
 
 venv: $(STAMP)
 
+# The first install takes about a minute: say so, and let pip show what it fetches.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@test -x $(PY) || { echo "Creating $(VENV) with $(PYTHON)..."; $(PYTHON) -m venv $(VENV); }
+	@echo "Installing the dependencies pinned in pyproject.toml into $(VENV) (about a minute the first time)..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --disable-pip-version-check -e ".[dev]"
 	@touch $(STAMP)
+	@echo "$(VENV) is ready."
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -114,6 +114,7 @@ def main() -> int:
             print("redis-server did not start; falling back to embedded mode.", flush=True)
 
     try:
+        print(f"Preparing var/ (database migrations, the demo workspace), {mode}...", flush=True)
         subprocess.run([*MANAGE, "migrate", "--noinput", "-v", "0"], env=env, check=True)
         password = demo_password()
         subprocess.run(
