@@ -59,7 +59,7 @@ def test_a_bad_url_is_refused_without_echoing_the_password(url):
 
 
 def test_make_run_writes_emails_to_var_mail(tmp_path):
-    """The README's place to read invitations under `make run`: one file per email in var/mail/."""
+    """Where the docs say invitations are read under `make run`: one file per email in var/mail/."""
     from tests.test_settings import manage
 
     sent = manage(

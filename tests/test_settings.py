@@ -119,8 +119,9 @@ PRODUCTION_ENV = {
 
 
 def test_the_documented_production_environment_passes_check_deploy(tmp_path):
-    """The README's production environment: `check --deploy` has nothing to say (CI also runs
-    it), and collectstatic builds the hashed, compressed files whitenoise serves."""
+    """The documented production environment (docs/operations.md): `check --deploy` has
+    nothing to say (CI also runs it), and collectstatic builds the hashed, compressed files
+    whitenoise serves."""
     env = {
         **PRODUCTION_ENV,
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),

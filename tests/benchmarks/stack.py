@@ -282,9 +282,9 @@ def start_procfile(process: str, env: dict[str, str], **popen) -> subprocess.Pop
 def production_env(
     *, database_url: str, redis_url: str, port: int, var_dir: Path, allow: list[str]
 ) -> dict[str, str]:
-    """The environment production runs with (README, "Running in production"), serving on
-    127.0.0.1:`port` (PORT, and GUNICORN_BIND for config/gunicorn.py), with provider URLs on
-    `allow` (host:port on loopback, which the SSRF guard refuses otherwise) reachable."""
+    """The environment production runs with (docs/operations.md, "Running in production"),
+    serving on 127.0.0.1:`port` (PORT, and GUNICORN_BIND for config/gunicorn.py), with provider
+    URLs on `allow` (host:port on loopback, which the SSRF guard refuses otherwise) reachable."""
     from cryptography.fernet import Fernet
 
     return {

@@ -1,5 +1,5 @@
-"""The curl examples of the README's gateway section, run as written against the production
-server process."""
+"""The curl examples of docs/gateway.md's first section (API keys and the API), run as written
+against the production server process."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "gateway.md"
 
 
-def readme_curl_block() -> str:
-    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+def docs_curl_block() -> str:
+    blocks = re.findall(r"```sh\n(.*?)```", DOCS.read_text(), flags=re.S)
     block = next(b for b in blocks if "curl $BASE/chat/completions" in b)
-    # The README indents the block inside a list item; its first line sets BASE and KEY.
+    # Its first line sets BASE and KEY.
     lines = [line.strip() for line in block.splitlines()]
     assert lines[0].startswith("export BASE=")
     return "\n".join(lines[1:])
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_readme_curl_examples_work(server, redis_url, api_key, openai_key, pro_plan):
+def test_the_gateway_curl_examples_work(server, redis_url, api_key, openai_key, pro_plan):
     env = {**os.environ, "BASE": f"{server.url}/v1", "KEY": api_key.secret}
     result = subprocess.run(
         [
@@ -31,7 +31,7 @@ def test_the_readme_curl_examples_work(server, redis_url, api_key, openai_key, p
             "-euo",
             "pipefail",
             "-c",
-            readme_curl_block().replace("curl ", "curl -sS --fail-with-body "),
+            docs_curl_block().replace("curl ", "curl -sS --fail-with-body "),
         ],
         env=env,
         capture_output=True,
