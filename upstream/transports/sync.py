@@ -10,7 +10,7 @@ UnsafeURL, BadRequest or UpstreamError. HTTP error statuses are returned, for th
 classify.
 
 urllib3 rather than `requests`: the issue's benchmark (tests/benchmarks/test_transport_bench.py,
-README "Outbound safety") measured a `requests.Session` about 0.2 ms slower a call.
+docs/security.md, "Outbound safety") measured a `requests.Session` about 0.2 ms slower a call.
 """
 
 from __future__ import annotations

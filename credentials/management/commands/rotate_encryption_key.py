@@ -1,5 +1,6 @@
 """`manage.py rotate_encryption_key`: re-encrypt every stored secret with the first key of
-FIELD_ENCRYPTION_KEY (the steps are in README.md, "Key rotation and scheduled re-validation")."""
+FIELD_ENCRYPTION_KEY (the steps: docs/operations.md, "Key rotation and scheduled
+re-validation")."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         "Apply a YAML file describing a workspace's providers: credentials (secrets from "
         "${ENV_VARS}), custom models, defaults and load-balancing pools. Prints the plan, "
         "validates new or changed credentials with their providers, then writes everything in "
-        "one transaction, or nothing. See README.md, Declarative provisioning."
+        "one transaction, or nothing. See docs/provisioning.md."
     )
 
     def add_arguments(self, parser):
