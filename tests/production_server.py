@@ -97,6 +97,26 @@ def eventually(condition: Callable[[], T], *, timeout: float, what: str) -> T:
         time.sleep(0.1)
 
 
+def quiet(server: ProductionServer, *, interval: float, timeout: float = 10) -> None:
+    """Until `server` has no stream open and its usage writer has written what it had: no new
+    record for three of its write intervals in a row (`interval`: the USAGE_WRITE_INTERVAL it
+    runs with)."""
+    from invocation.models import UsageRecord
+
+    eventually(
+        lambda: server.health()["streams"]["open"] == 0, timeout=timeout, what="no open stream"
+    )
+    deadline = time.monotonic() + timeout
+    last, same = UsageRecord.objects.count(), 0
+    while same < 3:
+        time.sleep(interval)
+        count = UsageRecord.objects.count()
+        same = same + 1 if count == last else 0
+        last = count
+        if time.monotonic() > deadline:
+            pytest.fail(f"the server kept writing usage records for {timeout:g} s")
+
+
 def open_files(pid: int) -> int:
     """How many file descriptors the process holds (sockets, pipes, files)."""
     return len(os.listdir(f"/proc/{pid}/fd"))
