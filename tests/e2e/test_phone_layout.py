@@ -1,0 +1,164 @@
+"""Every page and every modal fits a phone: at 390×844 nothing scrolls sideways and every
+control is on screen; the same pages are photographed at 1440×900 and 390×844.
+
+The pages are the permission sweep's (tests/test_permission_sweep.py): every URL of its table
+that answers GET with HTML, with the ids of its `objects`, visited as owner and as member (one
+login each, one browser). On each page every modal trigger (`[data-modal]`) not seen before is
+opened, checked and closed; a trigger in a "⋯" menu is reached through its menu.
+
+Screenshots of every page (owner) go to var/screenshots/; with SCREENSHOTS_UPDATE=1
+(`make screenshots`) the README's key pages are also written to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import (
+    CSP_VIOLATIONS,
+    MODAL_EVENTS,
+    TIMEOUT_MS,
+    login,
+    modal_closed,
+    modal_shown,
+)
+from tests.test_access import objects, url_for  # noqa: F401 - objects is a fixture
+from tests.test_permission_sweep import GATEWAY, GET, METHODS, NAMES, REQUEST_DATA
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
+ROOT = Path(__file__).resolve().parents[2]
+ALL_SHOTS = ROOT / "var" / "screenshots"
+README_SHOTS = ROOT / "docs" / "screenshots"
+# The README links these by name: docs/screenshots/<name>-390.png and <name>-1440.png.
+README_PAGES = {
+    "provider-list": "providers",
+    "provider-detail": "provider",
+    "pool-detail": "load-balancing",
+    "api-key-list": "api-keys",
+}
+# Answers that are not a page: JSON, a CSV download, the health check.
+NOT_PAGES = GATEWAY | {"healthz", "usage-csv"}
+PAGES = [name for name in NAMES if GET in METHODS[name] and name not in NOT_PAGES]
+
+# How wide the document is, and every visible control that sticks out of the viewport (a button
+# hidden in a scrolling table counts: the user cannot see it without scrolling sideways).
+MEASURE = """() => {
+  const width = window.innerWidth;
+  const offscreen = [];
+  for (const el of document.querySelectorAll("a[href], button, input, select, textarea, [role=button]")) {
+    const box = el.getBoundingClientRect();
+    if (!box.width || !box.height || el.closest(".visually-hidden-focusable, .visually-hidden")) continue;
+    if (getComputedStyle(el).visibility === "hidden") continue;
+    if (box.left < -1 || box.right > width + 1) {
+      offscreen.push(`${el.tagName.toLowerCase()} "${(el.innerText || el.getAttribute("aria-label") || el.name || "").trim().slice(0, 40)}" ${Math.round(box.left)}..${Math.round(box.right)}`);
+    }
+  }
+  return {scrollWidth: document.documentElement.scrollWidth, innerWidth: width, offscreen};
+}"""
+
+
+def fits(page: Page, where: str) -> list[str]:
+    measured = page.evaluate(MEASURE)
+    problems = []
+    if measured["scrollWidth"] > measured["innerWidth"]:
+        problems.append(f"{where}: scrollWidth {measured['scrollWidth']} > {measured['innerWidth']}")
+    problems += [f"{where}: off screen: {control}" for control in measured["offscreen"]]
+    return problems
+
+
+def page_url(name: str, found) -> str:
+    data = REQUEST_DATA.get(name, lambda _: {})(found)
+    query = {key: value for key, value in data.items() if name.startswith("pool-")}
+    return url_for(name, found) + (f"?{urlencode(query)}" if query else "")
+
+
+def photograph(page: Page, name: str) -> None:
+    """Both widths of the page as it is now; the viewport is left at phone width."""
+    ALL_SHOTS.mkdir(parents=True, exist_ok=True)
+    folders = [ALL_SHOTS]
+    if name in README_PAGES and os.environ.get("SCREENSHOTS_UPDATE") == "1":
+        README_SHOTS.mkdir(parents=True, exist_ok=True)
+        folders.append(README_SHOTS)
+    label = README_PAGES.get(name, name)
+    for size in (PHONE, DESKTOP):
+        page.set_viewport_size(size)
+        data = page.screenshot(full_page=True, animations="disabled")
+        for folder in folders:
+            (folder / f"{label}-{size['width']}.png").write_bytes(data)
+    page.set_viewport_size(PHONE)
+
+
+def open_trigger(page: Page, trigger) -> None:
+    """Clicks a modal trigger, opening the "⋯" menu it sits in first when it is hidden there."""
+    if not trigger.is_visible():
+        menu = trigger.locator("xpath=ancestor::*[contains(@class, 'dropdown')][1]")
+        menu.locator("[data-bs-toggle=dropdown]").first.click()
+    trigger.click()
+
+
+def check_modals(page: Page, name: str, seen: set[str]) -> list[str]:
+    problems = []
+    triggers = page.locator("#main [data-modal][hx-get]")
+    for index in range(triggers.count()):
+        trigger = triggers.nth(index)
+        shape = re.sub(r"\d+", "N", trigger.get_attribute("hx-get"))
+        if shape in seen:
+            continue
+        seen.add(shape)
+        open_trigger(page, trigger)
+        modal_shown(page)
+        # loaded: the spinner the dialog opens with has given way to the fragment
+        expect(page.locator("#modal-content > .modal-body .spinner-border")).to_have_count(0)
+        problems += fits(page, f"{name} → modal {shape}")
+        page.keyboard.press("Escape")
+        modal_closed(page)
+    return problems
+
+
+def check_navigation(page: Page) -> list[str]:
+    """Below 768 px the settings navigation is behind a menu button, in an offcanvas."""
+    navigation = page.get_by_role("navigation", name="Settings")
+    expect(navigation).to_be_hidden()
+    page.get_by_role("button", name="Menu").click()
+    expect(navigation).to_be_visible()
+    expect(navigation.get_by_role("link", name="API keys")).to_be_in_viewport()
+    problems = fits(page, "navigation menu")
+    page.keyboard.press("Escape")
+    expect(navigation).to_be_hidden()
+    return problems
+
+
+@pytest.mark.parametrize("role", ["owner", "member"])
+def test_no_page_or_modal_scrolls_sideways_on_a_phone(browser, live_server, members, objects, role):  # noqa: F811
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(MODAL_EVENTS)
+    violations: list[dict] = []
+    context.expose_function("e2eCspViolation", lambda violation: violations.append(violation))
+    context.add_init_script(CSP_VIOLATIONS)
+    page = context.new_page()
+    try:
+        login(page, live_server.url, members[role].user.email)
+        page.set_viewport_size(PHONE)
+        problems = [] if os.environ.get("NONAV") else check_navigation(page)
+        seen: set[str] = set()
+        for name in PAGES:
+            page.goto(live_server.url + page_url(name, objects))
+            page.wait_for_load_state("networkidle")
+            problems += fits(page, name)
+            problems += check_modals(page, name, seen)
+            if role == "owner":
+                photograph(page, name)
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+    assert not violations, f"Content-Security-Policy violations: {violations}"
