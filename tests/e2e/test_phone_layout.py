@@ -124,12 +124,21 @@ def check_modals(page: Page, name: str, seen: set[str]) -> list[str]:
     return problems
 
 
+def names_readable(page: Page, name: str) -> list[str]:
+    """The model picker gives each model's name room for a word, not a letter or two a line."""
+    widths = page.locator("[data-model-options] [id$='-name']").evaluate_all(
+        "names => names.map((n) => [n.textContent.trim(), n.getBoundingClientRect().width])"
+    )
+    return [f"{name}: model name {label!r} is {width:.0f} px wide" for label, width in widths if width < 150]
+
+
 def check_navigation(page: Page) -> list[str]:
     """Below 768 px the settings navigation is behind a menu button, in an offcanvas."""
     navigation = page.get_by_role("navigation", name="Settings")
     expect(navigation).to_be_hidden()
-    page.get_by_role("button", name="Menu").click()
+    page.get_by_role("button", name="Menu", exact=True).click()
     expect(navigation).to_be_visible()
+    expect(page.locator("#settings-menu.show:not(.showing)")).to_be_attached()  # opened
     expect(navigation.get_by_role("link", name="API keys")).to_be_in_viewport()
     problems = fits(page, "navigation menu")
     page.keyboard.press("Escape")
@@ -137,8 +146,44 @@ def check_navigation(page: Page) -> list[str]:
     return problems
 
 
+@pytest.fixture
+def lived_in(objects, members, workspace):  # noqa: F811
+    """The sweep's objects plus rows as long as real ones: names, addresses and URLs that
+    push a table wider than a phone."""
+    from api_keys.services import api_key_create
+    from tests.factories import CredentialFactory, InvitationFactory, MembershipFactory
+
+    long_url = {"base_url": "https://westeurope-production.openai.example.com/v1"}
+    for name in ("Production key (team platform)", "Staging key for the support bot"):
+        CredentialFactory(workspace=workspace, name=name, config=long_url)
+        entry_credential = CredentialFactory(
+            workspace=workspace, name=f"{name} · pool", config=long_url
+        )
+        objects["pool_entry"].pool.entries.create(
+            credential=entry_credential, position=objects["pool_entry"].pool.entries.count()
+        )
+    MembershipFactory(workspace=workspace, user__email="alexandra.konstantinopoulou@acme-corp.test")
+    InvitationFactory(workspace=workspace, email="maximilian.wolfeschlegelstein@acme-corp.test")
+    api_key_create(
+        workspace=workspace,
+        name="Customer support assistant (production)",
+        acting_user=members["owner"].user,
+    )
+    return objects
+
+
+def is_page(page: Page, url: str) -> bool:
+    """A GET that answers an HTML document: not a 204 "still running", a download or JSON, nor a
+    fragment that only exists inside its page (a list refreshed by HTMX, measured there)."""
+    response = page.request.get(url, max_redirects=5)
+    kind = response.headers.get("content-type", "")
+    if response.status == 204 or not kind.startswith("text/html"):
+        return False
+    return response.text().lstrip()[:15].lower() == "<!doctype html>"
+
+
 @pytest.mark.parametrize("role", ["owner", "member"])
-def test_no_page_or_modal_scrolls_sideways_on_a_phone(browser, live_server, members, objects, role):  # noqa: F811
+def test_no_page_or_modal_scrolls_sideways_on_a_phone(browser, live_server, members, lived_in, role):
     context = browser.new_context(viewport=DESKTOP)
     context.set_default_timeout(TIMEOUT_MS)
     context.add_init_script(MODAL_EVENTS)
@@ -149,12 +194,15 @@ def test_no_page_or_modal_scrolls_sideways_on_a_phone(browser, live_server, memb
     try:
         login(page, live_server.url, members[role].user.email)
         page.set_viewport_size(PHONE)
-        problems = [] if os.environ.get("NONAV") else check_navigation(page)
+        problems = check_navigation(page)
         seen: set[str] = set()
         for name in PAGES:
-            page.goto(live_server.url + page_url(name, objects))
-            page.wait_for_load_state("networkidle")
+            url = live_server.url + page_url(name, lived_in)
+            if not is_page(page, url):
+                continue
+            page.goto(url)
             problems += fits(page, name)
+            problems += names_readable(page, name)
             problems += check_modals(page, name, seen)
             if role == "owner":
                 photograph(page, name)
