@@ -2,8 +2,10 @@
 control is on screen; the same pages are photographed at 1440×900 and 390×844.
 
 The pages are the permission sweep's (tests/test_permission_sweep.py): every URL of its table
-that answers GET with HTML, with the ids of its `objects`, visited as owner and as member (one
-login each, one browser). On each page every modal trigger (`[data-modal]`) not seen before is
+that answers GET with an HTML document, with the ids of its `objects` (plus rows with long
+names), visited as owner and as member (one login each, one browser). A fragment that only
+lives inside its page (a list HTMX refreshes) is measured on that page. A control counts as on
+screen only if it lies within the viewport: a button in a table that scrolls sideways fails. On each page every modal trigger (`[data-modal]`) not seen before is
 opened, checked and closed; a trigger in a "⋯" menu is reached through its menu.
 
 Screenshots of every page (owner) go to var/screenshots/; with SCREENSHOTS_UPDATE=1
@@ -54,13 +56,17 @@ PAGES = [name for name in NAMES if GET in METHODS[name] and name not in NOT_PAGE
 # hidden in a scrolling table counts: the user cannot see it without scrolling sideways).
 MEASURE = """() => {
   const width = window.innerWidth;
+  const controls = "a[href], button, input, select, textarea, [role=button]";
   const offscreen = [];
-  for (const el of document.querySelectorAll("a[href], button, input, select, textarea, [role=button]")) {
+  for (const el of document.querySelectorAll(controls)) {
     const box = el.getBoundingClientRect();
-    if (!box.width || !box.height || el.closest(".visually-hidden-focusable, .visually-hidden")) continue;
+    if (!box.width || !box.height) continue;
+    if (el.closest(".visually-hidden-focusable, .visually-hidden")) continue;
     if (getComputedStyle(el).visibility === "hidden") continue;
     if (box.left < -1 || box.right > width + 1) {
-      offscreen.push(`${el.tagName.toLowerCase()} "${(el.innerText || el.getAttribute("aria-label") || el.name || "").trim().slice(0, 40)}" ${Math.round(box.left)}..${Math.round(box.right)}`);
+      const text = (el.innerText || el.getAttribute("aria-label") || el.name || "").trim();
+      const where = `${Math.round(box.left)}..${Math.round(box.right)}`;
+      offscreen.push(`${el.tagName.toLowerCase()} "${text.slice(0, 40)}" ${where}`);
     }
   }
   return {scrollWidth: document.documentElement.scrollWidth, innerWidth: width, offscreen};
