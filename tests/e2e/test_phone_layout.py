@@ -211,9 +211,13 @@ def test_no_page_or_modal_scrolls_sideways_on_a_phone(
     if role == "owner":
         shutil.rmtree(ALL_SHOTS, ignore_errors=True)
     try:
+        page.set_viewport_size(PHONE)
+        page.goto(f"{live_server.url}/login/")
+        problems = fits(page, "login page")
+        page.set_viewport_size(DESKTOP)
         login(page, live_server.url, members[role].user.email)
         page.set_viewport_size(PHONE)
-        problems = check_navigation(page)
+        problems += check_navigation(page)
         seen: set[str] = set()
         for name in PAGES:
             url = live_server.url + page_url(name, lived_in)
