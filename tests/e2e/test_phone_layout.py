@@ -5,8 +5,9 @@ The pages are the permission sweep's (tests/test_permission_sweep.py): every URL
 that answers GET with an HTML document, with the ids of its `objects` (plus rows with long
 names), visited as owner and as member (one login each, one browser). A fragment that only
 lives inside its page (a list HTMX refreshes) is measured on that page. A control counts as on
-screen only if it lies within the viewport: a button in a table that scrolls sideways fails. On each page every modal trigger (`[data-modal]`) not seen before is
-opened, checked and closed; a trigger in a "⋯" menu is reached through its menu.
+screen only if it lies within the viewport: a button in a table that scrolls sideways fails.
+On each page every modal trigger (`[data-modal]`) not seen before is opened, checked and
+closed.
 
 Screenshots of every page (owner) go to var/screenshots/; with SCREENSHOTS_UPDATE=1
 (`make screenshots`) the README's key pages are also written to docs/screenshots/.
@@ -106,14 +107,6 @@ def photograph(page: Page, name: str) -> None:
     page.set_viewport_size(PHONE)
 
 
-def open_trigger(page: Page, trigger) -> None:
-    """Clicks a modal trigger, opening the "⋯" menu it sits in first when it is hidden there."""
-    if not trigger.is_visible():
-        menu = trigger.locator("xpath=ancestor::*[contains(@class, 'dropdown')][1]")
-        menu.locator("[data-bs-toggle=dropdown]").first.click()
-    trigger.click()
-
-
 def check_modals(page: Page, name: str, seen: set[str]) -> list[str]:
     problems = []
     triggers = page.locator("#main [data-modal][hx-get]")
@@ -123,7 +116,7 @@ def check_modals(page: Page, name: str, seen: set[str]) -> list[str]:
         if shape in seen:
             continue
         seen.add(shape)
-        open_trigger(page, trigger)
+        trigger.click()
         modal_shown(page)
         # loaded: the spinner the dialog opens with has given way to the fragment
         expect(page.locator("#modal-content > .modal-body .spinner-border")).to_have_count(0)
