@@ -12,7 +12,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 endif
 export REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test bench lint format venv clean
+.PHONY: run test bench lint format venv clean screenshots
 
 run: $(STAMP)
 	$(PY) -m config.devserver
@@ -26,6 +26,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pytest -m benchmark -s -q tests/benchmarks
+
+# The README's screenshots, docs/screenshots/<page>-390.png and -1440.png, taken by the browser
+# sweep of every page (tests/e2e/test_phone_layout.py; the other pages go to var/screenshots/).
+screenshots: $(STAMP)
+	SCREENSHOTS_UPDATE=1 $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_phone_layout.py -k owner
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
