@@ -89,6 +89,10 @@ def picker_context(
         "describedby": describedby,
         "search_url": reverse("model-field-search"),
         "has_models": bool(options),
+        # A list with nothing to choose still scrolls: it takes the focus itself, so a keyboard
+        # can scroll it (axe: scrollable-region-focusable).
+        "choosable": not disabled
+        and any(entry["option"].usable for group in groups for entry in group["entries"]),
     }
 
 
