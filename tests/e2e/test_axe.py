@@ -1,0 +1,96 @@
+"""axe-core on every page and every modal (issue 23, accessibility).
+
+Every URL of the permission sweep that answers GET with a page is opened in Chromium as the
+owner and as a member; axe-core (the copy `axe-playwright-python` ships, nothing fetched at run
+time) checks it with every rule and no selector left out, and the test fails on any serious or
+critical violation. On each page, every kind of modal its buttons open is opened and checked
+the same way, then closed with Escape.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page
+
+from tests.e2e.conftest import modal_closed, modal_shown
+from tests.test_access import EXPECTED, objects, url_for  # noqa: F401 - a fixture
+from tests.test_permission_sweep import GATEWAY, METHODS, REQUEST_DATA
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+AXE = Axe()
+SERIOUS = {"serious", "critical"}
+# GET URLs that answer a file, a redirect or a poll rather than a page of their own: a check's
+# progress and a model refresh's result are checked inside the modal that polls them.
+NOT_PAGES = {
+    "logout",
+    "healthz",
+    "usage-csv",
+    "invitation-open",
+    "validation-detail",
+    "model-refresh-detail",
+}
+PAGES = sorted(
+    name
+    for name in EXPECTED
+    if "GET" in METHODS[name] and name not in GATEWAY and name not in NOT_PAGES
+)
+
+
+def serious_violations(page: Page) -> list[str]:
+    results = AXE.run(page, options={"resultTypes": ["violations"]})
+    found = []
+    for violation in results.response["violations"]:
+        if violation["impact"] not in SERIOUS:
+            continue
+        for node in violation["nodes"]:
+            found.append(
+                f"{violation['id']} ({violation['impact']}): {node['target']} "
+                f"{node.get('failureSummary', '')[:300]}"
+            )
+    return found
+
+
+def is_document(page: Page) -> bool:
+    return page.evaluate("() => !!document.querySelector('html > head > title')")
+
+
+def modal_openers(page: Page) -> list[str]:
+    """One opener of each kind: the hx-get of [data-modal] elements, ids turned into N."""
+    seen, openers = set(), []
+    for target in page.eval_on_selector_all(
+        "[data-modal][hx-get]",
+        "els => els.filter(e => e.getClientRects().length).map(e => e.getAttribute('hx-get'))",
+    ):
+        kind = re.sub(r"\d+", "N", target)
+        if kind not in seen:
+            seen.add(kind)
+            openers.append(target)
+    return openers
+
+
+@pytest.mark.parametrize("role", ["owner", "member"])
+@pytest.mark.parametrize("name", PAGES)
+def test_no_serious_axe_violation_on_any_page_or_modal(page: Page, e2e, objects, role, name, shot):  # noqa: F811
+    e2e.login(page, role)
+    url = url_for(name, objects)
+    query = "&".join(f"{k}={v}" for k, v in REQUEST_DATA.get(name, lambda _: {})(objects).items())
+    response = page.goto(e2e.url(url + (f"?{query}" if query else "")))
+    if response.status != 200 or not is_document(page):
+        pytest.skip(f"{name} answers {response.status} without a page for {role}")
+    shot(name)
+    found = serious_violations(page)
+    assert not found, (name, role, found)
+    for target in modal_openers(page):
+        page.locator(f'[data-modal][hx-get="{target}"]').first.click()
+        modal_shown(page)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)  # htmx's settle transition: measured mid-fade, text is grey
+        shot(f"modal {target}")
+        found = serious_violations(page)
+        assert not found, (name, role, target, found)
+        page.keyboard.press("Escape")
+        modal_closed(page)
