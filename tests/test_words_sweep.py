@@ -151,3 +151,35 @@ def test_a_cooldown_says_which_zone(settings):
     object.__setattr__(row, "state", COOLING_DOWN)
     object.__setattr__(row, "until", timezone.now() + timedelta(seconds=30))
     assert row.label.startswith("Cooling down until ") and row.label.endswith(" UTC")
+
+
+def test_a_member_opening_an_admin_page_is_told_who_it_is_for(members, client_for, caplog):
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = client_for("member").get(reverse("audit-log"))
+    assert response.status_code == 403
+    text = visible_text(response.content.decode())
+    assert "This is for owners and admins." in text and "does not allow" not in text
+
+
+def test_a_403_logs_one_line_without_a_traceback():
+    import logging
+
+    from config.logs import ForbiddenInOneLine
+
+    try:
+        raise PermissionError("no")
+    except PermissionError:
+        import sys
+
+        record = logging.LogRecord(
+            "django.request", logging.WARNING, __file__, 1, "Forbidden: %s", ("/x",), sys.exc_info()
+        )
+    record.status_code = 403
+    ForbiddenInOneLine().filter(record)
+    assert record.exc_info is None and logging.Formatter().format(record) == "Forbidden: /x"
+
+
+def test_the_remove_member_modal_has_a_remove_button(members, client_for):
+    url = reverse("member-delete", args=[members["editor"].pk])
+    html = client_for("owner").get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "Remove editor@acme.test?" in html and ">Remove</button>" in html
