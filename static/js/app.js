@@ -140,6 +140,53 @@
     });
   }
 
+  // --- Confirmations: hx-confirm asks in the styled modal, not the browser's confirm() -------
+  // The element (or its form) names the dialog: data-confirm-title ("Revoke “ci”?") and
+  // data-confirm-action (the button's word: "Revoke", "Clear"); hx-confirm is the question.
+  // Without JavaScript the form posts as it is.
+  if (modalElement) {
+    document.body.addEventListener("htmx:confirm", (event) => {
+      const question = event.detail.question;
+      if (!question) return;
+      event.preventDefault();
+      const source = event.detail.elt.closest("[data-confirm-title]") || event.detail.elt;
+      const header = document.createElement("div");
+      header.className = "modal-header";
+      const title = document.createElement("h2");
+      title.className = "modal-title text-break";
+      title.id = "modal-title";
+      title.textContent = source.getAttribute("data-confirm-title") || "Are you sure?";
+      header.append(title);
+      const body = document.createElement("div");
+      body.className = "modal-body";
+      const text = document.createElement("p");
+      text.className = "mb-0";
+      text.textContent = question;
+      body.append(text);
+      const footer = document.createElement("div");
+      footer.className = "modal-footer";
+      const cancel = document.createElement("button");
+      cancel.type = "button";
+      cancel.className = "btn btn-link";
+      cancel.setAttribute("data-bs-dismiss", "modal");
+      cancel.textContent = "Cancel";
+      const ok = document.createElement("button");
+      ok.type = "button";
+      ok.className = "btn btn-danger ms-auto";
+      ok.textContent = source.getAttribute("data-confirm-action") || "Confirm";
+      ok.addEventListener("click", () => {
+        modal().hide();
+        event.detail.issueRequest(true);
+      }, { once: true });
+      footer.append(cancel, ok);
+      modalContent.replaceChildren(header, body, footer);
+      const opener = event.detail.elt.matches("form") ? (event.detail.elt.querySelector("[type=submit]") || event.detail.elt) : event.detail.elt;
+      openModal(opener);
+      dialog.loaded = true;
+      if (!modalContent.contains(document.activeElement)) focusInside();
+    });
+  }
+
   // --- Toasts ---------------------------------------------------------------------------------
   function toast(message, level) {
     const container = document.getElementById("toasts");

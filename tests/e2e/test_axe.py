@@ -94,3 +94,40 @@ def test_no_serious_axe_violation_on_any_page_or_modal(page: Page, e2e, objects,
         assert not found, (name, role, target, found)
         page.keyboard.press("Escape")
         modal_closed(page)
+
+
+def test_revoke_asks_in_the_styled_modal_not_confirm(page: Page, e2e, objects, shot):  # noqa: F811
+    """Revoke opens the shared modal (no browser dialog): titled, focus on Cancel and kept
+    inside, Escape cancels, the Revoke button revokes; axe finds nothing serious in it."""
+    from playwright.sync_api import expect
+
+    native = []
+    page.on("dialog", lambda dialog: (native.append(dialog.message), dialog.dismiss()))
+    e2e.login(page, "owner")
+    page.goto(e2e.url("/settings/api-keys/"))
+    revoke = page.get_by_role("button", name="Revoke ci")
+    revoke.click()
+    modal_shown(page)
+    modal = page.locator("#modal")
+    expect(modal.get_by_role("heading", name="Revoke “ci”?")).to_be_visible()
+    expect(modal.get_by_role("button", name="Cancel")).to_be_focused()
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        assert page.evaluate(
+            "() => document.getElementById('modal').contains(document.activeElement)"
+        )
+    shot("confirm")
+    assert not serious_violations(page)
+    page.keyboard.press("Escape")
+    modal_closed(page)
+    expect(revoke).to_be_focused()
+    objects["api_key"].refresh_from_db()
+    assert objects["api_key"].is_active
+    revoke.click()
+    modal_shown(page)
+    modal.get_by_role("button", name="Revoke", exact=True).click()
+    modal_closed(page)
+    expect(page.get_by_text("Revoked").first).to_be_visible()
+    objects["api_key"].refresh_from_db()
+    assert not objects["api_key"].is_active
+    assert not native, native
