@@ -183,3 +183,19 @@ def test_the_remove_member_modal_has_a_remove_button(members, client_for):
     url = reverse("member-delete", args=[members["editor"].pk])
     html = client_for("owner").get(url, headers={"HX-Request": "true"}).content.decode()
     assert "Remove editor@acme.test?" in html and ">Remove</button>" in html
+
+
+def test_an_off_pool_does_not_say_in_rotation_nor_an_empty_one_that_it_starts_with_default(
+    activity, client_for
+):
+    from tests.test_permission_sweep import POOL_MODEL
+
+    entry = activity["pool_entry"]
+    type(entry.pool).objects.filter(pk=entry.pool.pk).update(enabled=False)
+    url = url_for("pool-detail", activity)
+    text = visible_text(client_for("owner").get(url, POOL_MODEL).content.decode())
+    assert "Live state" in text and "In rotation" not in text
+    assert "load balancing is off" in text
+    entry.delete()
+    text = visible_text(client_for("owner").get(url, POOL_MODEL).content.decode())
+    assert "No entries yet" in text and "It starts with" not in text
