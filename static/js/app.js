@@ -208,6 +208,16 @@
     container.append(element);
     element.addEventListener("hidden.bs.toast", () => element.remove());
     ui.Toast.getOrCreateInstance(element, { delay: 6000 }).show();
+    return element;
+  }
+  // An error toast goes stale once the same request succeeds (a retry), or, for "could not be
+  // reached", once any request gets through.
+  const failedToasts = new Map(); // "VERB path" (or "network") → the toast saying it failed
+  const requestKey = (detail) => detail.requestConfig ? `${detail.requestConfig.verb} ${detail.requestConfig.path}` : "";
+  function clearStale(key) {
+    const element = failedToasts.get(key);
+    failedToasts.delete(key);
+    if (element && element.isConnected) ui.Toast.getOrCreateInstance(element).hide();
   }
   window.consoleToast = toast;
   document.body.addEventListener("toast", (event) => toast(event.detail.message, event.detail.level));
@@ -216,9 +226,19 @@
     const text = status === 403 ? "Your role does not allow this change."
       : status === 404 ? "That no longer exists. Reload the page."
       : "Something went wrong on our side; nothing was changed. Try again.";
-    toast(text, "danger");
+    const key = requestKey(event.detail);
+    clearStale(key);
+    failedToasts.set(key, toast(text, "danger"));
   });
-  document.body.addEventListener("htmx:sendError", () => toast("The server could not be reached. Check your connection and try again.", "danger"));
+  document.body.addEventListener("htmx:sendError", () => {
+    clearStale("network");
+    failedToasts.set("network", toast("The server could not be reached. Check your connection and try again.", "danger"));
+  });
+  document.body.addEventListener("htmx:afterRequest", (event) => {
+    if (!event.detail.successful) return;
+    clearStale(requestKey(event.detail));
+    clearStale("network");
+  });
   document.querySelectorAll("#toasts .toast.show").forEach((element) => {
     setTimeout(() => ui.Toast.getOrCreateInstance(element).hide(), 6000);
   });

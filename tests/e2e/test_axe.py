@@ -131,3 +131,22 @@ def test_revoke_asks_in_the_styled_modal_not_confirm(page: Page, e2e, objects, s
     objects["api_key"].refresh_from_db()
     assert not objects["api_key"].is_active
     assert not native, native
+
+
+def test_a_stale_error_toast_goes_away_when_the_retry_succeeds(page: Page, e2e, objects, shot):  # noqa: F811
+    from playwright.sync_api import expect
+
+    e2e.login(page, "owner")
+    page.goto(e2e.url("/settings/model-providers/openai/"))
+    failing = lambda route: route.fulfill(status=500, body="boom")  # noqa: E731
+    page.route("**/settings/model-providers/openai/?type=llm", failing)
+    tab = page.get_by_role("navigation", name="Filter models by type").get_by_role(
+        "link", name="LLM"
+    )
+    tab.click()
+    error = page.locator("#toasts .toast", has_text="Something went wrong")
+    expect(error).to_be_visible()
+    shot("error")
+    page.unroute("**/settings/model-providers/openai/?type=llm", failing)
+    tab.click()
+    expect(error).to_have_count(0)
