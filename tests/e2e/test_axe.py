@@ -149,4 +149,4 @@ def test_a_stale_error_toast_goes_away_when_the_retry_succeeds(page: Page, e2e, 
     shot("error")
     page.unroute("**/settings/model-providers/openai/?type=llm", failing)
     tab.click()
-    expect(error).to_have_count(0)
+    expect(error).to_have_count(0, timeout=2000)  # toasts hide by themselves after 6 s
