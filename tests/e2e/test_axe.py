@@ -150,3 +150,19 @@ def test_a_stale_error_toast_goes_away_when_the_retry_succeeds(page: Page, e2e, 
     page.unroute("**/settings/model-providers/openai/?type=llm", failing)
     tab.click()
     expect(error).to_have_count(0, timeout=2000)  # toasts hide by themselves after 6 s
+
+
+def test_the_new_key_modal_with_copy_it_now_passes_axe(page: Page, e2e, shot):
+    """Modals reached by a POST (the new key, shown once) are checked too."""
+    from playwright.sync_api import expect
+
+    e2e.login(page, "owner")
+    page.goto(e2e.url("/settings/api-keys/"))
+    page.locator("[data-modal][hx-get$='/api-keys/new/']").first.click()
+    modal_shown(page)
+    page.locator("#modal").get_by_label("Name").fill("axe")
+    page.locator("#modal").locator("button[type=submit]").click()
+    expect(page.locator("#modal").get_by_text("Copy it now")).to_be_visible()
+    page.wait_for_timeout(300)
+    shot("created")
+    assert not serious_violations(page)
