@@ -195,7 +195,8 @@ class LiveRow:
     @property
     def label(self) -> str:
         if self.state in (COOLING_DOWN, PROBING) and self.until:
-            when = timezone.localtime(self.until).strftime("%H:%M:%S")
+            local = timezone.localtime(self.until)
+            when = f"{local:%H:%M:%S} {local.tzname()}"  # says which zone
             return f"{self.state.capitalize()} until {when}"
         return self.state.capitalize()
 

@@ -29,6 +29,16 @@ def redact(text: str) -> str:
     return text
 
 
+class ForbiddenInOneLine(logging.Filter):
+    """A 403 is a person reaching for what their role does not open, not a fault: Django logs
+    it with the PermissionDenied traceback; this keeps the one line ("Forbidden: /path")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -419,7 +419,10 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"no_secrets": {"()": "config.logs.RedactSecrets"}},
+    "filters": {
+        "no_secrets": {"()": "config.logs.RedactSecrets"},
+        "forbidden_in_one_line": {"()": "config.logs.ForbiddenInOneLine"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "config.logs.JsonLines"},
@@ -428,7 +431,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT if LOG_FORMAT in ("json", "plain") else "plain",
-            "filters": ["no_secrets"],
+            "filters": ["forbidden_in_one_line", "no_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

@@ -16,7 +16,7 @@ from workspaces.htmx import HtmxHttpRequest, done, render_page
 from workspaces.models import Role
 
 from . import defaults
-from .fields import ModelField
+from .fields import ModelField, ModelSelect
 from .model_options import ModelOption, model_options
 
 TEMPLATE = "providers/default_models.html"
@@ -48,6 +48,7 @@ class DefaultModelsForm(forms.Form):
                 label=_field_label(model_type),
                 required=False,
                 initial=choice.initial,
+                widget=ModelSelect,
             )
 
 

@@ -55,22 +55,34 @@ def picker_context(
     describedby: str = "",
 ) -> dict:
     """What the widget's template needs; the search endpoint builds the same for its list."""
-    groups = []
-    count = 0
+    # Usable models first; the others (and why) behind "Show unavailable (N)". The chosen
+    # model stays in view whatever its state.
+    groups, unavailable_groups = [], []
+    count = unavailable_count = 0
     for group_index, group in enumerate(model_groups(options, query=query, keep=value)):
-        entries = []
+        entries, hidden = [], []
         for option in group.options:
-            entries.append(
+            checked = option.id == value
+            entry = {"option": option, "dom_id": f"{dom_id}-{count}", "checked": checked}
+            (entries if option.usable or checked else hidden).append(entry)
+            count += 1
+        if entries:
+            groups.append(
                 {
-                    "option": option,
-                    "dom_id": f"{dom_id}-{count}",
-                    "checked": option.id == value,
+                    "provider": group.provider,
+                    "dom_id": f"{dom_id}-g{group_index}",
+                    "entries": entries,
                 }
             )
-            count += 1
-        groups.append(
-            {"provider": group.provider, "dom_id": f"{dom_id}-g{group_index}", "entries": entries}
-        )
+        if hidden:
+            unavailable_count += len(hidden)
+            unavailable_groups.append(
+                {
+                    "provider": group.provider,
+                    "dom_id": f"{dom_id}-u{group_index}",
+                    "entries": hidden,
+                }
+            )
     selected = model_option_for_id(options, value) if value else None
     return {
         "name": name,
@@ -80,6 +92,8 @@ def picker_context(
         "model_type": model_type or "",
         "type_label": MODEL_TYPES.get(model_type or "", ""),
         "groups": groups,
+        "unavailable_groups": unavailable_groups,
+        "unavailable_count": unavailable_count,
         "count": count,
         "query": query,
         "selected": selected,
@@ -89,6 +103,10 @@ def picker_context(
         "describedby": describedby,
         "search_url": reverse("model-field-search"),
         "has_models": bool(options),
+        # A list with nothing to choose still scrolls: it takes the focus itself, so a keyboard
+        # can scroll it (axe: scrollable-region-focusable).
+        "choosable": not disabled
+        and any(entry["option"].usable for group in groups for entry in group["entries"]),
     }
 
 
@@ -130,6 +148,41 @@ class ModelPicker(forms.Widget):
             invalid="is-invalid" in attrs.get("class", ""),
             describedby=attrs.get("aria-describedby", ""),
         )
+        return mark_safe(render_to_string(self.template_name, context))  # noqa: S308 - escaped
+
+
+class ModelSelect(ModelPicker):
+    """The compact form of the model field (Default models, after Dify's System Model
+    Settings): one <select>, usable models first grouped by provider, then the others, disabled,
+    under "Unavailable (N)". The chosen model is kept whatever its state."""
+
+    template_name = "providers/widgets/model_select.html"
+
+    def id_for_label(self, id_: str) -> str:
+        return id_
+
+    def render(self, name, value, attrs=None, renderer=None) -> SafeString:
+        attrs = self.build_attrs(self.attrs, attrs)
+        field = self.field
+        value = self.format_value(value)
+        usable: dict[str, list] = {}
+        unavailable = []
+        for option in field.options if field else []:
+            if option.usable or option.id == value:
+                usable.setdefault(option.provider.label, []).append(option)
+            else:
+                unavailable.append(option)
+        context = {
+            "name": name,
+            "value": value,
+            "dom_id": attrs.get("id") or f"id_{name}",
+            "describedby": attrs.get("aria-describedby", ""),
+            "invalid": "is-invalid" in attrs.get("class", ""),
+            "disabled": bool(field and field.disabled),
+            "usable": list(usable.items()),
+            "unavailable": unavailable,
+            "type_label": MODEL_TYPES.get(field.model_type or "", "") if field else "",
+        }
         return mark_safe(render_to_string(self.template_name, context))  # noqa: S308 - escaped
 
 

@@ -18,7 +18,7 @@ from workspaces import jobs
 from workspaces.actors import Actor, Operator, actor_user
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError
-from workspaces.models import User, Workspace
+from workspaces.models import AuditEntry, User, Workspace
 from workspaces.services import audit_record, require_manager
 
 from .models import ModelRefresh, ModelSetting
@@ -49,8 +49,27 @@ def custom_model_remove(*, custom_model: CustomModel, acting_user: Actor) -> Non
         actor=acting_user,
         action="model.remove",
         target=custom_model,
+        details={"provider": custom_model.provider, "name": custom_model.name},
     )
     custom_model.delete()
+
+
+def _removed_model_pk(*, workspace: Workspace, provider: str, name: str, type: str) -> int | None:
+    """The id the model had before its last removal, when no row took it since: a re-added
+    model keeps its URL (links and bookmarks to it keep working)."""
+    removal = (
+        AuditEntry.objects.filter(
+            workspace=workspace,
+            action="model.remove",
+            object_repr=f"{provider}/{name} ({type})",
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if removal is None or not removal.object_id.isdigit():
+        return None
+    pk = int(removal.object_id)
+    return None if CustomModel.objects.filter(pk=pk).exists() else pk
 
 
 @transaction.atomic
@@ -66,6 +85,12 @@ def custom_model_readd(
         with transaction.atomic():
             config_changed(workspace.pk, ConfigKind.MODELS)
             model = CustomModel.objects.create(
+                pk=_removed_model_pk(
+                    workspace=workspace,
+                    provider=credential.provider,
+                    name=credential.model_name,
+                    type=credential.model_type,
+                ),
                 workspace=workspace,
                 provider=credential.provider,
                 name=credential.model_name,

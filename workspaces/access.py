@@ -39,6 +39,16 @@ def login_view(view: View) -> View:
     return wrapped
 
 
+# Who a page is for, as a member reaching it is told (not "your role does not allow this change",
+# which reads as if something was being changed).
+FOR_ROLES = {
+    Role.OWNER: "This is for the workspace's owner.",
+    Role.ADMIN: "This is for owners and admins.",
+    Role.EDITOR: "This is for editors, admins and owners.",
+    Role.MEMBER: "This is for the workspace's members.",
+}
+
+
 def workspace_view(minimum: Role = Role.MEMBER) -> Callable[[View], View]:
     """A member of the current workspace with at least `minimum` role; others get 403."""
     minimum = Role(minimum)
@@ -52,7 +62,7 @@ def workspace_view(minimum: Role = Role.MEMBER) -> Callable[[View], View]:
             if membership is None:
                 return render(request, "workspaces/no_workspace.html", status=403)
             if not Role(membership.role).at_least(minimum):
-                raise PermissionDenied(f"This needs the {minimum.label.lower()} role or higher.")
+                raise PermissionDenied(FOR_ROLES[minimum])
             return view(request, *args, **kwargs)
 
         wrapped.access_policy = f"workspace:{minimum.value}"  # type: ignore[attr-defined]

@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .audit_words import audit_reason, audit_sentence
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -266,3 +268,15 @@ class AuditEntry(models.Model):
             who = f"{self.actor_email}, " if self.actor_email else ""
             return f"operator: {who}{self.operator}"
         return self.actor_email or "system"
+
+    @property
+    def sentence(self) -> str:
+        """What happened, in words ("Added key-b to the gpt-4o pool")."""
+        return audit_sentence(
+            action=self.action, object_repr=self.object_repr, details=self.details
+        )
+
+    @property
+    def reason(self) -> str:
+        """Why it failed, in words ("Authentication failed"), or ""."""
+        return audit_reason(details=self.details)

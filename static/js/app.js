@@ -140,6 +140,53 @@
     });
   }
 
+  // --- Confirmations: hx-confirm asks in the styled modal, not the browser's confirm() -------
+  // The element (or its form) names the dialog: data-confirm-title ("Revoke “ci”?") and
+  // data-confirm-action (the button's word: "Revoke", "Clear"); hx-confirm is the question.
+  // Without JavaScript the form posts as it is.
+  if (modalElement) {
+    document.body.addEventListener("htmx:confirm", (event) => {
+      const question = event.detail.question;
+      if (!question) return;
+      event.preventDefault();
+      const source = event.detail.elt.closest("[data-confirm-title]") || event.detail.elt;
+      const header = document.createElement("div");
+      header.className = "modal-header";
+      const title = document.createElement("h2");
+      title.className = "modal-title text-break";
+      title.id = "modal-title";
+      title.textContent = source.getAttribute("data-confirm-title") || "Are you sure?";
+      header.append(title);
+      const body = document.createElement("div");
+      body.className = "modal-body";
+      const text = document.createElement("p");
+      text.className = "mb-0";
+      text.textContent = question;
+      body.append(text);
+      const footer = document.createElement("div");
+      footer.className = "modal-footer";
+      const cancel = document.createElement("button");
+      cancel.type = "button";
+      cancel.className = "btn btn-link";
+      cancel.setAttribute("data-bs-dismiss", "modal");
+      cancel.textContent = "Cancel";
+      const ok = document.createElement("button");
+      ok.type = "button";
+      ok.className = "btn btn-danger ms-auto";
+      ok.textContent = source.getAttribute("data-confirm-action") || "Confirm";
+      ok.addEventListener("click", () => {
+        modal().hide();
+        event.detail.issueRequest(true);
+      }, { once: true });
+      footer.append(cancel, ok);
+      modalContent.replaceChildren(header, body, footer);
+      const opener = event.detail.elt.matches("form") ? (event.detail.elt.querySelector("[type=submit]") || event.detail.elt) : event.detail.elt;
+      openModal(opener);
+      dialog.loaded = true;
+      if (!modalContent.contains(document.activeElement)) focusInside();
+    });
+  }
+
   // --- Toasts ---------------------------------------------------------------------------------
   function toast(message, level) {
     const container = document.getElementById("toasts");
@@ -161,6 +208,16 @@
     container.append(element);
     element.addEventListener("hidden.bs.toast", () => element.remove());
     ui.Toast.getOrCreateInstance(element, { delay: 6000 }).show();
+    return element;
+  }
+  // An error toast goes stale once the same request succeeds (a retry), or, for "could not be
+  // reached", once any request gets through.
+  const failedToasts = new Map(); // "VERB path" (or "network") → the toast saying it failed
+  const requestKey = (detail) => detail.requestConfig ? `${detail.requestConfig.verb} ${detail.requestConfig.path}` : "";
+  function clearStale(key) {
+    const element = failedToasts.get(key);
+    failedToasts.delete(key);
+    if (element && element.isConnected) ui.Toast.getOrCreateInstance(element).hide();
   }
   window.consoleToast = toast;
   document.body.addEventListener("toast", (event) => toast(event.detail.message, event.detail.level));
@@ -169,9 +226,19 @@
     const text = status === 403 ? "Your role does not allow this change."
       : status === 404 ? "That no longer exists. Reload the page."
       : "Something went wrong on our side; nothing was changed. Try again.";
-    toast(text, "danger");
+    const key = requestKey(event.detail);
+    clearStale(key);
+    failedToasts.set(key, toast(text, "danger"));
   });
-  document.body.addEventListener("htmx:sendError", () => toast("The server could not be reached. Check your connection and try again.", "danger"));
+  document.body.addEventListener("htmx:sendError", () => {
+    clearStale("network");
+    failedToasts.set("network", toast("The server could not be reached. Check your connection and try again.", "danger"));
+  });
+  document.body.addEventListener("htmx:afterRequest", (event) => {
+    if (!event.detail.successful) return;
+    clearStale(requestKey(event.detail));
+    clearStale("network");
+  });
   document.querySelectorAll("#toasts .toast.show").forEach((element) => {
     setTimeout(() => ui.Toast.getOrCreateInstance(element).hide(), 6000);
   });

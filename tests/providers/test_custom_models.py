@@ -426,3 +426,18 @@ def test_re_adding_with_a_credential_id_that_is_not_one_answers_404(admin, works
         )
         assert response.status_code == 404
     assert not CustomModel.objects.exists()
+
+
+def test_a_re_added_custom_model_keeps_its_url(workspace, members, client_for):
+    owner = members["owner"].user
+    model = CustomModelFactory(workspace=workspace, name="ft-keep")
+    credential = CredentialFactory(workspace=workspace, model_name="ft-keep", model_type="llm")
+    url = reverse("custom-model-detail", args=["openai", model.pk])
+    CustomModelFactory(workspace=workspace, name="ft-other")  # a later id was handed out
+    services.custom_model_remove(custom_model=model, acting_user=owner)
+    assert client_for("owner").get(url).status_code == 404
+    again = services.custom_model_readd(
+        workspace=workspace, credential=credential, acting_user=owner
+    )
+    assert reverse("custom-model-detail", args=["openai", again.pk]) == url
+    assert client_for("owner").get(url).status_code == 200

@@ -185,7 +185,7 @@ def test_a_type_without_default_proposes_the_first_active_model_without_saving_i
         for t in MODEL_TYPES
         if t not in ("rerank",)  # Cohere's rerankers have no credential
     )
-    assert 'value="openai/gpt-4.1" checked' in html  # pre-selected
+    assert 'value="openai/gpt-4.1" selected' in html  # pre-selected
     assert DefaultModel.objects.filter(workspace=workspace).count() == 0  # not saved
 
 
@@ -202,7 +202,7 @@ def test_save_stores_the_proposals_and_the_page_then_shows_them_saved(
     assert "Default models saved (LLM, Text to speech)." in response["HX-Trigger"]
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="default-models"')  # the fragment, swapped in place
-    llm_card = html[html.index('id="default-llm-title"') : html.index('id="id_llm-search"')]
+    llm_card = html[html.index('id="default-llm-title"') : html.index('id="id_llm"')]
     assert "Saved" in llm_card and "Proposed" not in llm_card
 
 
@@ -317,3 +317,15 @@ def test_the_settings_navigation_links_the_page(client_for, workspace):
     assert f'href="{URL}"' in html and 'aria-current="page">' in html
     nav = html[html.index('aria-label="Settings"') : html.index("</nav>")]
     assert nav.index("Model Providers") < nav.index("Default models")
+
+
+def test_the_page_is_a_compact_form_one_select_per_type_usable_first(
+    client_for, workspace, openai_default
+):
+    html = client_for("admin").get(URL).content.decode()
+    assert html.count("<select ") == len(MODEL_TYPES)
+    assert 'role="radiogroup"' not in html and "-search" not in html
+    llm = html[html.index('<select name="llm"') : html.index("</select>", html.index('name="llm"'))]
+    usable, _, unavailable = llm.partition('<optgroup label="Unavailable (')
+    assert 'value="openai/gpt-4o"' in usable and " disabled" not in usable.split("</optgroup>")[0]
+    assert unavailable and "anthropic/" in unavailable

@@ -360,3 +360,18 @@ def test_search_filters_by_type(client_for, workspace, openai_default):
 )
 def test_search_refuses_malformed_widget_parameters(client_for, workspace, params):
     assert search(client_for("member"), **params).status_code == 400
+
+
+def test_usable_models_come_first_and_the_rest_wait_behind_show_unavailable(
+    workspace, openai_default
+):
+    form = field_form(workspace, model_type="llm")()
+    html = str(form["model"])
+    page = PickerPage(html)
+    before, summary, after = html.partition("Show unavailable (")
+    assert summary, "the unavailable models sit behind a disclosure"
+    hidden = int(after.split(")", 1)[0])
+    unusable = [value for value in page.values if "disabled" in page.radio(value)]
+    assert hidden == len(unusable) > 0
+    assert all(f'value="{value}"' not in before for value in unusable)
+    assert 'value="openai/gpt-4o"' in before

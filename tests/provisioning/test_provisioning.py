@@ -636,7 +636,8 @@ def test_the_audit_log_names_the_command_that_applied_the_file(
     html = client_for("owner").get("/settings/audit-log/").content.decode()
 
     assert html.count("operator: manage.py apply_providers") == AuditEntry.objects.count()
-    assert "credential.create" in html and "credential.default" in html
+    assert "Added credential " in html and "the default credential" in html
+    assert "credential.create" not in html  # sentences, not action codes
 
 
 def test_a_custom_model_without_features_gets_its_types_defaults(
