@@ -196,9 +196,10 @@ def run_production_server(
 
 
 @pytest.fixture
-def production_server(tmp_path):
+def production_server(tmp_path, transactional_db):
     """`production_server(allow=[...], **env)` starts the server (`run_production_server`),
-    logging under the test's tmp_path; every server started is stopped after the test."""
+    logging under the test's tmp_path; every server started is stopped after the test, before
+    the test database is emptied (the server's own writes would race the flush: a deadlock)."""
     with ExitStack() as started:
 
         def start(*, allow: Iterable[str] = (), **env: str) -> ProductionServer:
