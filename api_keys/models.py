@@ -10,13 +10,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from workspaces.models import Workspace
+from workspaces.models import Environment, Workspace
 
 
 class ApiKey(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16)
+    # Which pins serve its calls. Null only for keys of a deleted environment (revoked then).
+    environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_keys"
+    )
     key_hash = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

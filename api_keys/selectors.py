@@ -12,3 +12,10 @@ def api_keys_of_member(*, workspace: Workspace, user, **_signal) -> list[str]:
     membership ends (a receiver of workspaces' `membership_ending_preview`)."""
     keys = ApiKey.objects.filter(workspace=workspace, created_by=user, revoked_at__isnull=True)
     return [f"API key “{key.name}” ({key.prefix}…)" for key in keys.order_by("name")]
+
+
+def api_keys_of_environment(*, environment, **_signal) -> list[str]:
+    """The active keys of an environment, one line each: those revoked if it is deleted (a
+    receiver of workspaces' `environment_ending_preview`)."""
+    keys = ApiKey.objects.filter(environment=environment, revoked_at__isnull=True)
+    return [f"API key “{key.name}” ({key.prefix}…)" for key in keys.order_by("name")]

@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from workspaces.config_cache import ConfigCache, ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError, NotAllowed
-from workspaces.models import Membership, Role, User, Workspace
-from workspaces.services import audit_record
+from workspaces.models import Environment, Membership, Role, User, Workspace
+from workspaces.services import audit_record, default_environment
 
 from .models import ApiKey
 
@@ -50,11 +50,36 @@ def _membership(workspace: Workspace, user: User) -> Membership:
     return membership
 
 
+def may_create_key_in(environment: Environment, membership: Membership | None) -> bool:
+    """Owners and admins create keys in any environment; other members only in those opened
+    to them (Production is, from the start). `membership` None is the operator."""
+    if membership is None or Role(membership.role).manages_workspace:
+        return True
+    return environment.members_create_keys
+
+
 @transaction.atomic
-def api_key_create(*, workspace: Workspace, name: str, acting_user: User | None) -> NewKey:
-    """Any member may create a key (theirs); `acting_user` None is the operator's command."""
-    if acting_user is not None:
-        _membership(workspace, acting_user)
+def api_key_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    acting_user: User | None,
+    environment: Environment | None = None,
+) -> NewKey:
+    """Any member may create a key (theirs) in an environment open to them; `acting_user`
+    None is the operator's command. The key belongs to `environment` (None: the default)."""
+    membership = _membership(workspace, acting_user) if acting_user is not None else None
+    if environment is None:
+        environment = default_environment(workspace)
+    elif environment.workspace_id != workspace.pk:
+        raise ApplicationError(
+            "That environment belongs to another workspace.", field="environment"
+        )
+    if not may_create_key_in(environment, membership):
+        raise NotAllowed(
+            f"Only owners and admins create keys in {environment.name}: ask one to open it "
+            "to members."
+        )
     name = " ".join((name or "").split())[:100]
     if not name:
         raise ApplicationError(
@@ -66,6 +91,7 @@ def api_key_create(*, workspace: Workspace, name: str, acting_user: User | None)
         name=name,
         prefix=raw[: len(KEY_PREFIX) + 6],
         key_hash=_hash(raw),
+        environment=environment,
         created_by=acting_user,
         created_by_operator=acting_user is None,
     )
@@ -76,6 +102,7 @@ def api_key_create(*, workspace: Workspace, name: str, acting_user: User | None)
         object_type="api_key",
         object_id=str(api_key.pk),
         object_repr=str(api_key),
+        details={"environment": environment.name},
     )
     return NewKey(api_key, raw)
 
@@ -131,6 +158,31 @@ def api_keys_revoke_for_member(
     return keys
 
 
+def api_keys_revoke_for_environment(
+    *, environment: Environment, acting_user: User | None, **_signal
+) -> list[str]:
+    """Revoke every active key of an environment being deleted (workspaces'
+    `environment_ending` signal, inside its transaction; the role check is the sender's)."""
+    keys = list(
+        ApiKey.objects.select_for_update().filter(environment=environment, revoked_at__isnull=True)
+    )
+    now = timezone.now()
+    for key in keys:
+        key.revoked_at = now
+        key.save(update_fields=["revoked_at"])
+        audit_record(
+            workspace=environment.workspace,
+            actor=acting_user,
+            action="api_key.revoke",
+            object_type="api_key",
+            object_id=str(key.pk),
+            object_repr=str(key),
+            details={"reason": "environment deleted", "environment": environment.name},
+        )
+    config_changed(environment.workspace_id, ConfigKind.KEYS)
+    return [f"API key “{key.name}” ({key.prefix}…)" for key in keys]
+
+
 # Keyed by the key's hash, which names no workspace before the lookup: a revocation in any
 # workspace drops the checked keys of all (revocations are rare, a re-check is one query).
 _checked: ConfigCache[ApiKey | None] = ConfigCache(
@@ -159,7 +211,7 @@ def _active_key(digest: str) -> ApiKey | None:
         Membership.objects.filter(workspace=OuterRef("workspace"), user=OuterRef("created_by"))
     )
     return (
-        ApiKey.objects.select_related("workspace", "workspace__plan")
+        ApiKey.objects.select_related("workspace", "workspace__plan", "environment")
         .filter(key_hash=digest, revoked_at__isnull=True)
         .filter(Q(created_by_operator=True) | Q(creator_is_member))
         .first()

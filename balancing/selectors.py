@@ -16,7 +16,7 @@ from credentials.models import Credential, CredentialStatus
 from upstream.errors import ProviderError
 from workspaces.models import Workspace
 
-from .models import Pool, PoolEntry
+from .models import Pin, Pool, PoolEntry
 from .routing import COOLING_DOWN, FAILING, IN_ROTATION, PROBING
 from .runtime import get_router, get_stats
 from .services import MIN_ENTRIES, ModelRef
@@ -87,6 +87,7 @@ def _pool_lookup(workspace: Workspace, ref: ModelRef) -> dict:
         "model_name": ref.name,
         "model_type": ref.type,
         "custom": ref.custom,
+        "environment_id": ref.environment,
     }
 
 
@@ -104,6 +105,16 @@ def pool_view(*, workspace: Workspace, ref: ModelRef) -> PoolView:
     pool = Pool.objects.filter(**_pool_lookup(workspace, ref)).first()
     credentials = _scope_credentials(workspace, ref)
     default = next((c for c in credentials if c.is_default), None)
+    if ref.environment:  # an environment's pool: its Default Config is what it pins, if anything
+        default = (
+            environment_default(
+                workspace=workspace,
+                environment_id=ref.environment,
+                ref=ref,
+                credentials=credentials,
+            )
+            or default
+        )
     by_pk = {c.pk: c for c in credentials}
     resolved = []
     if pool is not None:
@@ -285,7 +296,7 @@ def pool_flags(*, workspace: Workspace, provider: str) -> dict[tuple[str, str, b
     """{(model name, type, custom): flag} for the provider's pools that are on or warn."""
     allowed = workspace.load_balancing_allowed
     pools = list(
-        Pool.objects.filter(workspace=workspace, provider=provider)
+        Pool.objects.filter(workspace=workspace, provider=provider, environment__isnull=True)
         .filter(Q(enabled=True) | ~Q(warning=""))
         .only("pk", "model_name", "model_type", "custom", "enabled", "warning")
     )
@@ -325,11 +336,49 @@ class PoolUsage:
 def credential_pool_usage(*, credential: Credential) -> list[PoolUsage]:
     usage = []
     pools = Pool.objects.filter(entries__credential=credential).distinct()
-    for pool in pools.annotate(
+    for pool in pools.select_related("environment").annotate(
         mine=Count("entries", filter=Q(entries__credential=credential)),
         others=Count(
             "entries", filter=Q(entries__enabled=True) & ~Q(entries__credential=credential)
         ),
     ):
-        usage.append(PoolUsage(pool.model_name, pool.mine, pool.enabled and pool.others < 2))
+        where = f" in {pool.environment.name}" if pool.environment_id else ""
+        usage.append(
+            PoolUsage(pool.model_name + where, pool.mine, pool.enabled and pool.others < 2)
+        )
     return usage
+
+
+def environment_default(
+    *, workspace: Workspace, environment_id: int, ref: ModelRef, credentials: list[Credential]
+) -> Credential | None:
+    """The credential an environment pins for the model (a model pin, else for a predefined
+    model the provider pin), among `credentials` (the model's scope); None: it pins none."""
+    pins = {
+        (pin.model_name, pin.model_type, pin.custom): pin.credential_id
+        for pin in Pin.objects.filter(
+            environment_id=environment_id, workspace=workspace, provider=ref.provider
+        ).filter(Q(model_name="") | Q(model_name=ref.name, model_type=ref.type, custom=ref.custom))
+    }
+    pinned = pins.get((ref.name, ref.type, ref.custom))
+    if pinned is None and not ref.custom:
+        pinned = pins.get(("", "", False))
+    return next((c for c in credentials if c.pk == pinned), None)
+
+
+@dataclass(frozen=True)
+class CredentialPin:
+    environment: str
+    what: str  # "openai" (the provider) or "openai/gpt-4o" (one model)
+
+
+def credential_pins(*, credential: Credential) -> list[CredentialPin]:
+    """The environments that pin `credential`, and for what (the provider page and the
+    delete confirmation show them)."""
+    return [
+        CredentialPin(
+            pin.environment.name,
+            f"{pin.provider}/{pin.model_name}" if pin.model_name else pin.provider,
+        )
+        for pin in Pin.objects.filter(credential=credential).select_related("environment")
+    ]

@@ -11,7 +11,7 @@ enabled entries stops balancing with a warning. The operator (`Operator`: the Dj
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
@@ -21,10 +21,10 @@ from upstream.registry import get_provider
 from workspaces.actors import Actor, actor_user
 from workspaces.config_cache import ConfigKind, config_changed
 from workspaces.exceptions import ApplicationError, NotAllowed
-from workspaces.models import Workspace
+from workspaces.models import Environment, Workspace
 from workspaces.services import audit_record, require_manager
 
-from .models import MAX_ENTRIES, Pool, PoolEntry
+from .models import MAX_ENTRIES, Pin, Pool, PoolEntry
 from .runtime import get_router
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class ModelRef:
     name: str
     type: str
     custom: bool = False
+    # The pool's environment: None for the workspace's pool, an id for that environment's own.
+    environment: int | None = None
 
     @property
     def credential_scope(self) -> dict[str, str]:
@@ -59,7 +61,14 @@ class ModelRef:
         params = {"model": self.name, "type": self.type}
         if self.custom:
             params["custom"] = "1"
+        if self.environment:
+            params["env"] = str(self.environment)
         return urlencode(params)
+
+    @property
+    def workspace_ref(self) -> ModelRef:
+        """The same model without an environment (the workspace's pool)."""
+        return replace(self, environment=None) if self.environment else self
 
 
 def model_ref_check(*, workspace: Workspace, ref: ModelRef) -> ModelRef:
@@ -76,6 +85,11 @@ def model_ref_check(*, workspace: Workspace, ref: ModelRef) -> ModelRef:
     if not exists:
         kind = "custom" if ref.custom else "predefined"
         raise ApplicationError(f"{ref.provider}/{ref.name} is not a {kind} {ref.type} model here.")
+    if (
+        ref.environment
+        and not Environment.objects.filter(pk=ref.environment, workspace=workspace).exists()
+    ):
+        raise ApplicationError("That environment does not exist in this workspace.")
     return ref
 
 
@@ -92,6 +106,7 @@ def _pool_for_update(*, workspace: Workspace, ref: ModelRef, create: bool) -> Po
         "model_name": ref.name,
         "model_type": ref.type,
         "custom": ref.custom,
+        "environment_id": ref.environment,
     }
     pool = Pool.objects.select_for_update().filter(**lookup).first()
     if pool is None and create:
@@ -217,7 +232,7 @@ def _entry_append(
         action="pool.entry_add",
         object_type="pool",
         object_id=str(pool.pk),
-        object_repr=f"{ref.provider}/{ref.name}",
+        object_repr=_describe(pool),
         details={"entry": str(entry), "credential": credential.pk if credential else None},
     )
     return entry
@@ -247,7 +262,9 @@ def _locked_entry(entry: PoolEntry) -> tuple[Pool, PoolEntry]:
 
 
 def _describe(pool: Pool) -> str:
-    return f"{pool.provider}/{pool.model_name}"
+    """ "openai/gpt-4o", or "openai/gpt-4o in Development" for an environment's own pool."""
+    where = f" in {pool.environment.name}" if pool.environment_id else ""
+    return f"{pool.provider}/{pool.model_name}{where}"
 
 
 @transaction.atomic
@@ -508,6 +525,116 @@ def on_credential_working(*, credential: Credential, **_signal) -> None:
     credential_restored(credential=credential)
 
 
-def on_credential_deleting(*, credential: Credential, acting_user, **_signal) -> list[str]:
+def on_credential_deleting(*, credential: Credential, acting_user, **_signal) -> dict:
     stopped = pools_after_credential_delete(credential=credential, acting_user=acting_user)
-    return [f"{pool.provider}/{pool.model_name}" for pool in stopped]
+    unpinned = pins_after_credential_delete(credential=credential, acting_user=acting_user)
+    return {
+        "pools_stopped": [_describe(pool) for pool in stopped],
+        "pins_cleared": unpinned,
+    }
+
+
+# -- environments' pins --------------------------------------------------------------------------
+
+
+def _pin_repr(provider: str, ref: ModelRef | None) -> str:
+    if ref is None:
+        return provider
+    return f"{provider}/{ref.name}{' (custom)' if ref.custom else ''} ({ref.type})"
+
+
+@transaction.atomic
+def pin_set(
+    *,
+    environment: Environment,
+    provider: str,
+    credential: Credential | None,
+    acting_user: Actor,
+    ref: ModelRef | None = None,
+) -> Pin | None:
+    """Pin `credential` in `environment` for the provider's predefined models (`ref` None) or
+    for one model (`ref`); `credential` None removes the pin, so the environment follows the
+    workspace's default again. Editing the credential keeps its pins."""
+    workspace = environment.workspace
+    require_manager(workspace=workspace, user=acting_user)
+    if get_provider(provider) is None:
+        raise ApplicationError("Unknown provider.")
+    if ref is not None:
+        if ref.provider != provider:
+            raise ApplicationError("The model belongs to another provider.")
+        model_ref_check(workspace=workspace, ref=ref.workspace_ref)
+    scope = ref.workspace_ref if ref is not None else ModelRef(provider, "", "")
+    if credential is not None:
+        _check_scope(credential, workspace=workspace, ref=scope)
+    lookup = {
+        "environment": environment,
+        "provider": provider,
+        "model_name": ref.name if ref else "",
+        "model_type": ref.type if ref else "",
+        "custom": ref.custom if ref else False,
+    }
+    if not Environment.objects.select_for_update().filter(pk=environment.pk).exists():
+        raise ApplicationError("That environment was deleted meanwhile.")
+    pin = Pin.objects.filter(**lookup).first()
+    before = pin.credential.name if pin is not None else ""
+    if credential is None:
+        if pin is None:
+            return None
+        pin.delete()
+    elif pin is not None and pin.credential_id == credential.pk:
+        return pin
+    elif pin is not None:
+        pin.credential = credential
+        pin.updated_by = actor_user(acting_user)
+        pin.save(update_fields=["credential", "updated_by", "updated_at"])
+    else:
+        pin = Pin.objects.create(
+            workspace=workspace, credential=credential, updated_by=actor_user(acting_user), **lookup
+        )
+    config_changed(workspace.pk, ConfigKind.POOLS)
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="environment.pin" if credential is not None else "environment.unpin",
+        object_type="pin",
+        object_id=str(environment.pk),
+        object_repr=_pin_repr(provider, ref),
+        details={
+            "environment": environment.name,
+            **({"credential": credential.name} if credential is not None else {}),
+            **({"before": before} if before else {}),
+        },
+    )
+    return pin if credential is not None else None
+
+
+def pins_after_credential_delete(*, credential: Credential, acting_user: Actor | None) -> list[str]:
+    """Run inside the credential's delete transaction, before the row goes: its pins go with
+    it (cascade), so those environments follow the default again. Each is audited; returns
+    "Development (openai)"-like lines for the answer."""
+    lines = []
+    pins = Pin.objects.filter(credential=credential).select_related("environment")
+    for pin in pins:
+        ref = (
+            ModelRef(pin.provider, pin.model_name, pin.model_type, pin.custom)
+            if pin.model_name
+            else None
+        )
+        what = _pin_repr(pin.provider, ref)
+        audit_record(
+            workspace=pin.environment.workspace,
+            actor=acting_user,
+            action="environment.unpin",
+            object_type="pin",
+            object_id=str(pin.environment_id),
+            object_repr=what,
+            details={
+                "environment": pin.environment.name,
+                "before": credential.name,
+                "reason": "the credential was deleted",
+            },
+        )
+        lines.append(f"{pin.environment.name} ({what})")
+    if lines:
+        config_changed(credential.workspace_id, ConfigKind.POOLS)
+    return lines

@@ -668,6 +668,8 @@ class CredentialDeleted:
     was_default: bool  # the scope has no default now
     model_deleted: bool  # it was a custom model's only credential, so the model went too
     pools_stopped: tuple[str, ...] = ()  # models whose load balancing stopped (too few entries)
+    # environments that pinned it and follow the default now: "Development (openai)"
+    pins_cleared: tuple[str, ...] = ()
 
 
 @transaction.atomic
@@ -710,7 +712,12 @@ def credential_delete(*, credential: Credential, acting_user: Actor) -> Credenti
     return CredentialDeleted(
         was_default=was_default,
         model_deleted=model_deleted,
-        pools_stopped=tuple(model for _, models in answers for model in models),
+        pools_stopped=tuple(
+            model for _, answer in answers for model in (answer or {}).get("pools_stopped", ())
+        ),
+        pins_cleared=tuple(
+            line for _, answer in answers for line in (answer or {}).get("pins_cleared", ())
+        ),
     )
 
 

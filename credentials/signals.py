@@ -9,8 +9,9 @@ its credentials through these.
 - `credential_working`: a credential is known to work again (saved after a passing check, or
   recovered by a later check), after the commit. Argument: `credential`.
 - `credential_deleting`: a credential is about to be deleted, inside the delete's transaction.
-  Arguments: `credential`, `acting_user`. Receivers return the models ("provider/model")
-  whose load balancing stopped because of it.
+  Arguments: `credential`, `acting_user`. Receivers return a dict: `pools_stopped`, the
+  models ("provider/model") whose load balancing stopped because of it, and `pins_cleared`,
+  the environments that pinned it ("Development (openai)") and follow the default now.
 """
 
 from django.dispatch import Signal

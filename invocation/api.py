@@ -51,7 +51,7 @@ from upstream.registry import catalog, get_provider
 from upstream.schema import ProviderSpec
 from workspaces.config_cache import ConfigCache, ConfigKind
 from workspaces.exceptions import ApplicationError
-from workspaces.models import Workspace
+from workspaces.models import Environment, Workspace
 
 from . import failover
 from .capacity import StreamSlot, stream_slot
@@ -260,10 +260,31 @@ def usable_models(workspace: Workspace, model_type: str | None = None) -> list[M
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling, for the usage record."""
+    """Who is calling, for the usage record, and in which environment: the one given, else
+    the API key's, else (None) the workspace's default environment."""
 
     api_key: ApiKey | None = None
     user_id: int | None = None
+    environment: Environment | None = None
+
+    @property
+    def in_environment(self) -> Environment | None:
+        if self.environment is not None:
+            return self.environment
+        return self.api_key.environment if self.api_key is not None else None
+
+    @property
+    def environment_id(self) -> int | None:
+        environment = self.in_environment
+        return environment.pk if environment is not None else None
+
+    def within(self, environment: Environment | None, workspace: Workspace) -> Caller:
+        """This caller in `environment` of `workspace` (None: unchanged)."""
+        if environment is None:
+            return self
+        if environment.workspace_id != workspace.pk:
+            raise InvalidInput("That environment belongs to another workspace.")
+        return replace(self, environment=environment)
 
 
 def _record(
@@ -286,6 +307,8 @@ def _record(
             workspace_id=workspace.pk,
             api_key_id=caller.api_key.pk if caller.api_key else None,
             user_id=caller.user_id,
+            environment_id=caller.environment_id,
+            environment_name=caller.in_environment.name if caller.in_environment else "",
             provider=handle.provider.key,
             model=handle.name,
             model_type=handle.type,
@@ -320,7 +343,13 @@ class _Metered:
     back to the workspace's own credentials when the quota is used up and it has some), are
     settled with the tokens after it, and refunded when it fails."""
 
-    def __init__(self, workspace: Workspace, handle: ModelHandle, billed: int = 1):
+    def __init__(
+        self,
+        workspace: Workspace,
+        handle: ModelHandle,
+        billed: int = 1,
+        environment: int | None = None,
+    ):
         self.source = handle.source
         self.reservation = None
         if handle.source != "system":
@@ -330,7 +359,7 @@ class _Metered:
                 workspace, handle.provider.key, handle.name, billed=billed
             )
         except QuotaExceeded:
-            route = failover.route_for(workspace=workspace, ref=handle.ref)
+            route = failover.route_for(workspace=workspace, ref=handle.ref, environment=environment)
             if route.default is None and route.pool_key is None:
                 raise
             self.source = "custom"  # preferred system, no quota left: the workspace's own
@@ -356,15 +385,21 @@ def _invoke_metered(
     call: Callable[[Credential], T],
     failed: Callable[[ModelHandle, ProviderError], None],
     billed: int = 1,
+    caller: Caller,
 ) -> tuple[ModelHandle, _Metered, Served[T]]:
     """Charge the quota (system models), invoke, refund on failure; `failed` records it.
     `billed`: a media call's billing units as known before it (metering.py)."""
     metered = None
     try:
-        metered = _Metered(workspace, handle, billed)
+        environment = caller.environment_id
+        metered = _Metered(workspace, handle, billed, environment)
         handle = metered.handle(handle)
         served = failover.invoke(
-            workspace=workspace, ref=handle.ref, call=call, source=handle.source
+            workspace=workspace,
+            ref=handle.ref,
+            call=call,
+            source=handle.source,
+            environment=environment,
         )
     except ProviderError as error:
         if metered is not None:
@@ -403,7 +438,7 @@ def _call(
         )
 
     handle, metered, served = _invoke_metered(
-        workspace, handle, call=call, failed=failed, billed=estimate
+        workspace, handle, call=call, failed=failed, billed=estimate, caller=caller
     )
     usage = usage_of(served.value) if usage_of else None
     units = units_of(served.value) if units_of else 0
@@ -432,11 +467,13 @@ def chat(
     max_tokens: int | None = None,
     stop: tuple[str, ...] = (),
     caller: Caller = Caller(),
+    environment: Environment | None = None,
     **options: Any,
 ) -> Served[ChatResult]:
     """`options` are the other `ChatRequest` fields (tools, response_format, seed...); what
     the provider cannot honour, or the model lacks, raises UnsupportedParameter (a 400 naming
     the field) before any credential is tried."""
+    caller = caller.within(environment, workspace)
     handle = resolve(workspace, model_id, "llm")
     adapter = get_adapter(handle.provider)
     request = _prepared(
@@ -523,11 +560,13 @@ def chat_stream(
     max_tokens: int | None = None,
     stop: tuple[str, ...] = (),
     caller: Caller = Caller(),
+    environment: Environment | None = None,
     **options: Any,
 ) -> StreamedChat:
     """Opens the stream (failing over before the first token like any call) and returns it;
     the usage record is written when the stream ends, with the tokens the provider reported.
     Past this process's cap on open streams raises TooManyStreams before anything else."""
+    caller = caller.within(environment, workspace)
     slot = stream_slot()
     try:
         return _open_stream(
@@ -583,6 +622,7 @@ def _open_stream(
         handle,
         call=lambda credential: adapter.chat_stream(credential.values(), request),
         failed=failed,
+        caller=caller,
     )
 
     def finish(usage: Usage | None, outcome: str) -> None:
@@ -606,8 +646,14 @@ def _open_stream(
 
 
 def embed(
-    workspace: Workspace, model_id: str, inputs: list[str], *, caller: Caller = Caller()
+    workspace: Workspace,
+    model_id: str,
+    inputs: list[str],
+    *,
+    caller: Caller = Caller(),
+    environment: Environment | None = None,
 ) -> Served[EmbeddingResult]:
+    caller = caller.within(environment, workspace)
     handle = resolve(workspace, model_id, "text-embedding")
     adapter = get_adapter(handle.provider)
     return _call(
@@ -621,8 +667,14 @@ def embed(
 
 
 def moderate(
-    workspace: Workspace, model_id: str, inputs: list[str], *, caller: Caller = Caller()
+    workspace: Workspace,
+    model_id: str,
+    inputs: list[str],
+    *,
+    caller: Caller = Caller(),
+    environment: Environment | None = None,
 ) -> Served[ModerationResult]:
+    caller = caller.within(environment, workspace)
     handle = resolve(workspace, model_id, "moderation")
     adapter = get_adapter(handle.provider)
     return _call(
@@ -671,9 +723,11 @@ def generate_image(
     size: str = "",
     response_format: str = "",
     caller: Caller = Caller(),
+    environment: Environment | None = None,
 ) -> Served[ImageResult]:
     """`n` images of `prompt`, each `{"b64_json"}` or `{"url"}` (the provider's form:
     `response_format` is a wish the caller may have to convert). Metered per image."""
+    caller = caller.within(environment, workspace)
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidInput("`prompt` must be a non-empty string.", field="prompt")
     if not 1 <= n <= settings.GATEWAY_MAX_IMAGES:
@@ -723,10 +777,12 @@ def speak(
     voice: str = "",
     audio_format: str = "mp3",
     caller: Caller = Caller(),
+    environment: Environment | None = None,
 ) -> StreamedSpeech:
     """`text` spoken, streamed as the provider makes it (failover happens before the first
     byte, like a chat stream's; the stream takes one of this process's stream places).
     Metered per character."""
+    caller = caller.within(environment, workspace)
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("`input` must be a non-empty string.", field="input")
     if len(text) > settings.GATEWAY_MAX_SPEECH_CHARACTERS:
@@ -761,6 +817,7 @@ def speak(
             ),
             failed=failed,
             billed=billing_units("characters", characters),
+            caller=caller,
         )
     except BaseException:
         slot.release()
@@ -796,9 +853,11 @@ def transcribe(
     content_type: str = "audio/mpeg",
     language: str = "",
     caller: Caller = Caller(),
+    environment: Environment | None = None,
 ) -> Served[TranscriptionResult]:
     """The text of an audio file. Metered per second of audio (what the provider reports;
     a WAV file's own header when it reports none)."""
+    caller = caller.within(environment, workspace)
     if not audio:
         raise InvalidInput("`file` is empty.", field="file")
     if len(audio) > settings.GATEWAY_MAX_AUDIO_BYTES:
@@ -850,9 +909,11 @@ def rerank(
     *,
     top_n: int | None = None,
     caller: Caller = Caller(),
+    environment: Environment | None = None,
 ) -> Served[RerankResult]:
     """`documents` ranked by relevance to `query`, most relevant first (at most `top_n`).
     Metered per search: the provider's search units, else one per 100 documents."""
+    caller = caller.within(environment, workspace)
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("`query` must be a non-empty string.", field="query")
     if not documents or not all(isinstance(d, str) for d in documents):

@@ -7,6 +7,13 @@ scope's default credential serves. Either way an authentication failure or an ex
 marks the credential failing, so admins see it on the page, and the pool's live counts learn
 the outcome.
 
+Each call is made in an environment of the workspace (its API key's, or the one chosen in the
+playground; None is the default environment). What the environment pins comes first: its own
+pool for the model, else the credential it pins for the model, else the one it pins for the
+provider (predefined models). What it does not pin follows the workspace: the model's pool,
+else the scope's default credential. A pool's Default Config entry is the environment's pinned
+credential when it has one.
+
 A model's route (pool entries resolved to credentials) is read from the database and reused by
 this process for `LOAD_BALANCING_CONFIG_CACHE_SECONDS` (workspaces/config_cache.py): a change
 of the workspace's credentials or pools, or of the system offers, drops it in every process.
@@ -20,10 +27,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from django.db.models import Q
 from django.utils import timezone
 from urllib3 import HTTPHeaderDict
 
-from balancing.models import Pool
+from balancing.models import Pin, Pool
 from balancing.routing import PoolUnavailable
 from balancing.runtime import get_router, get_stats
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
@@ -75,15 +83,49 @@ _routes: ConfigCache[Route] = ConfigCache(
 )
 
 
-def route_for(*, workspace: Workspace, ref: ModelRef, source: str = "custom") -> Route:
-    key = (workspace.pk, ref.provider, ref.name, ref.type, ref.custom, source)
-    build = _system_route if source == "system" else _build_route
+def route_for(
+    *,
+    workspace: Workspace,
+    ref: ModelRef,
+    source: str = "custom",
+    environment: int | None = None,
+) -> Route:
+    if source == "system":  # the operator's credentials: the same in every environment
+        key = (workspace.pk, ref.provider, ref.name, ref.type, ref.custom, source)
+        return _routes.get_or_load(
+            key, lambda: _system_route(workspace=workspace, ref=ref), workspace_id=workspace.pk
+        )
+    key = (workspace.pk, ref.provider, ref.name, ref.type, ref.custom, source, environment)
     return _routes.get_or_load(
-        key, lambda: build(workspace=workspace, ref=ref), workspace_id=workspace.pk
+        key,
+        lambda: _build_route(workspace=workspace, ref=ref, environment=environment),
+        workspace_id=workspace.pk,
     )
 
 
-def _build_route(*, workspace: Workspace, ref: ModelRef) -> Route:
+def _in_environment(environment: int | None) -> dict:
+    """A lookup of rows of the environment: None is the workspace's default one."""
+    if environment is None:
+        return {"environment__is_default": True}
+    return {"environment_id": environment}
+
+
+def _pinned(
+    *, workspace: Workspace, ref: ModelRef, environment: int | None, credentials: dict
+) -> Credential | None:
+    mine = Pin.objects.filter(workspace=workspace, provider=ref.provider)
+    pins = dict(
+        mine.filter(**_in_environment(environment))
+        .filter(Q(model_name="") | Q(model_name=ref.name, model_type=ref.type, custom=ref.custom))
+        .values_list("model_name", "credential_id")
+    )
+    pinned = pins.get(ref.name)
+    if pinned is None and not ref.custom:
+        pinned = pins.get("")
+    return credentials.get(str(pinned)) if pinned is not None else None
+
+
+def _build_route(*, workspace: Workspace, ref: ModelRef, environment: int | None = None) -> Route:
     try:
         credentials = {
             str(c.pk): c
@@ -93,21 +135,32 @@ def _build_route(*, workspace: Workspace, ref: ModelRef) -> Route:
         }
     except SecretDecryptionError:
         raise SecretUnreadable(f"a credential of {ref.provider}/{ref.name}") from None
-    default = next((c for c in credentials.values() if c.is_default), None)
+    pinned = _pinned(workspace=workspace, ref=ref, environment=environment, credentials=credentials)
+    default = pinned or next((c for c in credentials.values() if c.is_default), None)
     pool = None
     if workspace.load_balancing_allowed:
-        pool = (
-            Pool.objects.filter(
+        pools = {
+            p.environment_id is not None: p
+            for p in Pool.objects.filter(
+                Q(environment__isnull=True) | Q(**_in_environment(environment)),
                 workspace=workspace,
                 provider=ref.provider,
                 model_name=ref.name,
                 model_type=ref.type,
                 custom=ref.custom,
                 enabled=True,
+            ).only(
+                "pk",
+                "workspace_id",
+                "provider",
+                "model_name",
+                "model_type",
+                "custom",
+                "environment_id",
             )
-            .only("pk", "workspace_id", "provider", "model_name", "model_type", "custom")
-            .first()
-        )
+        }
+        # The environment's own pool; else, unless it pins a credential, the workspace's.
+        pool = pools.get(True) or (None if pinned else pools.get(False))
     if pool is None:
         return Route(None, (), credentials, default)
     ids, failing = [], set()
@@ -140,10 +193,12 @@ def invoke(
     ref: ModelRef,
     call: Callable[[Credential], T],
     source: str = "custom",
+    environment: int | None = None,
 ) -> Served[T]:
     """Serve one call to the model with `call(credential)`; see the module docstring.
-    `source="system"` serves it with the operator's credentials (system providers)."""
-    route = route_for(workspace=workspace, ref=ref, source=source)
+    `source="system"` serves it with the operator's credentials (system providers);
+    `environment` (an id; None: the default one) picks whose pins serve it."""
+    route = route_for(workspace=workspace, ref=ref, source=source, environment=environment)
     if route.pool_key is None:
         credential = route.default
         if credential is None:

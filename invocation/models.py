@@ -32,6 +32,11 @@ class UsageRecord(models.Model):
         related_name="+",
     )
     credential_name = models.CharField(max_length=100, blank=True, default="")
+    # Whose pins served it: the API key's environment, or the one chosen in the playground.
+    environment = models.ForeignKey(
+        "workspaces.Environment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    environment_name = models.CharField(max_length=60, blank=True, default="")
     # chat, embeddings, moderations, images, speech, transcriptions, rerank
     endpoint = models.CharField(max_length=30)
     stream = models.BooleanField(default=False)

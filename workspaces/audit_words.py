@@ -24,6 +24,12 @@ SENTENCES: dict[str, str] = {
     "credential.revalidate": "Re-checked credential {what}",
     "default_model.set": "Set the default model: {what}",
     "default_model.clear": "Cleared the default model: {what}",
+    "environment.create": "Added environment {what}",
+    "environment.rename": "Renamed environment {old_name} to {what}",
+    "environment.keys": "Changed who may create keys in {what}",
+    "environment.delete": "Deleted environment {what}",
+    "environment.pin": "{environment} now uses {entry} for {what}",
+    "environment.unpin": "{environment} follows the default for {what} again",
     "member.add": "Added member {what}",
     "member.invite": "Invited {what}",
     "member.invite.resend": "Sent the invitation to {what} again",
@@ -81,7 +87,12 @@ def audit_sentence(*, action: str, object_repr: str, details: dict | None) -> st
     if pattern is None:
         words = action.replace(".", " ").replace("_", " ").capitalize()
         return f"{words}: {what}" if what else words
-    return pattern.format(what=what, model=model, entry=entry)
+    renamed = details.get("name")
+    old_name = renamed[0] if isinstance(renamed, list) and renamed else "an environment"
+    environment = str(details.get("environment") or "An environment")
+    return pattern.format(
+        what=what, model=model, entry=entry, old_name=old_name, environment=environment
+    )
 
 
 def audit_reason(*, details: dict | None) -> str:

@@ -160,6 +160,36 @@ class Workspace(models.Model):
         )
 
 
+class Environment(models.Model):
+    """A named environment of a workspace ("Production", "Development", "Staging").
+
+    An environment may pin, per provider or model, which credential or pool serves its calls
+    (balancing.models.Pin, Pool.environment); whatever it does not pin follows the workspace's
+    defaults. Every API key belongs to one environment. The default environment ("Production"
+    when the workspace is made) is where new keys go and cannot be deleted; renaming it changes
+    nothing else. Not to be confused with the deployment mode (settings.DEPLOYMENT).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="environments")
+    name = models.CharField(max_length=60)
+    is_default = models.BooleanField(default=False)
+    # Whether members (and editors) may create API keys in it; owners and admins always may.
+    members_create_keys = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_default", "name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="environment_unique_name"),
+            models.UniqueConstraint(
+                fields=["workspace"], condition=Q(is_default=True), name="environment_one_default"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Membership(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")

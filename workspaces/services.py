@@ -18,8 +18,16 @@ from django.utils.text import slugify
 from .actors import Actor, Operator, actor_user
 from .exceptions import ApplicationError, NotAllowed
 from .invitations import send_added_notice, send_invitation
-from .models import Invitation, Membership, Role, User, Workspace, new_link_version
-from .signals import membership_ending
+from .models import (
+    Environment,
+    Invitation,
+    Membership,
+    Role,
+    User,
+    Workspace,
+    new_link_version,
+)
+from .signals import environment_ending, membership_ending
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ def workspace_create(*, name: str, owner: User, slug: str | None = None) -> Work
     """A new workspace with `owner` as its one owner."""
     workspace = Workspace.objects.create(name=_clean_name(name), slug=slug or _unique_slug(name))
     Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    default_environment(workspace)
     return workspace
 
 
@@ -89,6 +98,127 @@ def workspace_rename(*, workspace: Workspace, name: str, acting_user: Actor) -> 
         workspace=workspace, actor=acting_user, action="workspace.rename", target=workspace
     )
     return workspace
+
+
+# -- environments ---------------------------------------------------------------------------
+
+DEFAULT_ENVIRONMENT_NAME = "Production"
+
+
+def default_environment(workspace: Workspace | int) -> Environment:
+    """The workspace's default environment (new keys go there), made on first use: every
+    workspace has one ("Production"), including those made in the Django admin."""
+    workspace_id = workspace if isinstance(workspace, int) else workspace.pk
+    environment = Environment.objects.filter(workspace_id=workspace_id, is_default=True).first()
+    if environment is not None:
+        return environment
+    try:
+        with transaction.atomic():
+            return Environment.objects.create(
+                workspace_id=workspace_id,
+                name=DEFAULT_ENVIRONMENT_NAME,
+                is_default=True,
+                members_create_keys=True,
+            )
+    except IntegrityError:  # made meanwhile by a concurrent request
+        return Environment.objects.get(workspace_id=workspace_id, is_default=True)
+
+
+def _clean_environment_name(workspace: Workspace, name: str, *, exclude: int | None = None) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ApplicationError("Give the environment a name, e.g. Development.", field="name")
+    if len(name) > 60:
+        raise ApplicationError("Environment names are at most 60 characters.", field="name")
+    if any(ord(c) < 32 for c in name):
+        raise ApplicationError("The name contains control characters.", field="name")
+    taken = Environment.objects.filter(workspace=workspace, name__iexact=name)
+    if taken.exclude(pk=exclude).exists():
+        raise ApplicationError(
+            f"This workspace already has an environment named {name}.", field="name"
+        )
+    return name
+
+
+@transaction.atomic
+def environment_create(
+    *, workspace: Workspace, name: str, members_create_keys: bool = False, acting_user: Actor
+) -> Environment:
+    """A new environment. It pins nothing, so its calls use the workspace's defaults."""
+    require_manager(workspace=workspace, user=acting_user)
+    default_environment(workspace)
+    environment = Environment.objects.create(
+        workspace=workspace,
+        name=_clean_environment_name(workspace, name),
+        members_create_keys=members_create_keys,
+    )
+    audit_record(
+        workspace=workspace, actor=acting_user, action="environment.create", target=environment
+    )
+    return environment
+
+
+@transaction.atomic
+def environment_update(
+    *,
+    environment: Environment,
+    acting_user: Actor,
+    name: str | None = None,
+    members_create_keys: bool | None = None,
+) -> Environment:
+    """Rename it, or open or close it to members' keys. Renaming changes nothing else: keys,
+    pins and usage follow the row, not the name."""
+    workspace = environment.workspace
+    require_manager(workspace=workspace, user=acting_user)
+    locked = Environment.objects.select_for_update().filter(pk=environment.pk).first()
+    if locked is None:
+        raise ApplicationError("That environment was deleted meanwhile.")
+    changes = {}
+    if name is not None:
+        name = _clean_environment_name(workspace, name, exclude=locked.pk)
+        if name != locked.name:
+            changes["name"] = [locked.name, name]
+            locked.name = name
+    if members_create_keys is not None and members_create_keys != locked.members_create_keys:
+        changes["members_create_keys"] = members_create_keys
+        locked.members_create_keys = members_create_keys
+    if changes:
+        locked.save(update_fields=["name", "members_create_keys"])
+        audit_record(
+            workspace=workspace,
+            actor=acting_user,
+            action="environment.rename" if "name" in changes else "environment.keys",
+            target=locked,
+            details=changes,
+        )
+    return locked
+
+
+@transaction.atomic
+def environment_delete(*, environment: Environment, acting_user: Actor) -> list[str]:
+    """Delete an environment that is not the default: its pins and pools go with it, and its
+    API keys are revoked (receivers of `environment_ending`). Returns what the receivers
+    ended, in lines ("API key ci (mck_ab12cd…)")."""
+    workspace = environment.workspace
+    require_manager(workspace=workspace, user=acting_user)
+    locked = Environment.objects.select_for_update().filter(pk=environment.pk).first()
+    if locked is None:
+        raise ApplicationError("That environment was deleted meanwhile.")
+    if locked.is_default:
+        raise ApplicationError(f"{locked.name} is the default environment: it cannot be deleted.")
+    answers = environment_ending.send(
+        sender=Environment, environment=locked, acting_user=acting_user
+    )
+    ended = [line for _receiver, lines in answers for line in lines or ()]
+    audit_record(
+        workspace=workspace,
+        actor=acting_user,
+        action="environment.delete",
+        target=locked,
+        details={"ended": ended[:50]} if ended else {},
+    )
+    locked.delete()
+    return ended
 
 
 def membership_add(

@@ -22,3 +22,19 @@ def what_ends_with_membership(*, workspace, user) -> list[str]:
     """The lines every receiver of `membership_ending_preview` gives, in receiver order."""
     answers = membership_ending_preview.send(sender=None, workspace=workspace, user=user)
     return [line for _receiver, lines in answers for line in lines or ()]
+
+
+# Sent inside the transaction that deletes an environment, before its row goes: receivers end
+# what belonged to it (api_keys revokes its keys) and return lines saying what ended.
+# Keyword arguments: environment, acting_user.
+environment_ending = Signal()
+
+# Sent to show, before the deletion, what ends with it: each receiver returns a list of lines.
+# Keyword arguments: environment.
+environment_ending_preview = Signal()
+
+
+def what_ends_with_environment(*, environment) -> list[str]:
+    """The lines every receiver of `environment_ending_preview` gives, in receiver order."""
+    answers = environment_ending_preview.send(sender=None, environment=environment)
+    return [line for _receiver, lines in answers for line in lines or ()]

@@ -8,85 +8,184 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('workspaces', '0002_auditentry'),
+        ("workspaces", "0002_auditentry"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Credential',
+            name="Credential",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=50)),
-                ('model_name', models.CharField(blank=True, default='', max_length=200)),
-                ('model_type', models.CharField(blank=True, default='', max_length=30)),
-                ('name', models.CharField(max_length=100)),
-                ('secret_data', credentials.crypto.StrictEncryptedTextField()),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('masks', models.JSONField(blank=True, default=dict)),
-                ('is_default', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('failing', 'Failing')], default='active', max_length=10)),
-                ('last_error_code', models.CharField(blank=True, default='', max_length=40)),
-                ('last_error_message', models.CharField(blank=True, default='', max_length=400)),
-                ('last_checked_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='credentials', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=50)),
+                ("model_name", models.CharField(blank=True, default="", max_length=200)),
+                ("model_type", models.CharField(blank=True, default="", max_length=30)),
+                ("name", models.CharField(max_length=100)),
+                ("secret_data", credentials.crypto.StrictEncryptedTextField()),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("masks", models.JSONField(blank=True, default=dict)),
+                ("is_default", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("failing", "Failing")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("last_error_code", models.CharField(blank=True, default="", max_length=40)),
+                ("last_error_message", models.CharField(blank=True, default="", max_length=400)),
+                ("last_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="credentials",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['provider', 'model_name', 'model_type', 'created_at', 'pk'],
+                "ordering": ["provider", "model_name", "model_type", "created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='PendingValidation',
+            name="PendingValidation",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('provider', models.CharField(max_length=50)),
-                ('model_name', models.CharField(blank=True, default='', max_length=200)),
-                ('model_type', models.CharField(blank=True, default='', max_length=30)),
-                ('kind', models.CharField(choices=[('create', 'Create'), ('update', 'Update'), ('check', 'Check')], max_length=10)),
-                ('name', models.CharField(blank=True, default='', max_length=100)),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('secret_payload', credentials.crypto.StrictEncryptedTextField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('expired', 'Timed out')], default='queued', max_length=10)),
-                ('error_code', models.CharField(blank=True, default='', max_length=40)),
-                ('error_message', models.CharField(blank=True, default='', max_length=400)),
-                ('error_hint', models.CharField(blank=True, default='', max_length=400)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField()),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('credential', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='credentials.credential')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("provider", models.CharField(max_length=50)),
+                ("model_name", models.CharField(blank=True, default="", max_length=200)),
+                ("model_type", models.CharField(blank=True, default="", max_length=30)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("create", "Create"), ("update", "Update"), ("check", "Check")],
+                        max_length=10,
+                    ),
+                ),
+                ("name", models.CharField(blank=True, default="", max_length=100)),
+                ("config", models.JSONField(blank=True, default=dict)),
+                (
+                    "secret_payload",
+                    credentials.crypto.StrictEncryptedTextField(blank=True, null=True),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("expired", "Timed out"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("error_code", models.CharField(blank=True, default="", max_length=40)),
+                ("error_message", models.CharField(blank=True, default="", max_length=400)),
+                ("error_hint", models.CharField(blank=True, default="", max_length=400)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "credential",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="credentials.credential",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='credential',
-            index=models.Index(fields=['workspace', 'provider'], name='credentials_workspa_9ea3d0_idx'),
+            model_name="credential",
+            index=models.Index(
+                fields=["workspace", "provider"], name="credentials_workspa_9ea3d0_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credential',
-            constraint=models.UniqueConstraint(fields=('workspace', 'provider', 'model_name', 'model_type', 'name'), name='credential_unique_name_in_scope'),
+            model_name="credential",
+            constraint=models.UniqueConstraint(
+                fields=("workspace", "provider", "model_name", "model_type", "name"),
+                name="credential_unique_name_in_scope",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credential',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('workspace', 'provider', 'model_name', 'model_type'), name='credential_one_default_per_scope'),
+            model_name="credential",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_default", True)),
+                fields=("workspace", "provider", "model_name", "model_type"),
+                name="credential_one_default_per_scope",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='credential',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('model_name', ''), ('model_type', '')), models.Q(models.Q(('model_name', ''), _negated=True), models.Q(('model_type', ''), _negated=True)), _connector='OR'), name='credential_scope_complete'),
+            model_name="credential",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("model_name", ""), ("model_type", "")),
+                    models.Q(
+                        models.Q(("model_name", ""), _negated=True),
+                        models.Q(("model_type", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="credential_scope_complete",
+            ),
         ),
         migrations.AddIndex(
-            model_name='pendingvalidation',
-            index=models.Index(fields=['status', 'expires_at'], name='credentials_status_dd36d3_idx'),
+            model_name="pendingvalidation",
+            index=models.Index(
+                fields=["status", "expires_at"], name="credentials_status_dd36d3_idx"
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('credentials', '0001_initial'),
+        ("credentials", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='pendingvalidation',
-            name='add_to_pool',
+            model_name="pendingvalidation",
+            name="add_to_pool",
             field=models.JSONField(blank=True, null=True),
         ),
     ]

@@ -26,7 +26,6 @@ def existing_models_keep_working(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("credentials", "0003_custommodel"),
     ]

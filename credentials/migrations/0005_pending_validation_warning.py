@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('credentials', '0004_custom_model_features'),
+        ("credentials", "0004_custom_model_features"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='pendingvalidation',
-            name='warning',
-            field=models.CharField(blank=True, default='', max_length=400),
+            model_name="pendingvalidation",
+            name="warning",
+            field=models.CharField(blank=True, default="", max_length=400),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('gateway', '0002_usage_time_of_call'),
+        ("gateway", "0002_usage_time_of_call"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='usagerecord',
-            name='source',
-            field=models.CharField(default='custom', max_length=10),
+            model_name="usagerecord",
+            name="source",
+            field=models.CharField(default="custom", max_length=10),
         ),
     ]

@@ -18,9 +18,7 @@ def move_content_types(apps, schema_editor):
         # one, which is the one permissions and admin log entries point at.
         if ContentType.objects.filter(app_label="gateway", model=model).exists():
             ContentType.objects.filter(app_label=app_label, model=model).delete()
-            ContentType.objects.filter(app_label="gateway", model=model).update(
-                app_label=app_label
-            )
+            ContentType.objects.filter(app_label="gateway", model=model).update(app_label=app_label)
 
 
 def move_content_types_back(apps, schema_editor):

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('invocation', '0001_initial'),
+        ("invocation", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='usagerecord',
-            name='reasoning_tokens',
+            model_name="usagerecord",
+            name="reasoning_tokens",
             field=models.PositiveIntegerField(default=0),
         ),
     ]

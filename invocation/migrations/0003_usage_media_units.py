@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('invocation', '0002_usage_reasoning_tokens'),
+        ("invocation", "0002_usage_reasoning_tokens"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='usagerecord',
-            name='unit',
-            field=models.CharField(blank=True, default='', max_length=12),
+            model_name="usagerecord",
+            name="unit",
+            field=models.CharField(blank=True, default="", max_length=12),
         ),
         migrations.AddField(
-            model_name='usagerecord',
-            name='units',
+            model_name="usagerecord",
+            name="units",
             field=models.PositiveIntegerField(default=0),
         ),
     ]

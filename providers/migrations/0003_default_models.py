@@ -6,29 +6,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0002_modelrefresh'),
-        ('workspaces', '0004_plans'),
+        ("providers", "0002_modelrefresh"),
+        ("workspaces", "0004_plans"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DefaultModel',
+            name="DefaultModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_type', models.CharField(max_length=30)),
-                ('provider', models.CharField(max_length=50)),
-                ('model_name', models.CharField(max_length=200)),
-                ('custom', models.BooleanField(default=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model_type", models.CharField(max_length=30)),
+                ("provider", models.CharField(max_length=50)),
+                ("model_name", models.CharField(max_length=200)),
+                ("custom", models.BooleanField(default=False)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['model_type'],
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'model_type'), name='default_model_unique_type'), models.CheckConstraint(condition=models.Q(('model_type__in', ['llm', 'text-embedding', 'rerank', 'speech2text', 'tts', 'moderation', 'image'])), name='default_model_known_type')],
+                "ordering": ["model_type"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("workspace", "model_type"), name="default_model_unique_type"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "model_type__in",
+                                [
+                                    "llm",
+                                    "text-embedding",
+                                    "rerank",
+                                    "speech2text",
+                                    "tts",
+                                    "moderation",
+                                    "image",
+                                ],
+                            )
+                        ),
+                        name="default_model_known_type",
+                    ),
+                ],
             },
         ),
     ]

@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0003_default_models'),
+        ("providers", "0003_default_models"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='modelrefresh',
-            name='status',
-            field=models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('expired', 'Timed out')], default='queued', max_length=10),
+            model_name="modelrefresh",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("running", "Running"),
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("expired", "Timed out"),
+                ],
+                default="queued",
+                max_length=10,
+            ),
         ),
     ]

@@ -6,102 +6,230 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('workspaces', '0004_plans'),
+        ("workspaces", "0004_plans"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SystemProvider',
+            name="SystemProvider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(help_text='The catalog provider the operator offers.', max_length=50, unique=True)),
-                ('enabled', models.BooleanField(default=True, help_text='Switched off, no workspace can use it (their own keys still work).')),
-                ('offered_models', models.JSONField(blank=True, default=list, help_text="Model names workspaces may use; empty offers every known model (the catalog's, plus those found by the last model refresh).")),
-                ('discovered_models', models.JSONField(blank=True, default=list, help_text='[{name, type}] found by the last model refresh.')),
-                ('models_refreshed_at', models.DateTimeField(blank=True, null=True)),
-                ('refresh_error', models.CharField(blank=True, default='', max_length=400)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "provider",
+                    models.CharField(
+                        help_text="The catalog provider the operator offers.",
+                        max_length=50,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "enabled",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Switched off, no workspace can use it (their own keys still work).",
+                    ),
+                ),
+                (
+                    "offered_models",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Model names workspaces may use; empty offers every known model (the catalog's, plus those found by the last model refresh).",
+                    ),
+                ),
+                (
+                    "discovered_models",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="[{name, type}] found by the last model refresh.",
+                    ),
+                ),
+                ("models_refreshed_at", models.DateTimeField(blank=True, null=True)),
+                ("refresh_error", models.CharField(blank=True, default="", max_length=400)),
             ],
             options={
-                'ordering': ['provider'],
+                "ordering": ["provider"],
             },
         ),
         migrations.CreateModel(
-            name='ModelCredit',
+            name="ModelCredit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=50)),
-                ('model_name', models.CharField(max_length=200)),
-                ('credits', models.PositiveIntegerField(default=1)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=50)),
+                ("model_name", models.CharField(max_length=200)),
+                ("credits", models.PositiveIntegerField(default=1)),
             ],
             options={
-                'ordering': ['provider', 'model_name'],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'model_name'), name='model_credit_one_per_model')],
+                "ordering": ["provider", "model_name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("provider", "model_name"), name="model_credit_one_per_model"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PlanQuota',
+            name="PlanQuota",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=50)),
-                ('unit', models.CharField(choices=[('calls', 'Calls'), ('tokens', 'Tokens'), ('credits', 'Credits')], default='calls', max_length=10)),
-                ('limit', models.BigIntegerField(help_text='-1 for unlimited.')),
-                ('period', models.CharField(choices=[('monthly', 'Monthly'), ('total', 'Total')], default='monthly', max_length=10)),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quotas', to='workspaces.plan')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=50)),
+                (
+                    "unit",
+                    models.CharField(
+                        choices=[("calls", "Calls"), ("tokens", "Tokens"), ("credits", "Credits")],
+                        default="calls",
+                        max_length=10,
+                    ),
+                ),
+                ("limit", models.BigIntegerField(help_text="-1 for unlimited.")),
+                (
+                    "period",
+                    models.CharField(
+                        choices=[("monthly", "Monthly"), ("total", "Total")],
+                        default="monthly",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quotas",
+                        to="workspaces.plan",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['plan', 'provider'],
-                'constraints': [models.UniqueConstraint(fields=('plan', 'provider'), name='plan_quota_one_per_provider'), models.CheckConstraint(condition=models.Q(('limit__gte', -1)), name='plan_quota_limit_valid')],
+                "ordering": ["plan", "provider"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("plan", "provider"), name="plan_quota_one_per_provider"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("limit__gte", -1)), name="plan_quota_limit_valid"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ProviderPreference',
+            name="ProviderPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=50)),
-                ('preferred', models.CharField(choices=[('system', 'System'), ('custom', 'Custom')], max_length=10)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=50)),
+                (
+                    "preferred",
+                    models.CharField(
+                        choices=[("system", "System"), ("custom", "Custom")], max_length=10
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'provider'), name='provider_preference_one_per_provider')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("workspace", "provider"),
+                        name="provider_preference_one_per_provider",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='QuotaUsage',
+            name="QuotaUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=50)),
-                ('period_start', models.DateField()),
-                ('used', models.BigIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=50)),
+                ("period_start", models.DateField()),
+                ("used", models.BigIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'provider', 'period_start'), name='quota_usage_one_per_period')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("workspace", "provider", "period_start"),
+                        name="quota_usage_one_per_period",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SystemCredential',
+            name="SystemCredential",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('secret_data', credentials.crypto.StrictEncryptedTextField()),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('masks', models.JSONField(blank=True, default=dict)),
-                ('enabled', models.BooleanField(default=True)),
-                ('status', models.CharField(default='active', max_length=10)),
-                ('last_error_code', models.CharField(blank=True, default='', max_length=40)),
-                ('last_error_message', models.CharField(blank=True, default='', max_length=400)),
-                ('last_checked_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('system_provider', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='credentials', to='system.systemprovider')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("secret_data", credentials.crypto.StrictEncryptedTextField()),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("masks", models.JSONField(blank=True, default=dict)),
+                ("enabled", models.BooleanField(default=True)),
+                ("status", models.CharField(default="active", max_length=10)),
+                ("last_error_code", models.CharField(blank=True, default="", max_length=40)),
+                ("last_error_message", models.CharField(blank=True, default="", max_length=400)),
+                ("last_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "system_provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="credentials",
+                        to="system.systemprovider",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['system_provider', 'created_at', 'pk'],
-                'constraints': [models.UniqueConstraint(fields=('system_provider', 'name'), name='system_credential_unique_name')],
+                "ordering": ["system_provider", "created_at", "pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("system_provider", "name"), name="system_credential_unique_name"
+                    )
+                ],
             },
         ),
     ]

@@ -9,15 +9,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('system', '0001_initial'),
+        ("system", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='systemcredential',
-            name='status',
-            field=models.CharField(choices=[('active', 'Active'), ('failing', 'Failing')], default='active', max_length=10),
+            model_name="systemcredential",
+            name="status",
+            field=models.CharField(
+                choices=[("active", "Active"), ("failing", "Failing")],
+                default="active",
+                max_length=10,
+            ),
         ),
     ]

@@ -5,28 +5,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workspaces', '0002_auditentry'),
+        ("workspaces", "0002_auditentry"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Plan',
+            name="Plan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=40, unique=True)),
-                ('name', models.CharField(max_length=60)),
-                ('load_balancing', models.BooleanField(default=False, help_text='Workspaces on this plan may pool credentials per model.', verbose_name='includes load balancing')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=40, unique=True)),
+                ("name", models.CharField(max_length=60)),
+                (
+                    "load_balancing",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Workspaces on this plan may pool credentials per model.",
+                        verbose_name="includes load balancing",
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField(default=0)),
             ],
             options={
-                'ordering': ['position', 'name'],
+                "ordering": ["position", "name"],
             },
         ),
         migrations.AddField(
-            model_name='workspace',
-            name='plan',
-            field=models.ForeignKey(blank=True, help_text='Empty means the free plan.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='workspaces', to='workspaces.plan'),
+            model_name="workspace",
+            name="plan",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Empty means the free plan.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="workspaces",
+                to="workspaces.plan",
+            ),
         ),
     ]

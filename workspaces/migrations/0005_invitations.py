@@ -7,32 +7,89 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workspaces', '0004_plans'),
+        ("workspaces", "0004_plans"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='email_confirmed_at',
-            field=models.DateTimeField(blank=True, help_text="When the person proved they read this address's mail (by accepting an invitation sent there). Until then, adding them to a workspace sends an invitation.", null=True, verbose_name='email confirmed'),
+            model_name="user",
+            name="email_confirmed_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When the person proved they read this address's mail (by accepting an invitation sent there). Until then, adding them to a workspace sends an invitation.",
+                null=True,
+                verbose_name="email confirmed",
+            ),
         ),
         migrations.CreateModel(
-            name='Invitation',
+            name="Invitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254)),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('admin', 'Admin'), ('editor', 'Editor'), ('member', 'Member')], default='member', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, help_text='When the newest link was emailed; empty: never sent.', null=True)),
-                ('link_version', models.CharField(default=workspaces.models.new_link_version, editable=False, max_length=32)),
-                ('invited_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("owner", "Owner"),
+                            ("admin", "Admin"),
+                            ("editor", "Editor"),
+                            ("member", "Member"),
+                        ],
+                        default="member",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "sent_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the newest link was emailed; empty: never sent.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "link_version",
+                    models.CharField(
+                        default=workspaces.models.new_link_version, editable=False, max_length=32
+                    ),
+                ),
+                (
+                    "invited_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="invitations",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['workspace', 'email'],
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'email'), name='invitation_unique_email'), models.CheckConstraint(condition=models.Q(('role__in', ['admin', 'editor', 'member'])), name='invitation_role_valid')],
+                "ordering": ["workspace", "email"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("workspace", "email"), name="invitation_unique_email"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("role__in", ["admin", "editor", "member"])),
+                        name="invitation_role_valid",
+                    ),
+                ],
             },
         ),
     ]

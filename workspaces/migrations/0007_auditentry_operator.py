@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workspaces', '0006_invitations_from_unconfirmed_accounts'),
+        ("workspaces", "0006_invitations_from_unconfirmed_accounts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditentry',
-            name='operator',
-            field=models.CharField(blank=True, default='', max_length=100),
+            model_name="auditentry",
+            name="operator",
+            field=models.CharField(blank=True, default="", max_length=100),
         ),
     ]
