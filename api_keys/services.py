@@ -71,10 +71,12 @@ def api_key_create(
     membership = _membership(workspace, acting_user) if acting_user is not None else None
     if environment is None:
         environment = default_environment(workspace)
-    elif environment.workspace_id != workspace.pk:
-        raise ApplicationError(
-            "That environment belongs to another workspace.", field="environment"
-        )
+    else:  # as it is now (who may create keys in it), and only of this workspace
+        environment = Environment.objects.filter(pk=environment.pk, workspace=workspace).first()
+        if environment is None:
+            raise ApplicationError(
+                "That environment is not one of this workspace's.", field="environment"
+            )
     if not may_create_key_in(environment, membership):
         raise NotAllowed(
             f"Only owners and admins create keys in {environment.name}: ask one to open it "
