@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from workspaces.models import Membership, Plan, Role, User, Workspace
 from workspaces.plans import ensure_default_plans
+from workspaces.services import default_environment
 
 DEMO_SLUG = "demo"
 DEMO_USERS = [
@@ -34,6 +35,7 @@ class Command(BaseCommand):
         workspace, created = Workspace.objects.get_or_create(
             slug=DEMO_SLUG, defaults={"name": "Demo"}
         )
+        default_environment(workspace)  # Production
         # The demo is on a paid plan so a new user can try load balancing at once.
         ensure_default_plans(Plan)
         paid = Plan.objects.filter(load_balancing=True).order_by("position").first()
