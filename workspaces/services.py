@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from .actors import Actor, Operator, actor_user
+from .config_cache import ConfigKind, config_changed
 from .exceptions import ApplicationError, NotAllowed
 from .invitations import send_added_notice, send_invitation
 from .models import (
@@ -218,6 +219,7 @@ def environment_delete(*, environment: Environment, acting_user: Actor) -> list[
         details={"ended": ended[:50]} if ended else {},
     )
     locked.delete()
+    config_changed(workspace.pk, ConfigKind.POOLS)  # its pins and own pools went with it
     return ended
 
 
