@@ -1,7 +1,10 @@
 """Django settings: the one place the environment is read, grouped by concern.
 
 Every variable has a safe development default so that `make run` works on a fresh machine with
-only Python; `ENVIRONMENT=production` turns the defaults that would be unsafe into hard errors.
+only Python; `DEPLOYMENT=production` turns the defaults that would be unsafe into hard errors.
+(The deployment mode is not a workspace's environments, Production, Development and so on: those
+are rows, `workspaces.models.Environment`. `ENVIRONMENT` is still read, as the older name of
+`DEPLOYMENT`.)
 """
 
 import os
@@ -39,18 +42,35 @@ def development_secret(filename: str, make) -> str:
     return path.read_text().strip()
 
 
-# --- Environment -------------------------------------------------------------------------------
-ENVIRONMENT = os.environ.get("ENVIRONMENT", "development").strip().lower()
-if ENVIRONMENT not in {"development", "production"}:
-    raise ImproperlyConfigured("ENVIRONMENT must be development or production.")
-PRODUCTION = ENVIRONMENT == "production"
+# --- Deployment --------------------------------------------------------------------------------
+
+
+def deployment_mode() -> str:
+    """`DEPLOYMENT` (development or production). `ENVIRONMENT`, its older name, is still
+    accepted alone; both set to different modes is refused rather than guessed."""
+    deployment = os.environ.get("DEPLOYMENT", "").strip().lower()
+    legacy = os.environ.get("ENVIRONMENT", "").strip().lower()
+    if deployment and legacy and deployment != legacy:
+        raise ImproperlyConfigured(
+            f"DEPLOYMENT={deployment} and ENVIRONMENT={legacy} disagree. ENVIRONMENT is the "
+            "older name of DEPLOYMENT: set only DEPLOYMENT."
+        )
+    mode = deployment or legacy or "development"
+    if mode not in {"development", "production"}:
+        name = "DEPLOYMENT" if deployment else "ENVIRONMENT"
+        raise ImproperlyConfigured(f"{name} must be development or production.")
+    return mode
+
+
+DEPLOYMENT = deployment_mode()
+PRODUCTION = DEPLOYMENT == "production"
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 
 # --- Secrets -----------------------------------------------------------------------------------
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY must be set when ENVIRONMENT=production.")
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEPLOYMENT=production.")
     SECRET_KEY = development_secret("secret_key", lambda: secrets.token_urlsafe(50))
 
 # Comma-separated: the first key encrypts, every key decrypts (rotation puts a new key first).
@@ -58,7 +78,7 @@ FIELD_ENCRYPTION_KEY = env_list("FIELD_ENCRYPTION_KEY")
 if not FIELD_ENCRYPTION_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured(
-            "FIELD_ENCRYPTION_KEY must be set when ENVIRONMENT=production "
+            "FIELD_ENCRYPTION_KEY must be set when DEPLOYMENT=production "
             "(generate one with: python -c 'from cryptography.fernet import Fernet; "
             "print(Fernet.generate_key().decode())')."
         )

@@ -1,5 +1,7 @@
 """A workspace's provider configuration written back in the provisioning file format, every
-secret a `${NAME}` reference (`export_providers`)."""
+secret a `${NAME}` reference (`export_providers`). Its environments are written only when there
+is more to say than the Production every workspace starts with, so a workspace that never used
+them exports exactly as before environments existed."""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ from typing import Any
 
 import yaml
 
-from balancing.models import Pool, PoolEntry
+from balancing.models import Pin, Pool, PoolEntry
 from credentials.models import Credential, CustomModel
 from credentials.services import credential_schema
 from system.models import ProviderPreference
 from upstream.registry import catalog
 from upstream.schema import CredentialSchema, ProviderSpec
-from workspaces.models import Workspace
+from workspaces.models import Environment, Workspace
+from workspaces.services import DEFAULT_ENVIRONMENT_NAME
 
 from .parser import DEFAULT_CONFIG, Scope, custom_model_path
 
@@ -26,6 +29,7 @@ def provisioning_export(*, workspace: Workspace) -> str:
     names_by_id = {c.pk: c.name for c in credentials}
     custom_models = list(CustomModel.objects.filter(workspace=workspace))
     pools = list(Pool.objects.filter(workspace=workspace).order_by("model_type", "model_name"))
+    workspace_pools = [p for p in pools if p.environment_id is None]
     entries: dict[int, list[PoolEntry]] = {}
     for entry in PoolEntry.objects.filter(pool__workspace=workspace):
         entries.setdefault(entry.pool_id, []).append(entry)
@@ -84,26 +88,24 @@ def provisioning_export(*, workspace: Workspace) -> str:
                 models.append(item)
         if models:
             section["custom_models"] = models
-        balancing = []
-        for pool in pools:
-            if pool.provider != provider.key or not with_pools:
-                continue
-            item = {"model": pool.model_name, "type": pool.model_type}
-            if pool.custom:
-                item["custom"] = True
-            item["enabled"] = pool.enabled
-            item["entries"] = [
-                _entry_out(names_by_id.get(e.credential_id) if e.credential_id else None, e)
-                for e in entries.get(pool.pk, [])
-            ]
-            balancing.append(item)
+        balancing = [
+            _pool_out(pool, entries.get(pool.pk, []), names_by_id)
+            for pool in workspace_pools
+            if pool.provider == provider.key and with_pools
+        ]
         if balancing:
             section["load_balancing"] = balancing
         if section:
             providers[provider.key] = section
 
+    document: dict[str, Any] = {"workspace": workspace.slug, "providers": providers}
+    environments = _environments_out(
+        workspace, [p for p in pools if p.environment_id and with_pools], entries, names_by_id
+    )
+    if environments is not None:
+        document["environments"] = environments
     body = yaml.safe_dump(
-        {"workspace": workspace.slug, "providers": providers},
+        document,
         sort_keys=False,
         default_flow_style=None,
         allow_unicode=True,
@@ -121,6 +123,67 @@ def provisioning_export(*, workspace: Workspace) -> str:
             "pools are kept)."
         )
     return "\n".join(header) + "\n" + body
+
+
+def _pool_out(pool: Pool, entries: list[PoolEntry], names_by_id: dict[int, str]) -> dict:
+    item: dict[str, Any] = {"model": pool.model_name, "type": pool.model_type}
+    if pool.custom:
+        item["custom"] = True
+    item["enabled"] = pool.enabled
+    item["entries"] = [
+        _entry_out(names_by_id.get(e.credential_id) if e.credential_id else None, e)
+        for e in entries
+    ]
+    return item
+
+
+def _environments_out(
+    workspace: Workspace,
+    pools: list[Pool],
+    entries: dict[int, list[PoolEntry]],
+    names_by_id: dict[int, str],
+) -> list[dict] | None:
+    """The `environments` list; None when the workspace has only its default environment as
+    it was made (Production, members may create keys) with no pins and no pools of its own."""
+    environments = list(Environment.objects.filter(workspace=workspace))
+    pins = list(Pin.objects.filter(workspace=workspace))
+    fresh = [
+        e
+        for e in environments
+        if e.is_default and e.name == DEFAULT_ENVIRONMENT_NAME and e.members_create_keys
+    ]
+    if environments == fresh and not pins and not pools:
+        return None
+    listed = []
+    for environment in environments:
+        item: dict[str, Any] = {"name": environment.name}
+        if environment.is_default:
+            item["default"] = True
+        item["members_create_keys"] = environment.members_create_keys
+        mine = [p for p in pins if p.environment_id == environment.pk]
+        if mine:
+            item["pins"] = [_pin_out(pin, names_by_id) for pin in mine]
+        balancing: dict[str, list[dict]] = {}
+        for pool in pools:
+            if pool.environment_id == environment.pk:
+                balancing.setdefault(pool.provider, []).append(
+                    _pool_out(pool, entries.get(pool.pk, []), names_by_id)
+                )
+        if balancing:
+            item["load_balancing"] = dict(sorted(balancing.items()))
+        listed.append(item)
+    return listed
+
+
+def _pin_out(pin: Pin, names_by_id: dict[int, str]) -> dict:
+    item: dict[str, Any] = {"provider": pin.provider}
+    if pin.model_name:
+        item["model"] = pin.model_name
+        item["type"] = pin.model_type
+        if pin.custom:
+            item["custom"] = True
+    item["credential"] = names_by_id[pin.credential_id]
+    return item
 
 
 def _entry_out(name: str | None, entry: PoolEntry) -> Any:

@@ -1,6 +1,7 @@
 """Reading a provisioning file into plain data: the YAML format (a workspace's provider
 preferences, credentials with secrets from `${VAR}` environment references, custom models, default
-credentials and load-balancing pools), every value checked against the catalog. The first problem
+credentials and load-balancing pools; its environments with their pins and own pools), every value
+checked against the catalog. The first problem
 raises `ProvisioningError`, named by the item's path in the file. Reads no database.
 """
 
@@ -97,9 +98,10 @@ class PoolEntrySpec:
 @dataclass(frozen=True)
 class PoolSpec:
     path: str
-    ref: ModelRef
+    ref: ModelRef  # its `environment` is None: the file names environments, not ids
     enabled: bool
     entries: tuple[PoolEntrySpec, ...]
+    environment: str | None = None  # an environment's own pool: that environment's name
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,39 @@ class ProviderSection:
 
 
 @dataclass(frozen=True)
+class PinSpec:
+    """An environment's pin: `credential` for the provider's predefined models (`ref` None) or
+    for one model."""
+
+    path: str
+    provider: str
+    ref: ModelRef | None
+    credential: str
+
+    @property
+    def key(self) -> tuple[str, str, str, bool]:
+        if self.ref is None:
+            return (self.provider, "", "", False)
+        return (self.provider, self.ref.name, self.ref.type, self.ref.custom)
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    path: str
+    name: str
+    default: bool  # `default: true`: the workspace's default environment, whatever its name now
+    members_create_keys: bool | None  # None: not in the file (left as it is; off for a new one)
+    pins: tuple[PinSpec, ...]
+    pools: tuple[PoolSpec, ...]
+
+
+@dataclass(frozen=True)
 class ProvisioningFile:
     workspace: str
     providers: tuple[ProviderSection, ...]
+    # None: the file has no `environments:` key, and applying it leaves environments, pins and
+    # environments' pools alone (even with --prune).
+    environments: tuple[EnvironmentSpec, ...] | None = None
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -223,7 +255,7 @@ def provisioning_file_parse(
         raise ProvisioningError(where, f"not valid YAML: {problem}") from None
     if data is None:
         raise ProvisioningError("file", "is empty")
-    _mapping(data, "", allowed={"workspace", "providers"}, required={"workspace"})
+    _mapping(data, "", allowed={"workspace", "providers", "environments"}, required={"workspace"})
     workspace = _text(data, "workspace", "")
     providers = data.get("providers") or {}
     _mapping(providers, "providers", allowed=set(providers))
@@ -234,10 +266,11 @@ def provisioning_file_parse(
                 f"providers.{key}", f"unknown provider (the catalog has: {', '.join(known)})"
             )
     reader = _Reader(environ=environ, allow_inline_secrets=allow_inline_secrets)
-    return ProvisioningFile(
-        workspace=workspace,
-        providers=tuple(reader.section(key, providers[key]) for key in providers),
-    )
+    sections = tuple(reader.section(key, providers[key]) for key in providers)
+    environments = None
+    if "environments" in data:
+        environments = reader.environments(data, {s.provider: s for s in sections})
+    return ProvisioningFile(workspace=workspace, providers=sections, environments=environments)
 
 
 class _Reader:
@@ -269,7 +302,13 @@ class _Reader:
             data, path, Scope(provider.key), provider.credential_schema
         )
         custom_models = self.custom_models(data, path, provider)
-        pools = self.pools(data, path, provider, credentials, custom_models)
+        pools = self.pools(
+            _items(data, "load_balancing", path),
+            f"{path}.load_balancing",
+            provider,
+            credentials,
+            custom_models,
+        )
         return ProviderSection(
             path=path,
             provider=provider.key,
@@ -412,15 +451,18 @@ class _Reader:
 
     def pools(
         self,
-        data: dict,
+        items: list,
         path: str,
         provider: ProviderSpec,
         credentials: CredentialListSpec,
         custom_models: tuple[CustomModelSpec, ...],
+        environment: str | None = None,
     ) -> tuple[PoolSpec, ...]:
+        """The pools of a `load_balancing` list at `path` (a provider section's, or an
+        environment's for this provider)."""
         pools: list[PoolSpec] = []
-        for index, item in enumerate(_items(data, "load_balancing", path)):
-            item_path = f"{path}.load_balancing[{index}]"
+        for index, item in enumerate(items):
+            item_path = f"{path}[{index}]"
             _mapping(
                 item,
                 item_path,
@@ -433,7 +475,7 @@ class _Reader:
                 type=self.model_type(item, item_path, provider),
                 custom=_flag(item, "custom", item_path, default=False),
             )
-            item_path = f"{path}.load_balancing[{pool_label(ref)}]"
+            item_path = f"{path}[{pool_label(ref)}]"
             if any(p.ref == ref for p in pools):
                 raise ProvisioningError(item_path, "is listed twice")
             if ref.custom:
@@ -443,7 +485,8 @@ class _Reader:
                 if model is None:
                     raise ProvisioningError(
                         f"{item_path}.model",
-                        f"{ref.name} ({ref.type}) is not one of {path}.custom_models",
+                        f"{ref.name} ({ref.type}) is not one of "
+                        f"providers.{provider.key}.custom_models",
                     )
                 scope = model.credentials
             else:
@@ -464,7 +507,7 @@ class _Reader:
                     f"load balancing needs at least {MIN_ENTRIES} enabled entries; this pool "
                     f"lists {active}",
                 )
-            pools.append(PoolSpec(item_path, ref, enabled, entries))
+            pools.append(PoolSpec(item_path, ref, enabled, entries, environment))
         return tuple(pools)
 
     @staticmethod
@@ -492,6 +535,179 @@ class _Reader:
                 path, f"no credential named {name!r} in {scope.path}.credentials"
             )
         return PoolEntrySpec(name, enabled)
+
+    # -- environments -------------------------------------------------------------------------
+
+    def environments(
+        self, data: dict, sections: dict[str, ProviderSection]
+    ) -> tuple[EnvironmentSpec, ...]:
+        """The `environments` list. A pin or an environment's pool names credentials the way a
+        workspace pool does: those listed under `providers` for its provider (or custom model)."""
+        environments: list[EnvironmentSpec] = []
+        for index, item in enumerate(_items(data, "environments", "")):
+            item_path = f"environments[{index}]"
+            _mapping(
+                item,
+                item_path,
+                allowed={"name", "default", "members_create_keys", "pins", "load_balancing"},
+                required={"name"},
+            )
+            name = environment_name(item["name"], f"{item_path}.name")
+            item_path = f"environments[{name}]"
+            if any(e.name.casefold() == name.casefold() for e in environments):
+                raise ProvisioningError(item_path, "is listed twice (names ignore case)")
+            default = _flag(item, "default", item_path, default=False)
+            if default and any(e.default for e in environments):
+                raise ProvisioningError(
+                    f"{item_path}.default", "only one environment can be the default"
+                )
+            members_create_keys = None
+            if "members_create_keys" in item:
+                members_create_keys = _flag(item, "members_create_keys", item_path)
+            pins = self.pins(item, item_path, sections)
+            pools = self.environment_pools(item, item_path, name, sections)
+            environments.append(
+                EnvironmentSpec(item_path, name, default, members_create_keys, pins, pools)
+            )
+        return tuple(environments)
+
+    def pins(
+        self, item: dict, path: str, sections: dict[str, ProviderSection]
+    ) -> tuple[PinSpec, ...]:
+        pins: list[PinSpec] = []
+        for index, pin in enumerate(_items(item, "pins", path)):
+            pin_path = f"{path}.pins[{index}]"
+            _mapping(
+                pin,
+                pin_path,
+                allowed={"provider", "model", "type", "custom", "credential"},
+                required={"provider", "credential"},
+            )
+            provider = self.provider(pin["provider"], f"{pin_path}.provider")
+            ref = None
+            if pin.get("model") is not None:
+                ref = ModelRef(
+                    provider=provider.key,
+                    name=_text(pin, "model", pin_path),
+                    type=self.model_type(pin, pin_path, provider),
+                    custom=_flag(pin, "custom", pin_path, default=False),
+                )
+            elif "type" in pin or "custom" in pin:
+                raise ProvisioningError(
+                    f"{pin_path}.model",
+                    "is required with `type` or `custom` (without a model, the pin is the "
+                    "provider's: leave out `type` and `custom`)",
+                )
+            pin_path = f"{path}.pins[{pin_label(provider.key, ref)}]"
+            scope = self.scope(sections, provider.key, ref, pin_path)
+            name = _name(pin["credential"], f"{pin_path}.credential")
+            if name not in scope.names:
+                raise ProvisioningError(
+                    f"{pin_path}.credential", _not_in_scope(name, scope, sections)
+                )
+            spec = PinSpec(pin_path, provider.key, ref, name)
+            if any(p.key == spec.key for p in pins):
+                raise ProvisioningError(pin_path, "is listed twice")
+            pins.append(spec)
+        return tuple(pins)
+
+    def environment_pools(
+        self, item: dict, path: str, name: str, sections: dict[str, ProviderSection]
+    ) -> tuple[PoolSpec, ...]:
+        """`load_balancing: {provider: [pool, ...]}`: each pool as a provider section's."""
+        pools_path = f"{path}.load_balancing"
+        by_provider = item.get("load_balancing") or {}
+        _mapping(by_provider, pools_path, allowed=set(by_provider))
+        pools: list[PoolSpec] = []
+        for key, items in by_provider.items():
+            provider = self.provider(key, _join(pools_path, str(key)))
+            section = sections.get(provider.key)
+            if not isinstance(items, list):
+                raise ProvisioningError(
+                    _join(pools_path, key), f"must be a list, not {_kind(items)}"
+                )
+            pools += self.pools(
+                items,
+                _join(pools_path, key),
+                provider,
+                section.credentials if section else _no_credentials(provider.key),
+                section.custom_models if section else (),
+                environment=name,
+            )
+        return tuple(pools)
+
+    @staticmethod
+    def provider(key: Any, path: str) -> ProviderSpec:
+        known = [p.key for p in catalog()]
+        if key not in known:
+            raise ProvisioningError(
+                path,
+                f"unknown provider {str(key)[:50]!r} (the catalog has: {', '.join(known)})",
+            )
+        return get_provider(key)
+
+    @staticmethod
+    def scope(
+        sections: dict[str, ProviderSection], provider: str, ref: ModelRef | None, path: str
+    ) -> CredentialListSpec:
+        """The credentials a pin of `ref` may name: the provider's, or the custom model's."""
+        section = sections.get(provider)
+        if ref is None or not ref.custom:
+            return section.credentials if section else _no_credentials(provider)
+        model = next(
+            (
+                m
+                for m in (section.custom_models if section else ())
+                if (m.name, m.type) == (ref.name, ref.type)
+            ),
+            None,
+        )
+        if model is None:
+            raise ProvisioningError(
+                f"{path}.model",
+                f"{ref.name} ({ref.type}) is not one of providers.{provider}.custom_models",
+            )
+        return model.credentials
+
+
+def _no_credentials(provider: str) -> CredentialListSpec:
+    return CredentialListSpec(f"providers.{provider}", Scope(provider), (), None)
+
+
+def _not_in_scope(name: str, scope: CredentialListSpec, sections: dict[str, ProviderSection]):
+    """Why a pin cannot name `name`, saying where the file lists it if it does."""
+    elsewhere = [
+        listed.path
+        for section in sections.values()
+        for listed in (section.credentials, *(m.credentials for m in section.custom_models))
+        if name in listed.names and listed.path != scope.path
+    ]
+    reason = f"no credential named {name!r} in {scope.path}.credentials"
+    if elsewhere:
+        reason += (
+            f"; {name!r} is a credential of {elsewhere[0]}, and a pin names a credential of its "
+            "own provider (or custom model)"
+        )
+    return reason
+
+
+def environment_name(value: Any, path: str) -> str:
+    """The name as the environment service keeps it: spaces collapsed, at most 60 characters."""
+    if not isinstance(value, str):
+        raise ProvisioningError(path, "must be text")
+    name = " ".join(value.split())
+    if not name:
+        raise ProvisioningError(path, "must not be empty")
+    if len(name) > 60 or any(ord(c) < 32 for c in name):
+        raise ProvisioningError(path, "must be at most 60 characters, without control characters")
+    return name
+
+
+def pin_label(provider: str, ref: ModelRef | None) -> str:
+    """ "openai" (a provider pin), "openai/gpt-4o (llm)", "openai/my-ft (llm, custom)"."""
+    if ref is None:
+        return provider
+    return f"{provider}/{pool_label(ref)}"
 
 
 def pool_label(ref: ModelRef) -> str:

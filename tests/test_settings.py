@@ -20,6 +20,7 @@ SERVICE_VARIABLES = {
     "REDIS_URL",
     "SECRET_KEY",
     "FIELD_ENCRYPTION_KEY",
+    "DEPLOYMENT",
     "ENVIRONMENT",
     "DEBUG",
     "ALLOWED_HOSTS",
@@ -67,13 +68,13 @@ def test_a_fresh_machine_runs_embedded_on_sqlite_with_generated_keys(tmp_path):
 @pytest.mark.parametrize(
     ("missing", "message"),
     [
-        ("SECRET_KEY", "SECRET_KEY must be set when ENVIRONMENT=production"),
-        ("FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY must be set when ENVIRONMENT=production"),
+        ("SECRET_KEY", "SECRET_KEY must be set when DEPLOYMENT=production"),
+        ("FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY must be set when DEPLOYMENT=production"),
     ],
 )
 def test_production_refuses_to_start_without_its_keys(tmp_path, missing, message):
     env = {
-        "ENVIRONMENT": "production",
+        "DEPLOYMENT": "production",
         "SECRET_KEY": "x" * 60,
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "console.example.com",
@@ -83,6 +84,51 @@ def test_production_refuses_to_start_without_its_keys(tmp_path, missing, message
     assert result.returncode != 0
     assert message in result.stderr
     assert not (tmp_path / missing.lower()).exists()  # nothing generated in production
+
+
+PRODUCTION_KEYS = {
+    "SECRET_KEY": "k" * 60,
+    "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    "ALLOWED_HOSTS": "console.example.com",
+}
+
+
+def deployment_of(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    return manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.DEPLOYMENT, settings.PRODUCTION)",
+        var_dir=tmp_path,
+        **env,
+    )
+
+
+def test_deployment_names_the_deployment_mode(tmp_path):
+    assert deployment_of(tmp_path).stdout.split() == ["development", "False"]
+    production = deployment_of(tmp_path, DEPLOYMENT="production", **PRODUCTION_KEYS)
+    assert production.stdout.split() == ["production", "True"], production.stderr
+
+
+def test_environment_is_still_accepted_as_the_older_name_of_deployment(tmp_path):
+    result = deployment_of(tmp_path, ENVIRONMENT="production", **PRODUCTION_KEYS)
+    assert result.stdout.split() == ["production", "True"], result.stderr
+    agreeing = deployment_of(
+        tmp_path, DEPLOYMENT="production", ENVIRONMENT="Production", **PRODUCTION_KEYS
+    )
+    assert agreeing.stdout.split() == ["production", "True"], agreeing.stderr
+
+
+def test_deployment_and_environment_that_disagree_refuse_to_start(tmp_path):
+    result = deployment_of(tmp_path, DEPLOYMENT="development", ENVIRONMENT="production")
+    assert result.returncode != 0
+    assert "DEPLOYMENT=development and ENVIRONMENT=production disagree" in result.stderr
+
+
+def test_an_unknown_deployment_mode_is_refused_by_its_name(tmp_path):
+    result = deployment_of(tmp_path, DEPLOYMENT="staging")
+    assert result.returncode != 0
+    assert "DEPLOYMENT must be development or production" in result.stderr
 
 
 def test_encryption_keys_are_a_comma_separated_list_for_rotation(tmp_path):
@@ -111,7 +157,7 @@ def test_redis_url_switches_off_embedded_mode(tmp_path):
 
 
 PRODUCTION_ENV = {
-    "ENVIRONMENT": "production",
+    "DEPLOYMENT": "production",
     "SECRET_KEY": "k" * 10 + "-production-secret-key-with-enough-length-and-variety-0123456789",
     "ALLOWED_HOSTS": "console.example.com",
     "REDIS_URL": "redis://127.0.0.1:6379/13",

@@ -289,7 +289,7 @@ def production_env(
 
     return {
         **os.environ,
-        "ENVIRONMENT": "production",
+        "DEPLOYMENT": "production",
         "DEBUG": "false",
         "SECRET_KEY": os.urandom(40).hex(),
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),

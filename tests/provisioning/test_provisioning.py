@@ -15,31 +15,8 @@ from balancing.models import Pool, PoolEntry
 from credentials.models import Credential, CustomModel, default_custom_model_features
 from system.models import ProviderPreference
 from tests.factories import CredentialFactory, WorkspaceFactory
+from tests.provisioning.conftest import FT_KEY, KEY_A, KEY_B, SECRETS
 from workspaces.models import AuditEntry
-
-KEY_A = "sk-test-valid-aaaa-0123456789"
-KEY_B = "sk-test-valid-bbbb-0123456789"
-FT_KEY = "sk-test-valid-ft-0123456789"
-SECRETS = {"OPENAI_KEY_A": KEY_A, "OPENAI_KEY_B": KEY_B, "FT_KEY": FT_KEY}
-
-
-@pytest.fixture
-def env(monkeypatch):
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    return monkeypatch
-
-
-@pytest.fixture
-def openai_url(fake_providers):
-    return fake_providers.base_url("openai")
-
-
-@pytest.fixture
-def pro(workspace, pro_plan):
-    workspace.plan = pro_plan
-    workspace.save()
-    return workspace
 
 
 def full_file(openai_url: str, *, pools: str = "") -> str:

@@ -196,7 +196,7 @@ def test_host_is_allowlisted(settings, entries, host, port, allowed):
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]"])
 def test_development_lets_a_local_ollama_through_on_its_default_port(settings, connections, host):
-    """`make run` (ENVIRONMENT=development) reaches the Ollama catalog's default address without
+    """`make run` (DEPLOYMENT=development) reaches the Ollama catalog's default address without
     configuration; tests/test_settings.py shows production refusing the same address."""
     assert "localhost:11434" in settings.DEVELOPMENT_PROVIDER_URLS
     settings.PROVIDER_URL_ALLOWLIST = [*settings.DEVELOPMENT_PROVIDER_URLS]

@@ -28,7 +28,8 @@ from ...planner import (
 class Command(BaseCommand):
     help = (
         "Apply a YAML file describing a workspace's providers: credentials (secrets from "
-        "${ENV_VARS}), custom models, defaults and load-balancing pools. Prints the plan, "
+        "${ENV_VARS}), custom models, defaults and load-balancing pools, and its environments "
+        "with their pins and pools. Prints the plan, "
         "validates new or changed credentials with their providers, then writes everything in "
         "one transaction, or nothing. See docs/provisioning.md."
     )
@@ -44,7 +45,8 @@ class Command(BaseCommand):
             "--prune",
             action="store_true",
             help="also delete the workspace's credentials, custom models and pools the file "
-            "does not list",
+            "does not list; with `environments:` in the file, also its environments (revoking "
+            "their API keys), pins and environment pools",
         )
         parser.add_argument(
             "--allow-inline-secrets",

@@ -14,7 +14,8 @@ from ...exporter import provisioning_export
 
 class Command(BaseCommand):
     help = (
-        "Write a workspace's providers (credentials, custom models, defaults, pools) as YAML "
+        "Write a workspace's providers (credentials, custom models, defaults, pools) and "
+        "environments as YAML "
         "for apply_providers. No secret is written: each is a ${NAME} to set in the environment."
     )
 
