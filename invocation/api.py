@@ -354,7 +354,7 @@ def _record(
             model=handle.name,
             model_type=handle.type,
             credential_id=credential.pk if isinstance(credential, Credential) else None,
-            credential_name=_credential_name(credential),
+            credential_name=credential_label(credential),
             source=handle.source,
             endpoint=endpoint,
             stream=stream,
@@ -371,7 +371,9 @@ def _record(
         logger.exception("could not record usage of %s", handle.id)
 
 
-def _credential_name(credential) -> str:
+def credential_label(credential) -> str:
+    """What served a call, in words: a workspace credential's name, or "System: <name>" for
+    the operator's (usage records and the playground say it so)."""
     if credential is None:
         return ""
     if isinstance(credential, Credential):
