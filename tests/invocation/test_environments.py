@@ -136,3 +136,12 @@ def test_an_environment_pool_makes_its_model_usable_there(
     assert not other.status.usable  # no default, no pin: its own pool is gpt-4o's only
     workspace_rows = provider_models(workspace=workspace, provider=get_provider("openai"))
     assert not next(r for r in workspace_rows.predefined if r.name == "gpt-4o").status.usable
+
+
+def test_a_warm_resolution_in_an_environment_asks_the_database_nothing(
+    workspace, development, pinned_only_in_development, django_assert_num_queries
+):
+    api.resolve(workspace, "openai/gpt-4o-mini", "llm", development.pk)
+    with django_assert_num_queries(0):
+        for _ in range(3):
+            api.resolve(workspace, "openai/gpt-4o-mini", "llm", development.pk)
