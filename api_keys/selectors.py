@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from workspaces.models import Workspace
+from workspaces.models import Environment, Membership, Workspace
+from workspaces.services import default_environment
 
 from .models import ApiKey
+from .services import may_create_key_in
 
 
 def api_keys_of_member(*, workspace: Workspace, user, **_signal) -> list[str]:
@@ -19,3 +21,14 @@ def api_keys_of_environment(*, environment, **_signal) -> list[str]:
     receiver of workspaces' `environment_ending_preview`)."""
     keys = ApiKey.objects.filter(environment=environment, revoked_at__isnull=True)
     return [f"API key “{key.name}” ({key.prefix}…)" for key in keys.order_by("name")]
+
+
+def key_environments(*, workspace: Workspace, membership: Membership | None) -> list[Environment]:
+    """The environments `membership` may create keys in (all for owners and admins), the
+    workspace's default first."""
+    default_environment(workspace)  # a workspace made before environments, or in the admin
+    return [
+        environment
+        for environment in Environment.objects.filter(workspace=workspace)
+        if may_create_key_in(environment, membership)
+    ]

@@ -11,10 +11,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from workspaces.access import workspace_view
 from workspaces.exceptions import ApplicationError, NotAllowed
 from workspaces.htmx import HtmxHttpRequest, done, render_page
-from workspaces.models import Role
+from workspaces.models import Environment, Role
 
 from . import services
 from .models import ApiKey
+from .selectors import key_environments
 
 
 class ApiKeyForm(forms.Form):
@@ -23,10 +24,32 @@ class ApiKeyForm(forms.Form):
         max_length=100,
         help_text="What will use it, e.g. “support bot (production)”.",
     )
+    environment = forms.ModelChoiceField(
+        label="Environment",
+        queryset=Environment.objects.none(),
+        empty_label=None,
+        required=False,  # not sent: the workspace's default environment
+        help_text="Its calls use this environment's credentials and pools.",
+    )
+
+    def __init__(self, *args, workspace, offered: list[Environment], **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["environment"]
+        # Any environment of the workspace is read back, so that one not offered to this
+        # person gets the service's own refusal (which says who may open it), not a bare
+        # "invalid choice"; only those offered are listed.
+        field.queryset = Environment.objects.filter(workspace=workspace)
+        field.widget.choices = [(e.pk, e.name) for e in offered]
+        if offered:
+            field.initial = next((e for e in offered if e.is_default), offered[0]).pk
+        if len(offered) == 1:  # nothing to choose: it goes where it may
+            field.widget = forms.HiddenInput()
 
 
 def _visible_keys(request: HtmxHttpRequest):
-    keys = ApiKey.objects.filter(workspace=request.workspace).select_related("created_by")
+    keys = ApiKey.objects.filter(workspace=request.workspace).select_related(
+        "created_by", "environment"
+    )
     if not Role(request.membership.role).manages_workspace:
         keys = keys.filter(created_by=request.user)
     return keys
@@ -47,16 +70,20 @@ def api_key_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @workspace_view()
 def api_key_create(request: HtmxHttpRequest) -> HttpResponse:
-    form = ApiKeyForm(request.POST or None)
+    offered = key_environments(workspace=request.workspace, membership=request.membership)
+    form = ApiKeyForm(request.POST or None, workspace=request.workspace, offered=offered)
     if request.method == "POST" and form.is_valid():
         try:
             new = services.api_key_create(
                 workspace=request.workspace,
                 name=form.cleaned_data["name"],
                 acting_user=request.user,
+                environment=form.cleaned_data["environment"],
             )
+        except NotAllowed as exc:
+            form.add_error(None, exc.message)
         except ApplicationError as exc:
-            form.add_error("name" if exc.field == "name" else None, exc.message)
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             response = render(
                 request,
@@ -73,7 +100,7 @@ def api_key_create(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(
         request,
         "api_keys/api_key_form.html",
-        {"form": form},
+        {"form": form, "offered": offered},
         fragment="api-key-form",
         status=422 if form.errors else 200,
     )

@@ -278,10 +278,13 @@ class PoolFlag:
     warning: str  # it stopped on its own: why
     credential_ids: frozenset[int | None] = frozenset()  # enabled entries (None: Default Config)
 
-    def credential_status(self, credentials: list[Credential]) -> str | None:
+    def credential_status(
+        self, credentials: list[Credential], pinned: Credential | None = None
+    ) -> str | None:
         """The model's credential status through its pool: active when any entry's credential
-        is, failing when all are, None when no entry resolves to a credential."""
-        default = next((c for c in credentials if c.is_default), None)
+        is, failing when all are, None when no entry resolves to a credential. `pinned`: the
+        credential an environment pins, which its pool's Default Config entry stands for."""
+        default = pinned or next((c for c in credentials if c.is_default), None)
         resolved = [
             default if pk is None else next((c for c in credentials if c.pk == pk), None)
             for pk in self.credential_ids
@@ -292,11 +295,14 @@ class PoolFlag:
         return CredentialStatus.ACTIVE if CredentialStatus.ACTIVE in statuses else "failing"
 
 
-def pool_flags(*, workspace: Workspace, provider: str) -> dict[tuple[str, str, bool], PoolFlag]:
-    """{(model name, type, custom): flag} for the provider's pools that are on or warn."""
+def pool_flags(
+    *, workspace: Workspace, provider: str, environment: int | None = None
+) -> dict[tuple[str, str, bool], PoolFlag]:
+    """{(model name, type, custom): flag} for the provider's pools that are on or warn: the
+    workspace's pools, or with `environment` (an id) that environment's own."""
     allowed = workspace.load_balancing_allowed
     pools = list(
-        Pool.objects.filter(workspace=workspace, provider=provider, environment__isnull=True)
+        Pool.objects.filter(workspace=workspace, provider=provider, environment_id=environment)
         .filter(Q(enabled=True) | ~Q(warning=""))
         .only("pk", "model_name", "model_type", "custom", "enabled", "warning")
     )
@@ -364,6 +370,19 @@ def environment_default(
     if pinned is None and not ref.custom:
         pinned = pins.get(("", "", False))
     return next((c for c in credentials if c.pk == pinned), None)
+
+
+def environment_pins(
+    *, workspace: Workspace, environment_id: int, provider: str
+) -> dict[tuple[str, str, bool], int]:
+    """{(model name, type, custom): credential id} the environment pins for the provider's
+    models; ("", "", False) is its provider pin (the predefined models without their own)."""
+    return {
+        (model_name, model_type, custom): credential_id
+        for model_name, model_type, custom, credential_id in Pin.objects.filter(
+            environment_id=environment_id, workspace=workspace, provider=provider
+        ).values_list("model_name", "model_type", "custom", "credential_id")
+    }
 
 
 @dataclass(frozen=True)

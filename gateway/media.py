@@ -270,7 +270,7 @@ def rerank(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "id": f"rerank-{uuid.uuid4().hex}",
-            "model": api.resolve(workspace, model_id, "rerank").id,
+            "model": api.resolve(workspace, model_id, "rerank", request.api_key.environment_id).id,
             "results": results,
             "meta": {"billed_units": {"search_units": searches}},
         }

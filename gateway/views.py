@@ -270,7 +270,7 @@ def models(request: HttpRequest) -> JsonResponse:
             # An extra field the SDKs ignore: what the model can do (null: not known).
             "features": None if handle.features is None else list(handle.features),
         }
-        for handle in api.usable_models(workspace)
+        for handle in api.usable_models(workspace, environment=request.api_key.environment_id)
     ]
     return JsonResponse({"object": "list", "data": data})
 
@@ -295,7 +295,7 @@ def chat_completions(request: HttpRequest) -> HttpResponse:
         return event_stream(streamed, _sse(streamed, completion_id, created, include_usage))
     served = api.chat(workspace, model_id, messages, caller=_caller(request), **options)
     result = served.value
-    model = api.resolve(workspace, model_id, "llm").id
+    model = api.resolve(workspace, model_id, "llm", request.api_key.environment_id).id
     return JsonResponse(
         {
             "id": completion_id,
@@ -397,7 +397,9 @@ def embeddings(request: HttpRequest) -> JsonResponse:
                 {"object": "embedding", "index": i, "embedding": encoded(vector)}
                 for i, vector in enumerate(result.vectors)
             ],
-            "model": api.resolve(workspace, model_id, "text-embedding").id,
+            "model": api.resolve(
+                workspace, model_id, "text-embedding", request.api_key.environment_id
+            ).id,
             "usage": None  # unknown: the provider's counts were unreadable
             if result.usage is None
             else {
@@ -421,7 +423,9 @@ def moderations(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "id": f"modr-{uuid.uuid4().hex}",
-            "model": api.resolve(workspace, model_id, "moderation").id,
+            "model": api.resolve(
+                workspace, model_id, "moderation", request.api_key.environment_id
+            ).id,
             "results": served.value.results,
         }
     )

@@ -149,10 +149,14 @@ and message and raised afresh, since re-raising one stored exception would chain
 caller's frames onto its traceback."""
 
 
-def resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle:
-    """The usable model `model_id` names, or UnknownModel, AmbiguousModel or ModelUnavailable
-    (disabled, no usable credential) with the reason; ModelIdTooLong past the cap. Reused for
-    the configuration cache time, like routes."""
+def resolve(
+    workspace: Workspace, model_id: str, model_type: str, environment: int | None = None
+) -> ModelHandle:
+    """The usable model `model_id` names in `environment` (an id; None: the default one), or
+    UnknownModel, AmbiguousModel or ModelUnavailable (disabled, no usable credential there)
+    with the reason; ModelIdTooLong past the cap. Reused for the configuration cache time,
+    like routes: a model may be usable in one environment (its pin serves it) and not in
+    another, so the environment is part of the key."""
     model_id = (model_id or "").strip()
     if len(model_id) > MODEL_ID_MAX_LENGTH:
         raise ModelIdTooLong(
@@ -162,13 +166,15 @@ def resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle
 
     def load():
         try:
-            return _resolve(workspace, model_id, model_type)
+            return _resolve(
+                workspace, model_id, model_type, _environment_id(workspace, environment)
+            )
         except UnknownModel:
             raise  # a miss is not kept: any client can send endless new names
         except (AmbiguousModel, ModelUnavailable) as exc:
             return (type(exc), exc.message)
 
-    key = (workspace.pk, model_id, model_type)
+    key = (workspace.pk, model_id, model_type, environment)
     outcome = _resolved.get_or_load(key, load, workspace_id=workspace.pk)
     if isinstance(outcome, tuple):
         refusal, message = outcome
@@ -176,16 +182,32 @@ def resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle
     return outcome
 
 
-def _resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandle:
+def _environment_id(workspace: Workspace, environment: int | None) -> int | None:
+    """The environment whose pins count: the one given, else the workspace's default (None
+    when it has none yet, and so no pins)."""
+    if environment is not None:
+        return environment
+    return (
+        Environment.objects.filter(workspace=workspace, is_default=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _resolve(
+    workspace: Workspace, model_id: str, model_type: str, environment: int | None = None
+) -> ModelHandle:
     if not model_id:
         raise UnknownModel("Name a model, as provider/model.")
     provider_key, slash, name = model_id.partition("/")
     provider = get_provider(provider_key) if slash else None
     if provider is not None and name.endswith(CUSTOM_SUFFIX):
         # A custom model sharing a predefined model's name and type: "openai/gpt-4o#custom".
-        return _usable(workspace, provider, name.removesuffix(CUSTOM_SUFFIX), model_type, True)
+        return _usable(
+            workspace, provider, name.removesuffix(CUSTOM_SUFFIX), model_type, True, environment
+        )
     if provider is not None:
-        return _usable(workspace, provider, name, model_type)
+        return _usable(workspace, provider, name, model_type, environment=environment)
     # A bare name (or one whose first segment is not a provider: custom names hold slashes).
     candidates = [
         (p, model_id)
@@ -199,7 +221,9 @@ def _resolve(workspace: Workspace, model_id: str, model_type: str) -> ModelHandl
     usable, refusals = [], []
     for candidate_provider, name in dict.fromkeys(candidates):
         try:
-            usable.append(_usable(workspace, candidate_provider, name, model_type))
+            usable.append(
+                _usable(workspace, candidate_provider, name, model_type, environment=environment)
+            )
         except ModelUnavailable as exc:
             refusals.append(exc)
     if len({h.provider.key for h in usable}) > 1:
@@ -218,10 +242,16 @@ def _usable(
     name: str,
     model_type: str,
     custom: bool | None = None,
+    environment: int | None = None,
 ):
     try:
         row = model_for_use(
-            workspace=workspace, provider=provider, name=name, model_type=model_type, custom=custom
+            workspace=workspace,
+            provider=provider,
+            name=name,
+            model_type=model_type,
+            custom=custom,
+            environment=environment,
         )
     except ModelNotFound:
         raise UnknownModel(
@@ -242,13 +272,24 @@ def _handle(provider: ProviderSpec, row) -> ModelHandle:
     )
 
 
-def usable_models(workspace: Workspace, model_type: str | None = None) -> list[ModelHandle]:
-    """Every model the workspace can call now (for `GET /v1/models` and pickers)."""
+def usable_models(
+    workspace: Workspace,
+    model_type: str | None = None,
+    *,
+    environment: Environment | int | None = None,
+) -> list[ModelHandle]:
+    """Every model the workspace can call now in `environment` (None: the default one), for
+    `GET /v1/models` and pickers."""
+    if isinstance(environment, Environment):
+        if environment.workspace_id != workspace.pk:
+            raise InvalidInput("That environment belongs to another workspace.")
+        environment = environment.pk
+    environment = _environment_id(workspace, environment)
     handles = []
     for provider in catalog():
         if model_type and model_type not in provider.model_types:
             continue
-        models = provider_models(workspace=workspace, provider=provider)
+        models = provider_models(workspace=workspace, provider=provider, environment=environment)
         for row in [*models.predefined, *models.custom]:
             if row.status.usable and (not model_type or row.type == model_type):
                 handles.append(_handle(provider, row))
@@ -313,7 +354,7 @@ def _record(
             model=handle.name,
             model_type=handle.type,
             credential_id=credential.pk if isinstance(credential, Credential) else None,
-            credential_name=_credential_name(credential),
+            credential_name=credential_label(credential),
             source=handle.source,
             endpoint=endpoint,
             stream=stream,
@@ -330,7 +371,9 @@ def _record(
         logger.exception("could not record usage of %s", handle.id)
 
 
-def _credential_name(credential) -> str:
+def credential_label(credential) -> str:
+    """What served a call, in words: a workspace credential's name, or "System: <name>" for
+    the operator's (usage records and the playground say it so)."""
     if credential is None:
         return ""
     if isinstance(credential, Credential):
@@ -474,7 +517,7 @@ def chat(
     the provider cannot honour, or the model lacks, raises UnsupportedParameter (a 400 naming
     the field) before any credential is tried."""
     caller = caller.within(environment, workspace)
-    handle = resolve(workspace, model_id, "llm")
+    handle = resolve(workspace, model_id, "llm", caller.environment_id)
     adapter = get_adapter(handle.provider)
     request = _prepared(
         adapter, handle, messages, temperature, top_p, max_tokens, stop, options, stream=False
@@ -599,7 +642,7 @@ def _open_stream(
     caller: Caller,
     options: dict[str, Any],
 ) -> StreamedChat:
-    handle = resolve(workspace, model_id, "llm")
+    handle = resolve(workspace, model_id, "llm", caller.environment_id)
     adapter = get_adapter(handle.provider)
     request = _prepared(
         adapter, handle, messages, temperature, top_p, max_tokens, stop, options, stream=True
@@ -654,7 +697,7 @@ def embed(
     environment: Environment | None = None,
 ) -> Served[EmbeddingResult]:
     caller = caller.within(environment, workspace)
-    handle = resolve(workspace, model_id, "text-embedding")
+    handle = resolve(workspace, model_id, "text-embedding", caller.environment_id)
     adapter = get_adapter(handle.provider)
     return _call(
         workspace,
@@ -675,7 +718,7 @@ def moderate(
     environment: Environment | None = None,
 ) -> Served[ModerationResult]:
     caller = caller.within(environment, workspace)
-    handle = resolve(workspace, model_id, "moderation")
+    handle = resolve(workspace, model_id, "moderation", caller.environment_id)
     adapter = get_adapter(handle.provider)
     return _call(
         workspace,
@@ -732,7 +775,12 @@ def generate_image(
         raise InvalidInput("`prompt` must be a non-empty string.", field="prompt")
     if not 1 <= n <= settings.GATEWAY_MAX_IMAGES:
         raise InvalidInput(f"`n` must be from 1 to {settings.GATEWAY_MAX_IMAGES}.", field="n")
-    handle = resolve(workspace, model_id or default_model(workspace, "image"), "image")
+    handle = resolve(
+        workspace,
+        model_id or default_model(workspace, "image"),
+        "image",
+        caller.environment_id,
+    )
     adapter = get_adapter(handle.provider)
     return _call(
         workspace,
@@ -790,7 +838,12 @@ def speak(
             f"`input` is longer than {settings.GATEWAY_MAX_SPEECH_CHARACTERS} characters.",
             field="input",
         )
-    handle = resolve(workspace, model_id or default_model(workspace, "tts"), "tts")
+    handle = resolve(
+        workspace,
+        model_id or default_model(workspace, "tts"),
+        "tts",
+        caller.environment_id,
+    )
     adapter = get_adapter(handle.provider)
     characters = len(text)
     slot = stream_slot()
@@ -865,7 +918,12 @@ def transcribe(
             f"`file` is larger than {settings.GATEWAY_MAX_AUDIO_BYTES // 2**20} MiB.",
             field="file",
         )
-    handle = resolve(workspace, model_id or default_model(workspace, "speech2text"), "speech2text")
+    handle = resolve(
+        workspace,
+        model_id or default_model(workspace, "speech2text"),
+        "speech2text",
+        caller.environment_id,
+    )
     adapter = get_adapter(handle.provider)
     fallback = wav_seconds(audio)
 
@@ -924,7 +982,12 @@ def rerank(
         )
     if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
         raise InvalidInput("`top_n` must be a positive integer.", field="top_n")
-    handle = resolve(workspace, model_id or default_model(workspace, "rerank"), "rerank")
+    handle = resolve(
+        workspace,
+        model_id or default_model(workspace, "rerank"),
+        "rerank",
+        caller.environment_id,
+    )
     adapter = get_adapter(handle.provider)
     searches = math.ceil(len(documents) / 100)
     return _call(

@@ -1,6 +1,7 @@
-"""Reads for the Usage page: a workspace's calls, errors and tokens over a time range, totalled
-per provider, model or credential, per hour or day for the chart, and per day and group for the
-CSV export; plus the chart's geometry, drawn as SVG by the template.
+"""Reads for the Usage page: a workspace's calls, errors and tokens over a time range (in one
+environment, or all), totalled per provider, model, credential or environment, per hour or day
+for the chart, and per day and group for the CSV export; plus the chart's geometry, drawn as SVG
+by the template.
 
 Buckets are UTC hours and UTC days whatever `settings.TIME_ZONE` says, so a day means the same
 thing on the page, in the export and in every deployment. Ranges end with the current bucket:
@@ -19,7 +20,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from upstream.registry import get_provider
-from workspaces.models import Workspace
+from workspaces.models import Environment, Workspace
 
 from .models import UsageRecord
 
@@ -63,6 +64,9 @@ GROUPINGS = {
     "provider": ("Provider", ("provider",)),
     "model": ("Model", ("provider", "model")),
     "credential": ("Credential", ("provider", "credential_name")),
+    # The environment's name when the call was made (a record keeps it if it is renamed or
+    # deleted since).
+    "environment": ("Environment", ("environment_name",)),
 }
 DEFAULT_GROUPING = "provider"
 
@@ -124,6 +128,7 @@ class UsageRow(UsageTotals):
     provider: str = ""
     model: str = ""
     credential: str = ""
+    environment: str = ""
 
     @property
     def provider_label(self) -> str:
@@ -159,10 +164,13 @@ _AGGREGATES = {
 }
 
 
-def _records(workspace: Workspace, since: datetime, until: datetime):
-    return UsageRecord.objects.filter(
+def _records(
+    workspace: Workspace, since: datetime, until: datetime, environment: Environment | None
+):
+    records = UsageRecord.objects.filter(
         workspace=workspace, created_at__gte=since, created_at__lt=until
     )
+    return records if environment is None else records.filter(environment=environment)
 
 
 def _totals(values: dict) -> dict:
@@ -179,21 +187,48 @@ def _row_fields(values: dict) -> dict:
         "provider": values.get("provider", ""),
         "model": values.get("model", ""),
         "credential": values.get("credential_name", ""),
+        "environment": values.get("environment_name", ""),
     }
 
 
-def usage_totals(*, workspace: Workspace, since: datetime, until: datetime) -> UsageTotals:
-    """Everything in [since, until), in one row."""
-    return UsageTotals(**_totals(_records(workspace, since, until).aggregate(**_AGGREGATES)))
+def usage_environments(*, workspace: Workspace) -> list[Environment]:
+    """The environments the page filters by: the workspace's, the default first."""
+    return list(Environment.objects.filter(workspace=workspace))
+
+
+def usage_environment(*, workspace: Workspace, pk: str) -> Environment | None:
+    """The environment `pk` names among the workspace's; None for all (or an unknown id)."""
+    try:
+        return Environment.objects.filter(workspace=workspace, pk=int(pk)).first()
+    except (TypeError, ValueError):
+        return None
+
+
+def usage_totals(
+    *,
+    workspace: Workspace,
+    since: datetime,
+    until: datetime,
+    environment: Environment | None = None,
+) -> UsageTotals:
+    """Everything in [since, until) (of `environment`, None: all), in one row."""
+    records = _records(workspace, since, until, environment)
+    return UsageTotals(**_totals(records.aggregate(**_AGGREGATES)))
 
 
 def usage_summary(
-    *, workspace: Workspace, since: datetime, until: datetime, group_by: str
+    *,
+    workspace: Workspace,
+    since: datetime,
+    until: datetime,
+    group_by: str,
+    environment: Environment | None = None,
 ) -> list[UsageRow]:
-    """One row per provider, per model or per credential in [since, until), busiest first."""
+    """One row per provider, model, credential or environment in [since, until), busiest
+    first."""
     fields = _group_fields(group_by)
     rows = (
-        _records(workspace, since, until)
+        _records(workspace, since, until, environment)
         .order_by()
         .values(*fields)
         .annotate(**_AGGREGATES)
@@ -203,11 +238,16 @@ def usage_summary(
 
 
 def usage_series(
-    *, workspace: Workspace, since: datetime, until: datetime, bucket: str
+    *,
+    workspace: Workspace,
+    since: datetime,
+    until: datetime,
+    bucket: str,
+    environment: Environment | None = None,
 ) -> list[UsagePoint]:
     """One point per UTC hour or day from `since` up to `until`, zeros where nothing happened."""
     rows = (
-        _records(workspace, since, until)
+        _records(workspace, since, until, environment)
         .order_by()
         .annotate(start=_TRUNC[bucket]("created_at", tzinfo=UTC))
         .values("start")
@@ -224,12 +264,18 @@ def usage_series(
 
 
 def usage_export(
-    *, workspace: Workspace, since: datetime, until: datetime, group_by: str
+    *,
+    workspace: Workspace,
+    since: datetime,
+    until: datetime,
+    group_by: str,
+    environment: Environment | None = None,
 ) -> list[UsageExportRow]:
-    """One row per UTC day and group that had calls, oldest day first."""
-    fields = _group_fields(group_by)
+    """One row per UTC day, group and environment that had calls, oldest day first: every
+    row carries its environment, whatever the grouping."""
+    fields = tuple(dict.fromkeys([*_group_fields(group_by), "environment_name"]))
     rows = (
-        _records(workspace, since, until)
+        _records(workspace, since, until, environment)
         .order_by()
         .annotate(day=TruncDay("created_at", tzinfo=UTC))
         .values("day", *fields)

@@ -1,9 +1,12 @@
 """Settings → Usage (owners and admins): the workspace's calls, errors and tokens over a chosen
-range, as a chart and a table grouped by provider, model or credential, and as a CSV export."""
+range and environment, as a chart and a table grouped by provider, model, credential or
+environment, and as a CSV export."""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django import forms
 from django.http import HttpResponse
@@ -12,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from workspaces.access import workspace_view
 from workspaces.htmx import HtmxHttpRequest, render_page
-from workspaces.models import Role
+from workspaces.models import Environment, Role
 
 from . import selectors
 
@@ -25,40 +28,74 @@ class UsageFilterForm(forms.Form):
         label="Group by",
         choices=[(key, label) for key, (label, _) in selectors.GROUPINGS.items()],
     )
+    environment = forms.ChoiceField(label="Environment", required=False)
+
+    def __init__(self, *args, environments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].choices = [("", "All environments")] + [
+            (str(e.pk), e.name) for e in environments
+        ]
 
 
-def _filters(request: HtmxHttpRequest) -> tuple[selectors.UsageRange, str]:
-    """The range and grouping asked for; anything unknown falls back to the default, one
-    parameter at a time (a stale bookmark still shows a page, never an error)."""
+@dataclass(frozen=True)
+class _Filters:
+    usage_range: selectors.UsageRange
+    group_by: str
+    environment: Environment | None  # None: all
+
+    @property
+    def query(self) -> str:
+        """The same filters as a query string (for the CSV link)."""
+        params = {"range": self.usage_range.key, "group": self.group_by}
+        if self.environment is not None:
+            params["environment"] = str(self.environment.pk)
+        return urlencode(params)
+
+
+def _filters(request: HtmxHttpRequest) -> _Filters:
+    """The range, grouping and environment asked for; anything unknown falls back to the
+    default, one parameter at a time (a stale bookmark still shows a page, never an error;
+    another workspace's environment is all environments)."""
     range_key = request.GET.get("range", "")
     group_by = request.GET.get("group", "")
     usage_range = selectors.RANGES.get(range_key) or selectors.RANGES[selectors.DEFAULT_RANGE]
     if group_by not in selectors.GROUPINGS:
         group_by = selectors.DEFAULT_GROUPING
-    return usage_range, group_by
+    environment = selectors.usage_environment(
+        workspace=request.workspace, pk=request.GET.get("environment", "")
+    )
+    return _Filters(usage_range, group_by, environment)
 
 
 @require_GET
 @vary_on_headers("HX-Request")
 @workspace_view(Role.ADMIN)
 def usage_page(request: HtmxHttpRequest) -> HttpResponse:
-    usage_range, group_by = _filters(request)
+    filters = _filters(request)
+    usage_range, group_by, environment = filters.usage_range, filters.group_by, filters.environment
     since, until = usage_range.bounds()
-    points = selectors.usage_series(
-        workspace=request.workspace, since=since, until=until, bucket=usage_range.bucket
+    scope = {"workspace": request.workspace, "since": since, "until": until}
+    points = selectors.usage_series(**scope, bucket=usage_range.bucket, environment=environment)
+    totals = selectors.usage_totals(**scope, environment=environment)
+    form = UsageFilterForm(
+        initial={
+            "range": usage_range.key,
+            "group": group_by,
+            "environment": str(environment.pk) if environment else "",
+        },
+        environments=selectors.usage_environments(workspace=request.workspace),
     )
-    totals = selectors.usage_totals(workspace=request.workspace, since=since, until=until)
     context = {
-        "form": UsageFilterForm(initial={"range": usage_range.key, "group": group_by}),
+        "form": form,
+        "filters": filters,
         "usage_range": usage_range,
         "group_by": group_by,
         "group_label": selectors.GROUPINGS[group_by][0],
+        "environment": environment,
         "since": since,
         "until": until,
         "totals": totals,
-        "rows": selectors.usage_summary(
-            workspace=request.workspace, since=since, until=until, group_by=group_by
-        ),
+        "rows": selectors.usage_summary(**scope, group_by=group_by, environment=environment),
         "chart": selectors.usage_chart(
             points, bucket=usage_range.bucket, range_label=usage_range.label
         ),
@@ -81,6 +118,7 @@ CSV_COLUMNS = [
     "speech_characters",
     "audio_seconds",
     "rerank_searches",
+    "environment",  # the environment's name at call time; new columns go last
 ]
 
 
@@ -92,12 +130,17 @@ def _cell(text: str) -> str:
 @require_GET
 @workspace_view(Role.ADMIN)
 def usage_csv(request: HtmxHttpRequest) -> HttpResponse:
-    """One row per UTC day and group that had calls, for the same range and grouping as the
-    page."""
-    usage_range, group_by = _filters(request)
+    """One row per UTC day, group and environment that had calls, for the same range,
+    grouping and environment as the page."""
+    filters = _filters(request)
+    usage_range = filters.usage_range
     since, until = usage_range.bounds()
     rows = selectors.usage_export(
-        workspace=request.workspace, since=since, until=until, group_by=group_by
+        workspace=request.workspace,
+        since=since,
+        until=until,
+        group_by=filters.group_by,
+        environment=filters.environment,
     )
     filename = f"usage-{request.workspace.slug}-{usage_range.key}.csv"
     response = HttpResponse(
@@ -123,6 +166,7 @@ def usage_csv(request: HtmxHttpRequest) -> HttpResponse:
                 row.characters,
                 row.seconds,
                 row.searches,
+                _cell(row.environment),
             ]
         )
     return response

@@ -1,7 +1,8 @@
 """The Playground's media tabs: generate an image, hear a voice, transcribe an upload, rank
 documents. Any member may use them (the decorator checks the role on the server, as for the
 chat tab); each run goes through `invocation.api` like the gateway's calls, so it is routed,
-metered and recorded under the member.
+metered and recorded under the member, in the environment chosen on the form (as on the chat
+tab: `EnvironmentForm`), and its result says which credential served it there.
 
 The pages work without JavaScript: a POST renders the page again with the result (the image
 and the audio inline as data URLs, never a provider's secret or URL with a key in it).
@@ -17,24 +18,25 @@ from django import forms
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from invocation import api
 from invocation.capacity import TooManyStreams
 from providers.defaults import default_model_id
-from providers.fields import ModelField, WorkspaceForm
+from providers.fields import ModelField
 from providers.model_options import first_active_option
 from providers.selectors import ModelUnavailable
 from upstream.errors import ProviderError
 from workspaces.access import workspace_view
 from workspaces.htmx import HtmxHttpRequest
 
-from .views import Failure, _failure
+from .views import EnvironmentForm, Failure, _failure
 
 TEMPLATE = "playground/media.html"
 
 
-class ImageForm(WorkspaceForm):
+class ImageForm(EnvironmentForm):
     model = ModelField(model_type="image", label="Model")
     prompt = forms.CharField(
         label="Prompt", max_length=4000, widget=forms.Textarea(attrs={"rows": 4})
@@ -50,7 +52,7 @@ class ImageForm(WorkspaceForm):
     )
 
 
-class SpeechForm(WorkspaceForm):
+class SpeechForm(EnvironmentForm):
     model = ModelField(model_type="tts", label="Model")
     text = forms.CharField(
         label="Text to speak",
@@ -65,7 +67,7 @@ class SpeechForm(WorkspaceForm):
     )
 
 
-class TranscriptionForm(WorkspaceForm):
+class TranscriptionForm(EnvironmentForm):
     model = ModelField(model_type="speech2text", label="Model")
     file = forms.FileField(
         label="Audio file",
@@ -77,7 +79,7 @@ class TranscriptionForm(WorkspaceForm):
     )
 
 
-class RerankForm(WorkspaceForm):
+class RerankForm(EnvironmentForm):
     model = ModelField(model_type="rerank", label="Model")
     query = forms.CharField(label="Query", max_length=2000)
     documents = forms.CharField(
@@ -93,6 +95,7 @@ class Result:
 
     model: str
     credential: str
+    environment: str
     latency_ms: int
     images: list[str] = field(default_factory=list)  # data: or https URLs
     audio: str = ""  # a data: URL
@@ -107,7 +110,7 @@ class Tab:
     label: str
     icon: str
     model_type: str
-    form: type[WorkspaceForm]
+    form: type[EnvironmentForm]
     intro: str
 
 
@@ -154,9 +157,20 @@ TABS = {
 }
 
 
-def _initial_form(request: HtmxHttpRequest, tab: Tab) -> WorkspaceForm:
-    """The form on the default model of the type, or the first active one."""
-    form = tab.form(workspace=request.workspace)
+def _form(request: HtmxHttpRequest, tab: Tab, *args) -> EnvironmentForm:
+    return tab.form(
+        *args,
+        workspace=request.workspace,
+        environment=request.GET.get("environment"),
+        refresh_url=reverse(tab.url_name),
+        form_id="media-form",
+    )
+
+
+def _initial_form(request: HtmxHttpRequest, tab: Tab) -> EnvironmentForm:
+    """The form on the default model of the type, or the first active one (in the environment
+    asked for, else the default one)."""
+    form = _form(request, tab)
     model_field = form.fields["model"]
     option = model_field.option(
         default_model_id(workspace=request.workspace, model_type=tab.model_type)
@@ -180,7 +194,7 @@ def _page(request, tab: Tab, form, *, result=None, failure=None, status=200) -> 
 
 
 def _run(request: HtmxHttpRequest, tab: Tab, form, data: dict) -> Result:
-    caller = api.Caller(user_id=request.user.pk)
+    caller = api.Caller(user_id=request.user.pk, environment=form.chosen_environment)
     option = form.fields["model"].option(data["model"])
     model_id = option.gateway_id
     started = time.perf_counter()
@@ -189,7 +203,8 @@ def _run(request: HtmxHttpRequest, tab: Tab, form, data: dict) -> Result:
     def result(served_credential, **output) -> Result:
         return Result(
             model=option.id,
-            credential=served_credential.name,
+            credential=api.credential_label(served_credential),
+            environment=form.chosen_environment.name,
             latency_ms=round((time.perf_counter() - started) * 1000),
             **output,
         )
@@ -242,7 +257,7 @@ def _media_view(key: str):
     def view(request: HtmxHttpRequest) -> HttpResponse:
         if request.method == "GET":
             return _page(request, tab, _initial_form(request, tab))
-        form = tab.form(request.POST, request.FILES, workspace=request.workspace)
+        form = _form(request, tab, request.POST, request.FILES)
         if not form.is_valid():
             return _page(request, tab, form, status=422)
         upload = form.cleaned_data.get("file")

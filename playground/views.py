@@ -9,7 +9,10 @@ before the stream starts is a JSON error with a 4xx/5xx status. Without JavaScri
 posts normally and the page comes back with the whole answer.
 
 Calls go through `invocation.api.chat_stream` like the gateway's, so they are routed, metered and
-recorded (under the member) the same way.
+recorded (under the member) the same way, in the environment chosen on the page (the default
+one unless another is chosen): its pins serve the run, the model field shows the statuses there,
+and the answer says which credential served it in which environment. Any member may run in any
+environment of the workspace; the server takes only the workspace's own.
 
 The rest of the chat surface, offered only for a model whose features have it (the section
 re-renders through `playground` with HX-Target `playground-extras` when another model is
@@ -36,6 +39,7 @@ from django import forms
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
@@ -51,6 +55,8 @@ from upstream.errors import ProviderError
 from workspaces.access import workspace_view
 from workspaces.exceptions import error_answer
 from workspaces.htmx import HtmxHttpRequest, render_page
+from workspaces.models import Environment
+from workspaces.services import default_environment
 
 from .tool_rounds import CallCollector, Round, TranscriptError, parse_transcript, transcript_json
 from .uploads import ACCEPT, ImageUploadHandler, data_url, image_type
@@ -60,7 +66,63 @@ logger = logging.getLogger(__name__)
 TEMPLATE = "playground/playground.html"
 
 
-class PlaygroundForm(WorkspaceForm):
+class EnvironmentForm(WorkspaceForm):
+    """A playground form run in an environment of the workspace: the choice comes first, and
+    the model field judges its models there. `environment` (an id, from the page's query) is
+    the unbound form's choice; a bound form reads it from its data. What names no environment
+    of the workspace falls back to the default one, and is refused when posted. `refresh_url`
+    makes the select re-render the model field (`#model-field`) through HTMX when it changes,
+    keeping the model chosen in `form_id`."""
+
+    environment = forms.ModelChoiceField(
+        label="Environment",
+        queryset=Environment.objects.none(),
+        empty_label=None,
+        required=False,  # not sent: the default one
+        help_text="Its pinned credentials serve the run; what it does not pin follows the "
+        "workspace's defaults.",
+    )
+
+    def __init__(
+        self,
+        *args,
+        workspace,
+        environment: str | None = None,
+        refresh_url: str = "",
+        form_id: str = "",
+        **kwargs,
+    ):
+        default = default_environment(workspace)
+        environments = list(Environment.objects.filter(workspace=workspace))
+        data = args[0] if args else kwargs.get("data")
+        wanted = data.get("environment") if data is not None else environment
+        chosen = next((e for e in environments if str(e.pk) == str(wanted or "")), default)
+        super().__init__(*args, workspace=workspace, environment=chosen, **kwargs)
+        field_ = self.fields["environment"]
+        field_.queryset = Environment.objects.filter(workspace=workspace)
+        field_.initial = chosen.pk
+        self.default_environment = default
+        if len(environments) <= 1:
+            field_.widget = forms.HiddenInput()
+        elif refresh_url:
+            field_.widget.attrs.update(
+                {
+                    "hx-get": refresh_url,
+                    "hx-trigger": "change",
+                    "hx-include": f"#{form_id} [name=model]",
+                    "hx-target": "#model-field",
+                    "hx-select": "#model-field",
+                    "hx-swap": "outerHTML",
+                }
+            )
+
+    @property
+    def chosen_environment(self) -> Environment:
+        """The environment a valid form runs in."""
+        return self.cleaned_data.get("environment") or self.default_environment
+
+
+class PlaygroundForm(EnvironmentForm):
     model = ModelField(model_type="llm", label="Model")
     system = forms.CharField(
         label="System prompt (optional)",
@@ -249,6 +311,7 @@ class Run:
     model: str
     credential: str
     started: float
+    environment: str = ""
     text: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -294,6 +357,7 @@ class Run:
         return {
             "model": self.model,
             "credential": self.credential,
+            "environment": self.environment,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "reasoning_tokens": self.reasoning_tokens,
@@ -398,13 +462,22 @@ def _page(request: HtmxHttpRequest, form: PlaygroundForm, *, run=None, error=Non
     return render_page(request, TEMPLATE, context, targets=("playground-extras",), status=status)
 
 
+def _environment_choice(request: HtmxHttpRequest) -> dict:
+    """The environment asked for in the query, and how its select refreshes the model field."""
+    return {
+        "environment": request.GET.get("environment"),
+        "refresh_url": request.path if request.method == "GET" else reverse("playground"),
+        "form_id": "playground-form",
+    }
+
+
 @require_GET
 @workspace_view()
 def playground(request: HtmxHttpRequest) -> HttpResponse:
     """The page starts on the default LLM, or the first active one when it has none; `?model=`
     chooses another (the page asks for its image and function section this way, HX-Target
     `playground-extras`, when the member picks a model, keeping the function typed so far)."""
-    form = PlaygroundForm(workspace=request.workspace)
+    form = PlaygroundForm(workspace=request.workspace, **_environment_choice(request))
     field_ = form.fields["model"]
     option = _option(form, request.GET.get("model"))
     if option is None:
@@ -441,6 +514,7 @@ def _run(request: HtmxHttpRequest, handler: ImageUploadHandler) -> HttpResponse:
         request.FILES,
         workspace=request.workspace,
         image_too_large=handler.too_large,
+        **_environment_choice(request),
     )
     if not form.is_valid():
         failure = Failure(
@@ -486,6 +560,7 @@ def _run(request: HtmxHttpRequest, handler: ImageUploadHandler) -> HttpResponse:
             option.gateway_id,
             messages,
             caller=api.Caller(user_id=request.user.pk),
+            environment=form.chosen_environment,
             **options,
         )
     except (
@@ -496,7 +571,13 @@ def _run(request: HtmxHttpRequest, handler: ImageUploadHandler) -> HttpResponse:
         ProviderError,
     ) as exc:
         return _refused(request, form, _failure(exc), streaming)
-    run = Run(model=option.id, credential=streamed.credential.name, started=started, rounds=rounds)
+    run = Run(
+        model=option.id,
+        credential=api.credential_label(streamed.credential),
+        environment=form.chosen_environment.name,
+        started=started,
+        rounds=rounds,
+    )
     if not streaming:
         return _page(request, form, run=_collect(streamed, run))
     return event_stream(streamed, _events(request, streamed, run))

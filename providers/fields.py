@@ -7,6 +7,10 @@ model's status and the load-balancing icon, to choose one model of a type.
     form = PromptForm(request.POST or None, workspace=request.workspace)
     form.is_valid() and form.cleaned_data["model"]  # "openai/gpt-4o-mini"
 
+A model's status is the one it has in an environment of the workspace: `environment=` (on the
+field, or on `WorkspaceForm` for all its fields), by default the workspace's default one. A
+model that only an environment's pin serves is usable there and nowhere else.
+
 The widget is a radio group styled as a list (native keyboard handling: Tab into the group,
 arrow keys between models; works without JavaScript), one group per provider, with a search box
 that re-renders the list through `model-field-search` (HTMX). Unusable models are listed but
@@ -31,6 +35,7 @@ from workspaces.models import Workspace
 
 from .model_options import (
     ModelOption,
+    environment_for_models,
     model_groups,
     model_option_for_id,
     model_options,
@@ -53,6 +58,7 @@ def picker_context(
     disabled: bool = False,
     invalid: bool = False,
     describedby: str = "",
+    environment: int | None = None,
 ) -> dict:
     """What the widget's template needs; the search endpoint builds the same for its list."""
     # Usable models first; the others (and why) behind "Show unavailable (N)". The chosen
@@ -102,6 +108,7 @@ def picker_context(
         "invalid": invalid,
         "describedby": describedby,
         "search_url": reverse("model-field-search"),
+        "environment": environment or "",  # the search lists the statuses in the same one
         "has_models": bool(options),
         # A list with nothing to choose still scrolls: it takes the focus itself, so a keyboard
         # can scroll it (axe: scrollable-region-focusable).
@@ -147,6 +154,7 @@ class ModelPicker(forms.Widget):
             disabled=bool(field and field.disabled),
             invalid="is-invalid" in attrs.get("class", ""),
             describedby=attrs.get("aria-describedby", ""),
+            environment=field.environment_id if field else None,
         )
         return mark_safe(render_to_string(self.template_name, context))  # noqa: S308 - escaped
 
@@ -188,7 +196,9 @@ class ModelSelect(ModelPicker):
 
 class ModelField(forms.Field):
     """A model of the workspace, as its id ("provider/model"). `model_type` limits the list to
-    one type ("llm", "text-embedding"...); `workspace` may be given here or by `WorkspaceForm`.
+    one type ("llm", "text-embedding"...); `workspace` may be given here or by `WorkspaceForm`;
+    `environment` (an Environment or its id; None: the default one) is where the statuses
+    are judged.
     """
 
     widget = ModelPicker
@@ -205,12 +215,15 @@ class ModelField(forms.Field):
         workspace: Workspace | None = None,
         model_type: str | None = None,
         options: Sequence[ModelOption] | None = None,
+        environment=None,
         **kwargs,
     ):
         if model_type is not None and model_type not in MODEL_TYPES:
             raise ValueError(f"Unknown model type {model_type!r}: one of {', '.join(MODEL_TYPES)}")
         self.model_type = model_type
         self._workspace = workspace
+        self._environment = environment
+        self._environment_id: int | None = None  # resolved with the options
         self._options = None if options is None else self._of_type(options)
         super().__init__(**kwargs)
         self.widget.field = self
@@ -234,16 +247,42 @@ class ModelField(forms.Field):
             self._options = None
         self._workspace = workspace
 
-    def use_options(self, options: Sequence[ModelOption]) -> None:
+    @property
+    def environment(self):
+        return self._environment
+
+    @environment.setter
+    def environment(self, environment) -> None:
+        if getattr(environment, "pk", environment) != getattr(
+            self._environment, "pk", self._environment
+        ):
+            self._options = None  # read again, with that environment's statuses
+        self._environment = environment
+
+    @property
+    def environment_id(self) -> int | None:
+        """The environment the options were judged in (the default one unless given)."""
+        self.options  # noqa: B018 - resolves it
+        return self._environment_id
+
+    def use_options(self, options: Sequence[ModelOption], environment_id: int | None = None):
         """Share options already read (a form with several model fields reads them once)."""
         self._options = self._of_type(options)
+        self._environment_id = environment_id
 
     @property
     def options(self) -> list[ModelOption]:
         if self._options is None:
             if self._workspace is None:
                 raise RuntimeError("ModelField needs a workspace: ModelField(workspace=...).")
-            self._options = model_options(workspace=self._workspace, model_type=self.model_type)
+            self._environment_id = environment_for_models(
+                workspace=self._workspace, environment=self._environment
+            )
+            self._options = model_options(
+                workspace=self._workspace,
+                model_type=self.model_type,
+                environment=self._environment_id,
+            )
         return self._options
 
     def to_python(self, value) -> str:
@@ -280,19 +319,25 @@ class ModelField(forms.Field):
 
 
 class WorkspaceForm(forms.Form):
-    """A form whose model fields list `workspace`'s models, read once for all of them."""
+    """A form whose model fields list `workspace`'s models, read once for all of them, with
+    their statuses in `environment` (None: the default one)."""
 
-    def __init__(self, *args, workspace: Workspace, **kwargs):
+    def __init__(self, *args, workspace: Workspace, environment=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.workspace = workspace
         model_fields = [f for f in self.fields.values() if isinstance(f, ModelField)]
         types = {f.model_type for f in model_fields}
-        shared = None
+        shared = environment_id = None
         if len(model_fields) > 1:
+            environment_id = environment_for_models(workspace=workspace, environment=environment)
             shared = model_options(
-                workspace=workspace, model_type=types.pop() if len(types) == 1 else None
+                workspace=workspace,
+                model_type=types.pop() if len(types) == 1 else None,
+                environment=environment_id,
             )
         for field in model_fields:
             field.workspace = workspace
+            if environment is not None:
+                field.environment = environment
             if shared is not None:
-                field.use_options(shared)
+                field.use_options(shared, environment_id)

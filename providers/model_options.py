@@ -18,7 +18,7 @@ from balancing.services import ModelRef
 from upstream.registry import catalog, get_provider
 from upstream.schema import MODEL_TYPES, ProviderSpec
 from upstream.status import ModelStatus
-from workspaces.models import Workspace
+from workspaces.models import Environment, Workspace
 
 from .selectors import ModelRow, provider_models
 
@@ -126,14 +126,18 @@ class ModelGroup:
         return sum(1 for option in self.options if option.usable)
 
 
-def model_options(*, workspace: Workspace, model_type: str | None = None) -> list[ModelOption]:
+def model_options(
+    *, workspace: Workspace, model_type: str | None = None, environment: int | None = None
+) -> list[ModelOption]:
     """Every model of the workspace (of `model_type` when given), predefined and custom, usable
-    or not, in catalog order; another workspace's custom models never appear."""
+    or not, in catalog order; another workspace's custom models never appear. `environment` (an
+    id of the workspace's) gives the statuses there, where its pins come first; None: the
+    workspace's configuration alone."""
     options = []
     for provider in catalog():
         if model_type and model_type not in provider.model_types:
             continue
-        models = provider_models(workspace=workspace, provider=provider)
+        models = provider_models(workspace=workspace, provider=provider, environment=environment)
         for row in [*models.predefined, *models.custom]:
             if not model_type or row.type == model_type:
                 options.append(ModelOption(provider=provider, row=row))
@@ -193,3 +197,15 @@ def first_active_option(options: Iterable[ModelOption]) -> ModelOption | None:
     preferring models that are not deprecated."""
     ordered = [o for group in model_groups(options) for o in group.options if o.usable]
     return next((o for o in ordered if not o.deprecated), ordered[0] if ordered else None)
+
+
+def environment_for_models(*, workspace: Workspace, environment=None) -> int | None:
+    """The id of the environment a model field follows: `environment` (an Environment or an
+    id) when it is the workspace's, else the workspace's default one (None without any)."""
+    environments = Environment.objects.filter(workspace=workspace)
+    if environment is not None:
+        pk = getattr(environment, "pk", environment)
+        found = environments.filter(pk=pk).values_list("pk", flat=True).first()
+        if found is not None:
+            return found
+    return environments.filter(is_default=True).values_list("pk", flat=True).first()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from balancing.selectors import PoolFlag, pool_flags, pool_warning_counts
+from balancing.selectors import PoolFlag, environment_pins, pool_flags, pool_warning_counts
 from credentials.models import Credential, CustomModel
 from credentials.selectors import ProviderCredentialSummary, provider_credential_summaries
 from system.quotas import quota_states
@@ -175,9 +175,47 @@ def _credential_status(credentials, flag: PoolFlag | None) -> str | None:
     return _default_status(credentials)
 
 
+@dataclass(frozen=True)
+class _EnvironmentChoices:
+    """What an environment pins for a provider's models: its own pools' flags and its pins
+    ({(name, type, custom): credential id}, ("", "", False) the provider pin). Empty: the
+    workspace's configuration alone."""
+
+    flags: dict[tuple[str, str, bool], PoolFlag]
+    pins: dict[tuple[str, str, bool], int]
+
+
+_NO_ENVIRONMENT = _EnvironmentChoices({}, {})
+
+
+def _serving(
+    credentials, key: tuple[str, str, bool], flag: PoolFlag | None, chosen: _EnvironmentChoices
+) -> tuple[str | None, PoolFlag | None]:
+    """The status of what serves a model's calls, and the pool in effect, in the order
+    invocation/failover.py routes them: the environment's own pool, else the credential it
+    pins (the model's, else for a predefined model the provider's), else the workspace's pool
+    or default credential."""
+    pinned_id = chosen.pins.get(key)
+    if pinned_id is None and not key[2]:
+        pinned_id = chosen.pins.get(("", "", False))
+    pinned = next((c for c in credentials if c.pk == pinned_id), None)
+    own = chosen.flags.get(key)
+    if own is not None and own.active:
+        return own.credential_status(list(credentials), pinned), own
+    if pinned is not None:
+        return pinned.status, None
+    return _credential_status(credentials, flag), flag
+
+
 def _custom_model_row(
-    model: CustomModel, credentials, *, enabled: bool, flag: PoolFlag | None = None
+    model: CustomModel,
+    credentials,
+    *,
+    enabled: bool,
+    flag: PoolFlag | None = None,
+    chosen: _EnvironmentChoices = _NO_ENVIRONMENT,
 ) -> ModelRow:
+    status, flag = _serving(credentials, (model.name, model.type, True), flag, chosen)
     return ModelRow(
         name=model.name,
         type=model.type,
@@ -185,11 +223,7 @@ def _custom_model_row(
         custom=model,
         enabled=enabled,
         credentials=tuple(credentials),
-        status=model_status(
-            enabled=enabled,
-            default_credential_status=_credential_status(credentials, flag),
-            custom=True,
-        ),
+        status=model_status(enabled=enabled, default_credential_status=status, custom=True),
         load_balancing=bool(flag and flag.active),
         pool_warning=flag.warning if flag else "",
     )
@@ -212,9 +246,15 @@ def custom_model_row(
     )
 
 
-def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> ProviderModels:
+def provider_models(
+    *, workspace: Workspace, provider: ProviderSpec, environment: int | None = None
+) -> ProviderModels:
     """Every model of a provider for a workspace, with statuses and load-balancing flags, in
-    five queries whatever the number of models and credentials."""
+    five queries whatever the number of models and credentials.
+
+    `environment` (an id) gives each model's status in that environment, where its pins and
+    own pools come first (two or three more queries); None: the workspace's configuration
+    alone, as the provider page shows it."""
     credentials = list(
         Credential.objects.filter(workspace=workspace, provider=provider.key)
         .only(
@@ -233,6 +273,14 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
         by_scope.setdefault((credential.model_name, credential.model_type), []).append(credential)
 
     flags = pool_flags(workspace=workspace, provider=provider.key)
+    chosen = _NO_ENVIRONMENT
+    if environment is not None:
+        chosen = _EnvironmentChoices(
+            pool_flags(workspace=workspace, provider=provider.key, environment=environment),
+            environment_pins(
+                workspace=workspace, environment_id=environment, provider=provider.key
+            ),
+        )
     provider_credentials = by_scope.get(("", ""), [])
     system = system_state(
         workspace, provider.key, has_custom=_default_status(provider_credentials) is not None
@@ -243,7 +291,8 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
         if system is not None and system.in_use and system.offer.offers(m.name):
             predefined.append(_system_row(m.name, m.type, m.label, enabled, system, m))
             continue
-        flag = flags.get((m.name, m.type, False))
+        key = (m.name, m.type, False)
+        status, flag = _serving(provider_credentials, key, flags.get(key), chosen)
         predefined.append(
             ModelRow(
                 name=m.name,
@@ -251,10 +300,7 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
                 label=m.label,
                 predefined=m,
                 enabled=enabled,
-                status=model_status(
-                    enabled=enabled,
-                    default_credential_status=_credential_status(provider_credentials, flag),
-                ),
+                status=model_status(enabled=enabled, default_credential_status=status),
                 load_balancing=bool(flag and flag.active),
                 pool_warning=flag.warning if flag else "",
             )
@@ -271,6 +317,7 @@ def provider_models(*, workspace: Workspace, provider: ProviderSpec) -> Provider
             by_scope.get((model.name, model.type), []),
             enabled=(model.name, model.type) not in disabled,
             flag=flags.get((model.name, model.type, True)),
+            chosen=chosen,
         )
         for model in sorted(customs, key=lambda c: (c.type, c.name.lower()))
     ]
@@ -334,14 +381,15 @@ def model_for_use(
     name: str,
     model_type: str,
     custom: bool | None = None,
+    environment: int | None = None,
 ) -> ModelRow:
-    """The model a call would use, or ModelUnavailable: disabled, no usable credential, or
-    unknown (ModelNotFound).
+    """The model a call would use (in `environment`, an id: see `provider_models`), or
+    ModelUnavailable: disabled, no usable credential, or unknown (ModelNotFound).
 
     Invocation (the Python API and the gateway) goes through here, so a model switched off in
     the workspace is refused wherever it is called from.
     """
-    models = provider_models(workspace=workspace, provider=provider)
+    models = provider_models(workspace=workspace, provider=provider, environment=environment)
     row = next(
         (
             r

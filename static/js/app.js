@@ -331,7 +331,7 @@
       }
       parts.called = true;
     } else if (name === "done") {
-      ["model", "tokens", "latency", "credential"].forEach((key) => {
+      ["model", "tokens", "latency", "credential", "environment"].forEach((key) => {
         parts.meta.querySelector(`[data-meta=${key}]`).textContent = payload[key] === null ? "" : payload[key];
       });
       parts.meta.hidden = false;

@@ -406,6 +406,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
         "speech_characters",
         "audio_seconds",
         "rerank_searches",
+        "environment",  # new columns come last
     ]
     assert [dict(row) for row in rows] == [
         {
@@ -423,6 +424,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "speech_characters": "0",
             "audio_seconds": "0",
             "rerank_searches": "0",
+            "environment": "",
         },
         {
             "date": "2025-03-10",
@@ -439,6 +441,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "speech_characters": "0",
             "audio_seconds": "0",
             "rerank_searches": "0",
+            "environment": "",
         },
         {
             "date": "2025-03-13",
@@ -455,6 +458,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "speech_characters": "0",
             "audio_seconds": "0",
             "rerank_searches": "0",
+            "environment": "",
         },
         {
             "date": "2025-03-15",
@@ -471,6 +475,7 @@ def test_csv_has_one_row_per_day_and_model(client_for, mixed_week):
             "speech_characters": "0",
             "audio_seconds": "0",
             "rerank_searches": "0",
+            "environment": "",
         },
     ]
 
@@ -574,3 +579,81 @@ def test_csv_counts_media_units_per_model(client_for, media_day):
     assert by_model["whisper-1"]["audio_seconds"] == "45"
     assert by_model["rerank-v3.5"]["rerank_searches"] == "2"
     assert by_model["tts-1"]["images"] == "0"
+
+
+# --- Environments ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_environments(workspace, members):
+    """Calls today in Production (2) and Development (1), and one from before environments."""
+    from workspaces.services import default_environment, environment_create
+
+    production = default_environment(workspace)
+    development = environment_create(
+        workspace=workspace, name="Development", acting_user=members["owner"].user
+    )
+    for environment, tokens in ((production, 100), (production, 200), (development, 7)):
+        record(
+            workspace,
+            TODAY + timedelta(hours=1),
+            environment=environment,
+            environment_name=environment.name,
+            prompt_tokens=tokens,
+            completion_tokens=0,
+        )
+    record(workspace, TODAY + timedelta(hours=2), prompt_tokens=1, completion_tokens=0)
+    return {"Production": production, "Development": development}
+
+
+def test_totals_per_environment(workspace, two_environments):
+    rows = {
+        row.environment: (row.calls, row.total_tokens) for row in summary(workspace, "environment")
+    }
+    assert rows == {"Production": (2, 300), "Development": (1, 7), "": (1, 1)}
+
+
+def test_the_page_filters_by_environment(client_for, two_environments):
+    client = client_for("admin")
+    development = two_environments["Development"]
+    html = client.get(reverse("usage"), {"environment": development.pk}).content.decode()
+    assert 'data-usage-total="calls">1<' in html
+    assert "in Development" in html
+    everything = client.get(reverse("usage")).content.decode()
+    assert 'data-usage-total="calls">4<' in everything
+    select = everything.split('name="environment"', 1)[1].split("</select>", 1)[0]
+    assert "All environments" in select and "Production" in select and "Development" in select
+
+
+def test_the_page_groups_by_environment(client_for, two_environments):
+    html = client_for("admin").get(reverse("usage"), {"group": "environment"}).content.decode()
+    table = html.split("By environment", 1)[1]
+    assert '<th scope="col">Environment</th>' in table
+    assert table.index("Production") < table.index("Development")  # busiest first
+    assert "No environment (calls before environments)" in table
+
+
+def test_another_workspaces_environment_filters_nothing(
+    client_for, two_environments, other_workspace
+):
+    from workspaces.services import default_environment
+
+    theirs = default_environment(other_workspace["workspace"])
+    html = client_for("admin").get(reverse("usage"), {"environment": theirs.pk}).content.decode()
+    assert 'data-usage-total="calls">4<' in html
+
+
+def test_csv_carries_the_environment_last_and_follows_the_filter(client_for, two_environments):
+    client = client_for("admin")
+    _, rows = export(client, group="provider")
+    assert list(rows[0])[-1] == "environment"
+    assert sorted((row["environment"], row["calls"]) for row in rows) == [
+        ("", "1"),
+        ("Development", "1"),
+        ("Production", "2"),
+    ]
+    development = two_environments["Development"]
+    _, rows = export(client, group="model", environment=development.pk)
+    assert [(row["environment"], row["calls"]) for row in rows] == [("Development", "1")]
+    html = client.get(reverse("usage"), {"environment": development.pk}).content.decode()
+    assert f"environment={development.pk}" in html.split("Download CSV")[0].rsplit("href=", 1)[1]
