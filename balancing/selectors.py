@@ -1,5 +1,7 @@
 """Reads for the load-balancing pages: a pool with its entries and shares, its live state,
-and the per-model flags the model lists show (icon, warning)."""
+and the per-model flags the model lists show (icon, warning); and environments' pins: what
+each environment uses per provider and model (the Environments page), and which environments
+pin a credential (the provider page)."""
 
 from __future__ import annotations
 
