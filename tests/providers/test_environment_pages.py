@@ -489,3 +489,39 @@ def test_deleting_a_pinned_credential_names_the_environments_and_audits(client_f
     assert not Pin.objects.exists()
     entry = AuditEntry.objects.get(action="environment.unpin")
     assert entry.details["reason"] == "the credential was deleted"
+
+
+def test_a_new_credential_added_from_an_environments_pool_joins_that_pool(
+    client_for, setup, workspace, other_workspace, settings
+):
+    """Load balancing → Add credential → new, on an environment's pool page: the new
+    credential's form carries the environment, and the pool it joins is that environment's."""
+    from balancing.services import pool_entry_join, pool_target_check
+    from workspaces.exceptions import ApplicationError
+
+    settings.LOAD_BALANCING_ALL_PLANS = True
+    development = setup["development"]
+    page = client_for("owner").get(
+        reverse("pool-entry-create", args=["openai"]),
+        {"model": "gpt-4o", "type": "llm", "env": development.pk},
+        headers=HX,
+    )
+    assert f"lb_env={development.pk}" in page.content.decode()
+    target = {"model": "gpt-4o", "type": "llm", "custom": False, "env": development.pk}
+    checked = pool_target_check(
+        workspace=workspace, provider_key="openai", target=target, model_name="", model_type=""
+    )
+    assert checked["env"] == development.pk
+    pool_entry_join(credential=setup["main"], target=checked, acting_user=setup["owner"])
+    assert Pool.objects.get(environment=development).entries.count() == 2  # Default Config too
+    theirs = environment_create(
+        workspace=other_workspace["workspace"], name="X", acting_user=other_workspace["owner"].user
+    )
+    with pytest.raises(ApplicationError, match="does not exist in this workspace"):
+        pool_target_check(
+            workspace=workspace,
+            provider_key="openai",
+            target={**target, "env": theirs.pk},
+            model_name="",
+            model_type="",
+        )
