@@ -1,20 +1,25 @@
 """Reads for the load-balancing pages: a pool with its entries and shares, its live state,
-and the per-model flags the model lists show (icon, warning)."""
+and the per-model flags the model lists show (icon, warning); and environments' pins: what
+each environment uses per provider and model (the Environments page), and which environments
+pin a credential (the provider page)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from credentials.models import Credential, CredentialStatus
+from credentials.models import Credential, CredentialStatus, CustomModel
 from upstream.errors import ProviderError
-from workspaces.models import Workspace
+from upstream.registry import get_provider
+from upstream.schema import ProviderSpec
+from workspaces.models import Environment, Workspace
 
 from .models import Pin, Pool, PoolEntry
 from .routing import COOLING_DOWN, FAILING, IN_ROTATION, PROBING
@@ -401,3 +406,208 @@ def credential_pins(*, credential: Credential) -> list[CredentialPin]:
         )
         for pin in Pin.objects.filter(credential=credential).select_related("environment")
     ]
+
+
+def credential_pins_by_id(*, workspace: Workspace, provider: str) -> dict[int, list[CredentialPin]]:
+    """{credential id: the environments that pin it} for a provider's credentials, in one
+    query (the provider page's credential rows)."""
+    pins: dict[int, list[CredentialPin]] = {}
+    for pin in (
+        Pin.objects.filter(workspace=workspace, provider=provider)
+        .select_related("environment")
+        .order_by("-environment__is_default", "environment__name", "model_name")
+    ):
+        pins.setdefault(pin.credential_id, []).append(
+            CredentialPin(
+                pin.environment.name,
+                f"{pin.provider}/{pin.model_name}" if pin.model_name else pin.provider,
+            )
+        )
+    return pins
+
+
+# -- the Environments page: what each environment uses --------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvironmentCell:
+    """What one environment uses for a provider (its predefined models) or one model.
+
+    `kind`: "pinned" (its own pin), "provider-pin" (a predefined model following the
+    environment's provider pin), "pool" (its own pool, on), "workspace-pool" (the workspace's
+    pool, on) or "default" (the scope's default credential, `credential` None: none).
+    """
+
+    environment: Environment
+    kind: str
+    credential: Credential | None = None
+    pin: Pin | None = None  # the environment's pin for exactly this row (what the select shows)
+    pool: Pool | None = None  # the environment's own pool for the model, on or off
+    pool_query: str = ""  # a model's row: its Load balancing page in this environment
+
+    @property
+    def pinned_id(self) -> int | None:
+        return self.pin.credential_id if self.pin is not None else None
+
+
+@dataclass(frozen=True)
+class EnvironmentRow:
+    """A provider (`ref` None) or one of its models, with a cell per environment."""
+
+    provider: ProviderSpec
+    ref: ModelRef | None
+    credentials: list[Credential]  # the scope's: what a pin may name
+    default: Credential | None
+    workspace_pool: Pool | None
+    cells: list[EnvironmentCell]
+
+    @property
+    def key(self) -> str:
+        """A name for the row that is stable while the rows stay the same (element ids)."""
+        if self.ref is None:
+            return self.provider.key
+        return f"{self.provider.key}-{self.ref.type}-{int(self.ref.custom)}-{self.ref.name}"
+
+
+def _model_cell(
+    environment: Environment,
+    *,
+    ref: ModelRef,
+    pins: dict,
+    pools: dict,
+    default: Credential | None,
+    by_pk: dict[int, Credential],
+    allowed: bool,
+) -> EnvironmentCell:
+    """The route invocation/failover.py `_build_route` takes, told in the page's words."""
+    cell = partial(EnvironmentCell, pool_query=replace(ref, environment=environment.pk).query)
+    pin = pins.get((environment.pk, ref.provider, ref.name, ref.type, ref.custom))
+    provider_pin = None if ref.custom else pins.get((environment.pk, ref.provider, "", "", False))
+    own = pools.get((environment.pk, ref.provider, ref.name, ref.type, ref.custom))
+    workspace_pool = pools.get((None, ref.provider, ref.name, ref.type, ref.custom))
+    if own is not None and own.enabled and allowed:
+        return cell(environment, "pool", pin=pin, pool=own)
+    if pin is not None:
+        return cell(environment, "pinned", by_pk.get(pin.credential_id), pin, own)
+    if provider_pin is not None:
+        credential = by_pk.get(provider_pin.credential_id)
+        return cell(environment, "provider-pin", credential, None, own)
+    if workspace_pool is not None and workspace_pool.enabled and allowed:
+        return cell(environment, "workspace-pool", pool=own)
+    return cell(environment, "default", default, None, own)
+
+
+def environment_matrix(
+    *, workspace: Workspace, environments: list[Environment]
+) -> list[EnvironmentRow]:
+    """One row per provider with a credential in the workspace (what its predefined models
+    use in each environment), each followed by its models that some environment pins or
+    that have a pool (the workspace's or an environment's). Four queries."""
+    credentials = list(
+        Credential.objects.filter(workspace=workspace)
+        .only("pk", "name", "provider", "model_name", "model_type", "is_default", "status")
+        .order_by("created_at", "pk")
+    )
+    by_pk = {c.pk: c for c in credentials}
+    by_scope: dict[tuple[str, str, str], list[Credential]] = {}
+    for credential in credentials:
+        scope = (credential.provider, credential.model_name, credential.model_type)
+        by_scope.setdefault(scope, []).append(credential)
+    pins = {
+        (p.environment_id, p.provider, p.model_name, p.model_type, p.custom): p
+        for p in Pin.objects.filter(workspace=workspace)
+    }
+    pools = {
+        (p.environment_id, p.provider, p.model_name, p.model_type, p.custom): p
+        for p in Pool.objects.filter(workspace=workspace)
+    }
+    allowed = workspace.load_balancing_allowed
+    models: dict[str, set[tuple[str, str, bool]]] = {}
+    for _env, provider, name, model_type, custom in [*pins, *pools]:
+        if name:
+            models.setdefault(provider, set()).add((name, model_type, custom))
+    keys = {c.provider for c in credentials} | set(models)
+    providers = sorted(
+        (spec for key in keys if (spec := get_provider(key)) is not None),
+        key=lambda spec: spec.label.lower(),
+    )
+    rows = []
+    for provider in providers:
+        scope = by_scope.get((provider.key, "", ""), [])
+        default = next((c for c in scope if c.is_default), None)
+        cells = []
+        for environment in environments:
+            pin = pins.get((environment.pk, provider.key, "", "", False))
+            if pin is not None:
+                cells.append(
+                    EnvironmentCell(environment, "pinned", by_pk.get(pin.credential_id), pin)
+                )
+            else:
+                cells.append(EnvironmentCell(environment, "default", default))
+        rows.append(EnvironmentRow(provider, None, scope, default, None, cells))
+        for name, model_type, custom in sorted(
+            models.get(provider.key, ()), key=lambda m: (m[0].lower(), m[1], m[2])
+        ):
+            ref = ModelRef(provider.key, name, model_type, custom)
+            model_scope = by_scope.get((provider.key, name, model_type), []) if custom else scope
+            model_default = next((c for c in model_scope if c.is_default), None)
+            rows.append(
+                EnvironmentRow(
+                    provider,
+                    ref,
+                    model_scope,
+                    model_default,
+                    pools.get((None, provider.key, name, model_type, custom)),
+                    [
+                        _model_cell(
+                            environment,
+                            ref=ref,
+                            pins=pins,
+                            pools=pools,
+                            default=model_default,
+                            by_pk=by_pk,
+                            allowed=allowed,
+                        )
+                        for environment in environments
+                    ],
+                )
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class PinnableModel:
+    ref: ModelRef
+    label: str
+
+
+def pinnable_models(*, workspace: Workspace) -> list[PinnableModel]:
+    """The models a "Pin a model" form offers: the predefined models of providers with a
+    provider credential, and the workspace's custom models."""
+    from_providers = set(
+        Credential.objects.filter(workspace=workspace, model_name="").values_list(
+            "provider", flat=True
+        )
+    )
+    models = []
+    for key in sorted(from_providers):
+        provider = get_provider(key)
+        if provider is None:
+            continue
+        for model in provider.models:
+            models.append(
+                PinnableModel(
+                    ModelRef(key, model.name, model.type), f"{provider.label} · {model.label}"
+                )
+            )
+    for custom in CustomModel.objects.filter(workspace=workspace).order_by("provider", "name"):
+        provider = get_provider(custom.provider)
+        if provider is None:
+            continue
+        models.append(
+            PinnableModel(
+                ModelRef(custom.provider, custom.name, custom.type, True),
+                f"{provider.label} · {custom.name} (custom)",
+            )
+        )
+    return models

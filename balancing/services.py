@@ -169,6 +169,7 @@ def pool_entry_join(
         name=target["model"],
         type=target["type"],
         custom=bool(target.get("custom")),
+        environment=target.get("env"),
     )
     return _entry_append(
         workspace=credential.workspace, ref=ref, credential=credential, actor=acting_user
@@ -179,14 +180,21 @@ def pool_target_check(
     *, workspace: Workspace, provider_key: str, target: dict, model_name: str, model_type: str
 ) -> dict:
     """The pool a new credential of `model_name`/`model_type` will join (Load balancing → Add
-    credential → new), as {"model", "type", "custom"}: asked when the credential is submitted,
-    so the save is unlikely to fail on it, and again when it is saved (`pool_entry_join`)."""
+    credential → new), as {"model", "type", "custom", "env"} (`env`: an environment's own pool,
+    else None): asked when the credential is submitted, so the save is unlikely to fail on it,
+    and again when it is saved (`pool_entry_join`)."""
     require_load_balancing(workspace)
+    env = target.get("env")
+    if env is not None and not (
+        isinstance(env, int) and Environment.objects.filter(pk=env, workspace=workspace).exists()
+    ):
+        raise ApplicationError("That environment does not exist in this workspace.")
     ref = ModelRef(
         provider=provider_key,
         name=str(target.get("model") or ""),
         type=str(target.get("type") or ""),
         custom=bool(target.get("custom")),
+        environment=env,
     )
     if ref.custom and (ref.name, ref.type) != (model_name, model_type):
         raise ApplicationError("The credential must belong to the model whose pool it joins.")
@@ -195,7 +203,7 @@ def pool_target_check(
     if not ref.custom:
         model_ref_check(workspace=workspace, ref=ref)
     pool_room_check(workspace=workspace, ref=ref)
-    return {"model": ref.name, "type": ref.type, "custom": ref.custom}
+    return {"model": ref.name, "type": ref.type, "custom": ref.custom, "env": env}
 
 
 def pool_room_check(*, workspace: Workspace, ref: ModelRef) -> None:

@@ -1,8 +1,10 @@
 """Config → Load balancing: a model's pool (entries, shares, the switch) and its live state.
 
-The model is named in the query string (`?model=<name>&type=<type>[&custom=1]`) because model
-names may hold slashes. Members see the pool read-only; owners and admins change it. Every
-change answers with `poolChanged`, which refreshes the page's fragments.
+The model is named in the query string (`?model=<name>&type=<type>[&custom=1][&env=<id>]`)
+because model names may hold slashes; `env` names an environment of the workspace, whose own
+pool for the model the page shows (without it, the workspace's pool). Members see the pool
+read-only; owners and admins change it. Every change answers with `poolChanged`, which
+refreshes the page's fragments.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from upstream.schema import ProviderSpec
 from workspaces.access import manager_view, workspace_view
 from workspaces.exceptions import ApplicationError
 from workspaces.htmx import HtmxHttpRequest, done, render_page
+from workspaces.models import Environment
 
 from . import selectors, services
 from .runtime import routing_mode
@@ -31,11 +34,15 @@ MAX_REPEAT = 10
 
 def _ref(request: HtmxHttpRequest, provider: ProviderSpec) -> ModelRef:
     data = request.POST if "model" in request.POST else request.GET
+    env = (data.get("env") or "").strip()
+    if env and not env.isdigit():
+        raise Http404("No such environment.")
     ref = ModelRef(
         provider=provider.key,
         name=(data.get("model") or "").strip()[:200],
         type=(data.get("type") or "").strip()[:30],
         custom=data.get("custom") in ("1", "true", "on"),
+        environment=int(env) if env else None,
     )
     try:
         return services.model_ref_check(workspace=request.workspace, ref=ref)
@@ -45,6 +52,20 @@ def _ref(request: HtmxHttpRequest, provider: ProviderSpec) -> ModelRef:
 
 def _pool_url(ref: ModelRef) -> str:
     return f"{reverse('pool-detail', args=[ref.provider])}?{ref.query}"
+
+
+def _pool_ref(pool) -> ModelRef:
+    """The ref naming an entry's pool (the workspace's, or an environment's own)."""
+    return ModelRef(
+        pool.provider, pool.model_name, pool.model_type, pool.custom, pool.environment_id
+    )
+
+
+def _environment(request: HtmxHttpRequest, ref: ModelRef) -> Environment | None:
+    """The environment whose own pool the page shows (`_ref` checked it is the workspace's)."""
+    if not ref.environment:
+        return None
+    return Environment.objects.get(workspace=request.workspace, pk=ref.environment)
 
 
 def _outcome(
@@ -76,6 +97,7 @@ def pool_detail(request: HtmxHttpRequest, provider_key: str) -> HttpResponse:
         "routing_mode": routing_mode(),
         "pool_url": _pool_url(ref),
         "custom_model": _custom_model(request, ref),
+        "environment": _environment(request, ref),
     }
     return render_page(
         request,
@@ -106,6 +128,7 @@ def pool_state(request: HtmxHttpRequest, provider_key: str) -> JsonResponse:
             "model": ref.name,
             "type": ref.type,
             "custom": ref.custom,
+            "environment": ref.environment,
             "enabled": view.enabled,
             "active": view.active,
             "allowed": view.allowed,
@@ -204,6 +227,8 @@ def pool_entry_create(request: HtmxHttpRequest, provider_key: str) -> HttpRespon
     lb = {"lb_model": ref.name, "lb_type": ref.type}
     if ref.custom:
         lb |= {"lb_custom": "1", "model": ref.name, "type": ref.type}
+    if ref.environment:
+        lb["lb_env"] = str(ref.environment)
     return render_page(
         request,
         "balancing/pool_entry_form.html",
@@ -228,8 +253,7 @@ def pool_entry_update(request: HtmxHttpRequest, provider_key: str, pk: int) -> H
     entry = selectors.pool_entry_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
     )
-    pool = entry.pool
-    ref = ModelRef(pool.provider, pool.model_name, pool.model_type, pool.custom)
+    ref = _pool_ref(entry.pool)
     move = request.POST.get("move")
     try:
         if move in ("up", "down"):
@@ -253,8 +277,7 @@ def pool_entry_delete(request: HtmxHttpRequest, provider_key: str, pk: int) -> H
     entry = selectors.pool_entry_get_or_404(
         workspace=request.workspace, provider=provider.key, pk=pk
     )
-    pool = entry.pool
-    ref = ModelRef(pool.provider, pool.model_name, pool.model_type, pool.custom)
+    ref = _pool_ref(entry.pool)
     try:
         services.pool_entry_remove(entry=entry, acting_user=request.user)
     except ApplicationError as exc:

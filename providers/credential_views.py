@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
-from balancing.selectors import credential_pool_usage
+from balancing.selectors import credential_pins, credential_pins_by_id, credential_pool_usage
 from balancing.services import pool_target_check
 from credentials import selectors, services
 from credentials.forms import NEW_CREDENTIAL, credential_form_class, custom_model_form_class
@@ -102,6 +102,8 @@ def _pool_query(target: dict) -> str:
     params = {"lb_model": target["model"], "lb_type": target["type"]}
     if target.get("custom"):
         params["lb_custom"] = "1"
+    if target.get("env"):
+        params["lb_env"] = str(target["env"])
     return urlencode(params)
 
 
@@ -113,6 +115,8 @@ def _pool_target(request: HtmxHttpRequest) -> dict | None:
         "model": request.GET["lb_model"][:200],
         "type": request.GET.get("lb_type", "")[:30],
         "custom": request.GET.get("lb_custom") == "1",
+        # An environment's own pool (pool_target_check refuses another workspace's).
+        "env": int(env) if (env := request.GET.get("lb_env", "")).isdigit() else None,
     }
 
 
@@ -372,7 +376,11 @@ def _row_outcome(request: HtmxHttpRequest, pending: PendingValidation) -> HttpRe
     response = render(
         request,
         "credentials/credential_list.html#credential-row",
-        {"credential": credential, "provider": get_provider_or_404(credential.provider)},
+        {
+            "credential": credential,
+            "provider": get_provider_or_404(credential.provider),
+            "pins": credential_pins(credential=credential),
+        },
     )
     response.status_code = HttpResponseStopPolling.status_code
     if pending.status == ValidationStatus.SUCCEEDED and pending.warning:
@@ -398,7 +406,12 @@ def credential_check(request: HtmxHttpRequest, provider_key: str, pk: int) -> Ht
     return render(
         request,
         "credentials/credential_list.html#credential-row",
-        {"credential": credential, "provider": provider, "check": pending},
+        {
+            "credential": credential,
+            "provider": provider,
+            "check": pending,
+            "pins": credential_pins(credential=credential),
+        },
     )
 
 
@@ -481,6 +494,7 @@ def credential_delete(request: HtmxHttpRequest, provider_key: str, pk: int) -> H
                 "provider": provider,
                 "only_credential": only_credential,
                 "pools": credential_pool_usage(credential=credential),
+                "pins": credential_pins(credential=credential),
             },
             fragment="confirm",
         )
@@ -500,7 +514,18 @@ def credential_delete(request: HtmxHttpRequest, provider_key: str, pk: int) -> H
             message += f" {provider.label} has no default credential now: select one."
         if deleted.pools_stopped:
             message += " Load balancing stopped on " + ", ".join(deleted.pools_stopped) + "."
-        warn = deleted.was_default or deleted.model_deleted or deleted.pools_stopped
+        if deleted.pins_cleared:
+            message += (
+                " These environments lost their pin and follow the default now: "
+                + ", ".join(deleted.pins_cleared)
+                + "."
+            )
+        warn = (
+            deleted.was_default
+            or deleted.model_deleted
+            or deleted.pools_stopped
+            or deleted.pins_cleared
+        )
         level = "warning" if warn else "success"
     # An empty 200, not a 204: the confirmation dialog it was posted from is emptied.
     return done(
@@ -539,6 +564,10 @@ def credential_list_context(
         "scope_model": custom_model,
         "credentials": credentials,
         "checks": selectors.checks_in_progress(credentials=credentials),
+        # The environments pinned to each credential (badges on its row).
+        "credential_pins": credential_pins_by_id(
+            workspace=request.workspace, provider=provider.key
+        ),
         "has_default": any(c.is_default for c in credentials),
         "add_credential_url": add_url,
     }

@@ -1,9 +1,11 @@
-"""Reads for the Model Providers pages: the catalog joined with a workspace's configuration."""
+"""Reads for the Model Providers pages: the catalog joined with a workspace's configuration;
+and the Environments page's list of environments."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -16,7 +18,8 @@ from upstream.registry import catalog
 from upstream.schema import MODEL_TYPES, PredefinedModel, ProviderSpec
 from upstream.status import ModelStatus, model_status
 from workspaces.exceptions import ApplicationError
-from workspaces.models import Workspace
+from workspaces.models import Environment, Workspace
+from workspaces.services import default_environment
 
 from .models import ModelSetting
 
@@ -439,3 +442,18 @@ def refresh_results(*, workspace: Workspace, provider: ProviderSpec, refresh) ->
             if item["name"] not in predefined_names
         ],
     )
+
+
+def environment_list(*, workspace: Workspace) -> list[Environment]:
+    """The workspace's environments, the default first, each with `active_keys` (its API
+    keys not revoked). The default one is made if missing (every workspace has one)."""
+    default_environment(workspace)
+    return list(
+        Environment.objects.filter(workspace=workspace).annotate(
+            active_keys=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True))
+        )
+    )
+
+
+def environment_get_or_404(*, workspace: Workspace, pk) -> Environment:
+    return get_object_or_404(Environment, workspace=workspace, pk=pk)

@@ -1,10 +1,17 @@
 """The Model Providers pages (a provider's models, its credentials and their validation, custom
-models, switches, model refresh, the system-or-own preference), Default models, and the model
-field's search. Pool pages under a provider's page are balancing's own."""
+models, switches, model refresh, the system-or-own preference), Default models, Environments
+and the model field's search. Pool pages under a provider's page are balancing's own."""
 
 from django.urls import include, path
 
-from . import credential_views, default_views, field_views, preference_views, views
+from . import (
+    credential_views,
+    default_views,
+    environment_views,
+    field_views,
+    preference_views,
+    views,
+)
 
 # Under one provider's page: settings/model-providers/<provider_key>/...
 provider_patterns = [
@@ -46,6 +53,37 @@ urlpatterns = [
     ),
     path("settings/model-providers/", views.provider_list, name="provider-list"),
     path("settings/default-models/", default_views.default_models, name="default-models"),
+    path("settings/environments/", environment_views.environment_list, name="environment-list"),
+    path(
+        "settings/environments/new/",
+        environment_views.environment_create,
+        name="environment-create",
+    ),
+    path(
+        "settings/environments/<int:pk>/edit/",
+        environment_views.environment_update,
+        name="environment-update",
+    ),
+    path(
+        "settings/environments/<int:pk>/keys/",
+        environment_views.environment_keys,
+        name="environment-keys",
+    ),
+    path(
+        "settings/environments/<int:pk>/delete/",
+        environment_views.environment_delete,
+        name="environment-delete",
+    ),
+    path(
+        "settings/environments/<int:pk>/pin/",
+        environment_views.environment_pin,
+        name="environment-pin",
+    ),
+    path(
+        "settings/environments/pins/new/",
+        environment_views.environment_pin_create,
+        name="environment-pin-create",
+    ),
     path("settings/model-field/search/", field_views.model_field_search, name="model-field-search"),
     path("settings/model-providers/<slug:provider_key>/", include(provider_patterns)),
 ]

@@ -23,6 +23,7 @@ PK_BY_FAMILY = {
     "pool": lambda objects: objects["pool_entry"].pk,
     "api": lambda objects: objects["api_key"].pk,
     "invitation": lambda objects: objects["invitation"].pk,
+    "environment": lambda objects: objects["environment"].pk,
 }
 SAMPLE_KWARGS = {
     "provider_key": lambda objects: "openai",
@@ -77,6 +78,13 @@ EXPECTED = {
     "pool-entry-create": "admin",
     "pool-entry-update": "admin",
     "pool-entry-delete": "admin",
+    "environment-list": "member",  # read-only for editors and members
+    "environment-create": "admin",
+    "environment-update": "admin",
+    "environment-keys": "admin",
+    "environment-delete": "admin",
+    "environment-pin": "admin",
+    "environment-pin-create": "admin",
     "api-key-list": "member",
     "api-key-create": "member",  # every member creates their own keys
     "api-key-revoke": "member",  # their own; another's key needs admin (POST_NEEDS)
@@ -150,7 +158,21 @@ def objects(members, workspace):
 
     api_key = api_key_create(workspace=workspace, name="ci", acting_user=members["owner"].user)
     invitation = InvitationFactory(workspace=workspace)
+    from balancing.services import ModelRef, pin_set
+    from workspaces.services import environment_create
+
+    environment = environment_create(
+        workspace=workspace, name="Staging", acting_user=members["owner"].user
+    )
+    pin_set(
+        environment=environment,
+        provider="openai",
+        credential=credential,
+        acting_user=members["owner"].user,
+        ref=ModelRef("openai", "gpt-4o", "llm"),
+    )
     return {
+        "environment": environment,
         "invitation": invitation,
         "api_key": api_key.api_key,
         "pool_entry": pool_entry,

@@ -204,6 +204,31 @@ def canaries(
     token = invitation_email.body.split("/invitation/")[1].split("/")[0]
     found.forbidden |= {token, token.rsplit(":", 1)[-1]}
 
+    # An environment pins the canary credentials, for the provider and for the custom model,
+    # and has its own pool of the canary's model (the Environments page and its pool page).
+    from balancing.services import ModelRef, pin_set
+    from tests.factories import PoolEntryFactory, PoolFactory
+
+    canary_model = ModelRef("openai", "canary-ft", "llm", True)
+    for ref, pinned in ((None, credential), (canary_model, custom_credential)):
+        pin_set(
+            environment=objects["environment"],
+            provider="openai",
+            credential=pinned,
+            acting_user=members["owner"].user,
+            ref=ref,
+        )
+    # (Written directly: the workspace's Free plan refuses load balancing through the service.)
+    PoolEntryFactory(
+        pool=PoolFactory(
+            workspace=workspace,
+            environment=objects["environment"],
+            model_name="canary-ft",
+            custom=True,
+        ),
+        credential=custom_credential,
+    )
+
     found.sweep_objects = objects
     pendings = PendingValidation.objects.filter(workspace=workspace).order_by("created_at")
     found.objects = {
@@ -241,6 +266,14 @@ def sweep_urls(found: Canaries) -> list[tuple[str, str, dict]]:
         for name in ("credential-update", "credential-delete"):
             urls.append((name, reverse(name, args=["openai", cred.pk]), {}))
     urls.append(("pool-detail", reverse("pool-detail", args=["openai"]), POOL_CANARY))
+    environment = found.objects["environment"].pk
+    urls.append(
+        (
+            "pool-detail",
+            reverse("pool-detail", args=["openai"]),
+            {**POOL_CANARY, "env": environment},
+        )
+    )
     urls.append(("custom-credential-list", reverse("custom-credential-list", args=["openai"]), {}))
     return urls
 
@@ -258,6 +291,7 @@ PAGE_TARGETS = {
     "usage": ["usage-content"],
     "credential-list": ["credential-list"],
     "default-models": ["default-models"],
+    "environment-list": ["environment-table", "pin-table"],
 }
 
 
@@ -296,6 +330,22 @@ def test_post_answers_show_no_secret(canaries, client_for):
         (reverse("playground-run"), {"model": "openai/gpt-4o-mini", "prompt": "hi"}),
         (reverse("model-refresh", args=["openai"]), {"credential": credential.pk}),
         (reverse("api-key-create"), {"name": "another"}),
+        (
+            reverse("environment-pin", args=[canaries.objects["environment"].pk]),
+            {"provider": "openai", "credential": credential.pk},
+        ),
+        (
+            reverse("environment-pin-create"),
+            {
+                "environment": canaries.objects["environment"].pk,
+                "model": "openai:llm:p:gpt-4o-mini",
+                "credential": credential.pk,
+            },
+        ),
+        (
+            reverse("environment-pin", args=[canaries.objects["environment"].pk]),
+            {"provider": "openai", "credential": ""},
+        ),
     ]
     for url, data in posts:
         for headers in (HX, {}):

@@ -177,6 +177,31 @@ def lived_in(objects, members, workspace, pro_plan):  # noqa: F811
         name="Customer support assistant (production)",
         acting_user=members["owner"].user,
     )
+    # Environments with long names, a pin of a long-named credential and an own pool: the
+    # Environments table has a column per environment.
+    from balancing.services import ModelRef, pin_set, pool_entry_add
+    from workspaces.services import environment_create
+
+    owner = members["owner"].user
+    gpt_4o = ModelRef("openai", "gpt-4o", "llm")
+    for name in ("Development (feature branches)", "Staging for the support team"):
+        environment = environment_create(workspace=workspace, name=name, acting_user=owner)
+        pin_set(
+            environment=environment,
+            provider="openai",
+            credential=entry_credential,
+            acting_user=owner,
+        )
+    own_pool = ModelRef("openai", "gpt-4o-mini", "llm", environment=environment.pk)
+    for _ in range(2):
+        pool_entry_add(workspace=workspace, ref=own_pool, credential=None, acting_user=owner)
+    pin_set(
+        environment=environment,
+        provider="openai",
+        credential=entry_credential,
+        acting_user=owner,
+        ref=gpt_4o,
+    )
     return objects
 
 
