@@ -27,10 +27,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pytest -m benchmark -s -q tests/benchmarks
 
-# The README's screenshots, docs/screenshots/<page>-390.png and -1440.png, taken by the browser
-# sweep of every page (tests/e2e/test_phone_layout.py; the other pages go to var/screenshots/).
+# The docs' screenshots, docs/screenshots/<page>-390.png and -1440.png, taken by the browser
+# sweep of every page (tests/e2e/test_phone_layout.py; the other pages go to var/screenshots/),
+# and environments.png by the environments scenario (tests/e2e/test_environments.py).
 screenshots: $(STAMP)
-	SCREENSHOTS_UPDATE=1 $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_phone_layout.py -k owner
+	SCREENSHOTS_UPDATE=1 $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_environments.py \
+		tests/e2e/test_phone_layout.py -k "owner or environments"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
