@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce, TruncDay, TruncHour
 from django.utils import timezone
 
 from upstream.registry import get_provider
@@ -64,10 +64,17 @@ GROUPINGS = {
     "provider": ("Provider", ("provider",)),
     "model": ("Model", ("provider", "model")),
     "credential": ("Credential", ("provider", "credential_name")),
-    # The environment's name when the call was made (a record keeps it if it is renamed or
-    # deleted since).
-    "environment": ("Environment", ("environment_name",)),
+    # The environment's name now; for an environment deleted since, the name it had then.
+    "environment": ("Environment", ("environment_label",)),
 }
+# A renamed environment's calls are one row under its new name, as the filter (by id) sees them.
+_ENVIRONMENT_LABEL = Coalesce(F("environment__name"), F("environment_name"))
+
+
+def _grouped(records, fields: tuple[str, ...]):
+    if "environment_label" in fields:
+        records = records.annotate(environment_label=_ENVIRONMENT_LABEL)
+    return records
 DEFAULT_GROUPING = "provider"
 
 
@@ -187,7 +194,7 @@ def _row_fields(values: dict) -> dict:
         "provider": values.get("provider", ""),
         "model": values.get("model", ""),
         "credential": values.get("credential_name", ""),
-        "environment": values.get("environment_name", ""),
+        "environment": values.get("environment_label") or "",
     }
 
 
@@ -228,7 +235,7 @@ def usage_summary(
     first."""
     fields = _group_fields(group_by)
     rows = (
-        _records(workspace, since, until, environment)
+        _grouped(_records(workspace, since, until, environment), fields)
         .order_by()
         .values(*fields)
         .annotate(**_AGGREGATES)
@@ -273,9 +280,9 @@ def usage_export(
 ) -> list[UsageExportRow]:
     """One row per UTC day, group and environment that had calls, oldest day first: every
     row carries its environment, whatever the grouping."""
-    fields = tuple(dict.fromkeys([*_group_fields(group_by), "environment_name"]))
+    fields = tuple(dict.fromkeys([*_group_fields(group_by), "environment_label"]))
     rows = (
-        _records(workspace, since, until, environment)
+        _grouped(_records(workspace, since, until, environment), fields)
         .order_by()
         .annotate(day=TruncDay("created_at", tzinfo=UTC))
         .values("day", *fields)

@@ -613,6 +613,38 @@ def test_totals_per_environment(workspace, two_environments):
     assert rows == {"Production": (2, 300), "Development": (1, 7), "": (1, 1)}
 
 
+def test_a_renamed_environment_is_one_row_and_a_deleted_one_keeps_its_name(
+    workspace, members, two_environments
+):
+    from workspaces.services import environment_create, environment_delete, environment_update
+
+    owner = members["owner"].user
+    environment_update(environment=two_environments["Development"], name="Dev", acting_user=owner)
+    record(
+        workspace,
+        TODAY + timedelta(hours=3),
+        environment=two_environments["Development"],
+        environment_name="Dev",
+        prompt_tokens=3,
+        completion_tokens=0,
+    )
+    staging = environment_create(workspace=workspace, name="Staging", acting_user=owner)
+    record(
+        workspace,
+        TODAY + timedelta(hours=3),
+        environment=staging,
+        environment_name="Staging",
+        prompt_tokens=5,
+        completion_tokens=0,
+    )
+    environment_delete(environment=staging, acting_user=owner)
+
+    rows = {
+        row.environment: (row.calls, row.total_tokens) for row in summary(workspace, "environment")
+    }
+    assert rows == {"Production": (2, 300), "Dev": (2, 10), "Staging": (1, 5), "": (1, 1)}
+
+
 def test_the_page_filters_by_environment(client_for, two_environments):
     client = client_for("admin")
     development = two_environments["Development"]
