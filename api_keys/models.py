@@ -41,5 +41,10 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def in_words(self) -> str:
+        """How lists of what ends with a membership or an environment name it."""
+        return f"API key “{self.name}” ({self.prefix}…)"
+
+    @property
     def is_active(self) -> bool:
         return self.revoked_at is None

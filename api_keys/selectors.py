@@ -13,14 +13,14 @@ def api_keys_of_member(*, workspace: Workspace, user, **_signal) -> list[str]:
     """The active keys `user` created in `workspace`, one line each: those that stop if the
     membership ends (a receiver of workspaces' `membership_ending_preview`)."""
     keys = ApiKey.objects.filter(workspace=workspace, created_by=user, revoked_at__isnull=True)
-    return [f"API key “{key.name}” ({key.prefix}…)" for key in keys.order_by("name")]
+    return [key.in_words for key in keys.order_by("name")]
 
 
 def api_keys_of_environment(*, environment, **_signal) -> list[str]:
     """The active keys of an environment, one line each: those revoked if it is deleted (a
     receiver of workspaces' `environment_ending_preview`)."""
     keys = ApiKey.objects.filter(environment=environment, revoked_at__isnull=True)
-    return [f"API key “{key.name}” ({key.prefix}…)" for key in keys.order_by("name")]
+    return [key.in_words for key in keys.order_by("name")]
 
 
 def key_environments(*, workspace: Workspace, membership: Membership | None) -> list[Environment]:

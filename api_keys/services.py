@@ -131,18 +131,11 @@ def api_key_revoke(*, api_key: ApiKey, acting_user: User) -> ApiKey:
     return locked
 
 
-def api_keys_revoke_for_member(
-    *, workspace: Workspace, user: User, acting_user: User | None, **_signal
+def _revoke_all(
+    keys, *, workspace: Workspace, acting_user: User | None, details: dict
 ) -> list[ApiKey]:
-    """Revoke every active key `user` created in `workspace`, because their membership ends.
-
-    Receives workspaces' `membership_ending` signal, sent by every way a membership ends,
-    inside its transaction; the role check is the sender's. Each key gets an audit entry."""
-    keys = list(
-        ApiKey.objects.select_for_update().filter(
-            workspace=workspace, created_by=user, revoked_at__isnull=True
-        )
-    )
+    """Revoke the active keys `keys` selects (locked), each with an audit row saying why."""
+    keys = list(keys.select_for_update().filter(workspace=workspace, revoked_at__isnull=True))
     now = timezone.now()
     for key in keys:
         key.revoked_at = now
@@ -154,10 +147,25 @@ def api_keys_revoke_for_member(
             object_type="api_key",
             object_id=str(key.pk),
             object_repr=str(key),
-            details={"reason": "membership ended", "member": user.email},
+            details=details,
         )
     config_changed(workspace.pk, ConfigKind.KEYS)
     return keys
+
+
+def api_keys_revoke_for_member(
+    *, workspace: Workspace, user: User, acting_user: User | None, **_signal
+) -> list[ApiKey]:
+    """Revoke every active key `user` created in `workspace`, because their membership ends.
+
+    Receives workspaces' `membership_ending` signal, sent by every way a membership ends,
+    inside its transaction; the role check is the sender's. Each key gets an audit entry."""
+    return _revoke_all(
+        ApiKey.objects.filter(created_by=user),
+        workspace=workspace,
+        acting_user=acting_user,
+        details={"reason": "membership ended", "member": user.email},
+    )
 
 
 def api_keys_revoke_for_environment(
@@ -165,24 +173,13 @@ def api_keys_revoke_for_environment(
 ) -> list[str]:
     """Revoke every active key of an environment being deleted (workspaces'
     `environment_ending` signal, inside its transaction; the role check is the sender's)."""
-    keys = list(
-        ApiKey.objects.select_for_update().filter(environment=environment, revoked_at__isnull=True)
+    keys = _revoke_all(
+        ApiKey.objects.filter(environment=environment),
+        workspace=environment.workspace,
+        acting_user=acting_user,
+        details={"reason": "environment deleted", "environment": environment.name},
     )
-    now = timezone.now()
-    for key in keys:
-        key.revoked_at = now
-        key.save(update_fields=["revoked_at"])
-        audit_record(
-            workspace=environment.workspace,
-            actor=acting_user,
-            action="api_key.revoke",
-            object_type="api_key",
-            object_id=str(key.pk),
-            object_repr=str(key),
-            details={"reason": "environment deleted", "environment": environment.name},
-        )
-    config_changed(environment.workspace_id, ConfigKind.KEYS)
-    return [f"API key “{key.name}” ({key.prefix}…)" for key in keys]
+    return [key.in_words for key in keys]
 
 
 # Keyed by the key's hash, which names no workspace before the lookup: a revocation in any

@@ -75,6 +75,8 @@ def _grouped(records, fields: tuple[str, ...]):
     if "environment_label" in fields:
         records = records.annotate(environment_label=_ENVIRONMENT_LABEL)
     return records
+
+
 DEFAULT_GROUPING = "provider"
 
 
