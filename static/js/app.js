@@ -19,7 +19,7 @@
   const modalContent = document.getElementById("modal-content");
   const spinner = modalContent ? modalContent.innerHTML : "";
   const modal = () => ui.Modal.getOrCreateInstance(modalElement, { focus: false });
-  const dialog = { open: false, shown: false, loaded: false, opener: null, returnTo: null };
+  const dialog = { open: false, shown: false, loaded: false, closeWhenShown: false, opener: null, returnTo: null };
 
   const FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex='-1'])";
   const usable = (element) => !element.disabled && element.getClientRects().length > 0 && !element.closest("[hidden]");
@@ -96,10 +96,22 @@
       // by event. A poll's 204 (a validation or a model refresh still running) means "not yet".
       const verb = event.detail.requestConfig ? event.detail.requestConfig.verb : "get";
       if (event.detail.target === modalContent && event.detail.xhr.status === 204 && verb !== "get" && dialog.open) modal().hide();
+      // A dialog that could not be loaded (refused, gone, unreachable) closes instead of
+      // spinning; the error's toast says why. Bootstrap ignores hide() while it is still
+      // opening, so then it closes as soon as it has opened.
+      if (event.detail.target === modalContent && !event.detail.successful && verb === "get" && dialog.open && !dialog.loaded) {
+        if (dialog.shown) modal().hide();
+        else dialog.closeWhenShown = true;
+      }
     });
     document.body.addEventListener("closeModal", () => { if (dialog.open) modal().hide(); });
     modalElement.addEventListener("shown.bs.modal", () => {
       dialog.shown = true;
+      if (dialog.closeWhenShown) {
+        dialog.closeWhenShown = false;
+        modal().hide();
+        return;
+      }
       if (!modalContent.contains(document.activeElement)) focusInside();
     });
     modalElement.addEventListener("hide.bs.modal", () => { dialog.returnTo = dialog.opener; });
@@ -107,6 +119,7 @@
       dialog.open = false;
       dialog.shown = false;
       dialog.loaded = false;
+      dialog.closeWhenShown = false;
       modalContent.innerHTML = spinner;
       setPageInert(false);
       returnFocus();
@@ -223,7 +236,9 @@
   document.body.addEventListener("toast", (event) => toast(event.detail.message, event.detail.level));
   document.body.addEventListener("htmx:responseError", (event) => {
     const status = event.detail.xhr.status;
-    const text = status === 403 ? "Your role does not allow this change."
+    const opening = (event.detail.requestConfig?.verb || "get") === "get";
+    const text = status === 403 && opening ? "Your role cannot open this. Reload the page to see what you can do."
+      : status === 403 ? "Your role does not allow this change."
       : status === 404 ? "That no longer exists. Reload the page."
       : "Something went wrong on our side; nothing was changed. Try again.";
     const key = requestKey(event.detail);

@@ -215,3 +215,28 @@ def test_scenario_keyboard_only_add_credential_and_labels(page: Page, e2e, pro_p
     expect(modal.get_by_role("heading", name="Add credential")).to_be_visible()
     assert page.evaluate(UNLABELLED_FIELDS) == [], "fields without a label in the pool's form"
     shot("labels")
+
+
+def test_a_role_lowered_meanwhile_is_told_it_cannot_open_or_change(page: Page, e2e):
+    """An admin's page stays open while an owner makes them a member: what they click next is
+    refused by the server, and the toast says whether opening or changing was refused."""
+    from workspaces.models import Environment, Role
+    from workspaces.services import default_environment
+
+    default_environment(e2e.workspace)
+    e2e.login(page, "admin")
+    page.goto(e2e.url("/settings/environments/"))
+    switch = page.get_by_label("Members may create keys")
+    expect(switch).to_be_checked()
+    membership = e2e.members["admin"]
+    membership.role = Role.MEMBER
+    membership.save(update_fields=["role"])
+
+    page.get_by_role("link", name="Add environment").click()
+    toasts = page.locator("#toasts")
+    expect(toasts).to_contain_text("Your role cannot open this. Reload the page")
+    expect(page.locator("#modal")).to_be_hidden()  # no dialog left spinning over the page
+
+    switch.uncheck()
+    expect(toasts).to_contain_text("Your role does not allow this change.")
+    assert Environment.objects.get(workspace=e2e.workspace).members_create_keys
