@@ -2,9 +2,9 @@
 
 Every URL of the permission sweep that answers GET with a page is opened in Chromium as the
 owner and as a member; axe-core (the copy `axe-playwright-python` ships, nothing fetched at run
-time) checks it with every rule and no selector left out, and the test fails on any serious or
-critical violation. On each page, every kind of modal its buttons open is opened and checked
-the same way, then closed with Escape.
+time) checks it with every rule and no selector left out, and the test fails on any moderate,
+serious or critical violation (only "minor" ones, none found today, would pass). On each page,
+every kind of modal its buttons open is opened and checked the same way, then closed with Escape.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.test_permission_sweep import GATEWAY, METHODS, REQUEST_DATA
 pytestmark = pytest.mark.django_db(transaction=True)
 
 AXE = Axe()
-SERIOUS = {"serious", "critical"}
+FAILING = {"moderate", "serious", "critical"}
 # GET URLs that answer a file, a redirect or a poll rather than a page of their own: a check's
 # progress and a model refresh's result are checked inside the modal that polls them, and the
 # fragments a page refreshes (its credential list, a model field's search, a pool's live state)
@@ -49,11 +49,11 @@ PAGES = [
 ]
 
 
-def serious_violations(page: Page) -> list[str]:
+def failing_violations(page: Page) -> list[str]:
     results = AXE.run(page, options={"resultTypes": ["violations"]})
     found = []
     for violation in results.response["violations"]:
-        if violation["impact"] not in SERIOUS:
+        if violation["impact"] not in FAILING:
             continue
         for node in violation["nodes"]:
             found.append(
@@ -82,14 +82,14 @@ def modal_openers(page: Page) -> list[str]:
 
 
 @pytest.mark.parametrize(("name", "role"), PAGES)
-def test_no_serious_axe_violation_on_any_page_or_modal(page: Page, e2e, objects, role, name, shot):  # noqa: F811
+def test_no_axe_violation_on_any_page_or_modal(page: Page, e2e, objects, role, name, shot):  # noqa: F811
     e2e.login(page, role)
     url = url_for(name, objects)
     query = "&".join(f"{k}={v}" for k, v in REQUEST_DATA.get(name, lambda _: {})(objects).items())
     response = page.goto(e2e.url(url + (f"?{query}" if query else "")))
     assert response.status == 200 and is_document(page), (name, role, response.status)
     shot(name)
-    found = serious_violations(page)
+    found = failing_violations(page)
     assert not found, (name, role, found)
     for target in modal_openers(page):
         page.locator(f'[data-modal][hx-get="{target}"]').first.click()
@@ -97,7 +97,7 @@ def test_no_serious_axe_violation_on_any_page_or_modal(page: Page, e2e, objects,
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(300)  # htmx's settle transition: measured mid-fade, text is grey
         shot(f"modal {target}")
-        found = serious_violations(page)
+        found = failing_violations(page)
         assert not found, (name, role, target, found)
         page.keyboard.press("Escape")
         modal_closed(page)
@@ -105,7 +105,7 @@ def test_no_serious_axe_violation_on_any_page_or_modal(page: Page, e2e, objects,
 
 def test_revoke_asks_in_the_styled_modal_not_confirm(page: Page, e2e, objects, shot):  # noqa: F811
     """Revoke opens the shared modal (no browser dialog): titled, focus on Cancel and kept
-    inside, Escape cancels, the Revoke button revokes; axe finds nothing serious in it."""
+    inside, Escape cancels, the Revoke button revokes; axe finds nothing in it."""
     from playwright.sync_api import expect
 
     native = []
@@ -124,7 +124,7 @@ def test_revoke_asks_in_the_styled_modal_not_confirm(page: Page, e2e, objects, s
             "() => document.getElementById('modal').contains(document.activeElement)"
         )
     shot("confirm")
-    assert not serious_violations(page)
+    assert not failing_violations(page)
     page.keyboard.press("Escape")
     modal_closed(page)
     expect(revoke).to_be_focused()
@@ -172,4 +172,4 @@ def test_the_new_key_modal_with_copy_it_now_passes_axe(page: Page, e2e, shot):
     expect(page.locator("#modal").get_by_text("Copy it now")).to_be_visible()
     page.wait_for_timeout(300)
     shot("created")
-    assert not serious_violations(page)
+    assert not failing_violations(page)

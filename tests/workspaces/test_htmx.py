@@ -88,3 +88,16 @@ def test_done_without_a_redirect_answers_every_client_alike():
     response = htmx.done(_request("post"), "Gone.", events=("credentialsChanged",))
     assert response.status_code == 204
     assert list(json.loads(response["HX-Trigger"])) == ["credentialsChanged", "toast"]
+
+
+def test_a_dialog_is_the_pages_h1_alone_and_an_h2_inside_the_modal(client_for):
+    """Opened without JavaScript a dialog is a page, and its title that page's one h1; loaded
+    into the shared modal it sits under the page's h1 as an h2."""
+    from django.urls import reverse
+
+    client = client_for("admin")
+    page = client.get(reverse("environment-create")).content.decode()
+    fragment = client.get(reverse("environment-create"), HTTP_HX_REQUEST="true").content.decode()
+    assert '<h1 class="modal-title" id="modal-title">Add environment</h1>' in page
+    assert '<h2 class="modal-title" id="modal-title">Add environment</h2>' in fragment
+    assert "<h1" not in fragment
