@@ -360,34 +360,49 @@ def credential_pool_usage(*, credential: Credential) -> list[PoolUsage]:
     return usage
 
 
-def environment_default(
-    *, workspace: Workspace, environment_id: int, ref: ModelRef, credentials: list[Credential]
-) -> Credential | None:
-    """The credential an environment pins for the model (a model pin, else for a predefined
-    model the provider pin), among `credentials` (the model's scope); None: it pins none."""
-    pins = {
-        (pin.model_name, pin.model_type, pin.custom): pin.credential_id
-        for pin in Pin.objects.filter(
-            environment_id=environment_id, workspace=workspace, provider=ref.provider
-        ).filter(Q(model_name="") | Q(model_name=ref.name, model_type=ref.type, custom=ref.custom))
-    }
-    pinned = pins.get((ref.name, ref.type, ref.custom))
-    if pinned is None and not ref.custom:
-        pinned = pins.get(("", "", False))
-    return next((c for c in credentials if c.pk == pinned), None)
+def in_environment(environment_id: int | None) -> dict:
+    """A lookup of an environment's pins or pools: None is the workspace's default one."""
+    if environment_id is None:
+        return {"environment__is_default": True}
+    return {"environment_id": environment_id}
+
+
+PinsByModel = dict[tuple[str, str, bool], int]  # (model name, type, custom) → credential id
 
 
 def environment_pins(
-    *, workspace: Workspace, environment_id: int, provider: str
-) -> dict[tuple[str, str, bool], int]:
-    """{(model name, type, custom): credential id} the environment pins for the provider's
-    models; ("", "", False) is its provider pin (the predefined models without their own)."""
+    *, workspace: Workspace, environment_id: int | None, provider: str
+) -> PinsByModel:
+    """What the environment (None: the default one) pins for the provider's models;
+    ("", "", False) is its provider pin (the predefined models without their own)."""
     return {
         (model_name, model_type, custom): credential_id
         for model_name, model_type, custom, credential_id in Pin.objects.filter(
-            environment_id=environment_id, workspace=workspace, provider=provider
+            workspace=workspace, provider=provider, **in_environment(environment_id)
         ).values_list("model_name", "model_type", "custom", "credential_id")
     }
+
+
+def pinned_for(pins: PinsByModel, *, name: str, model_type: str, custom: bool) -> int | None:
+    """The credential id that serves a model by `pins` (environment_pins): the model's own
+    pin, else for a predefined model the provider pin; None: the environment pins none. The
+    one rule, for routes (invocation/failover.py), pool pages and model statuses."""
+    pinned = pins.get((name, model_type, custom))
+    if pinned is None and not custom:
+        pinned = pins.get(("", "", False))
+    return pinned
+
+
+def environment_default(
+    *, workspace: Workspace, environment_id: int, ref: ModelRef, credentials: list[Credential]
+) -> Credential | None:
+    """The credential an environment pins for the model, among `credentials` (the model's
+    scope); None: it pins none."""
+    pins = environment_pins(
+        workspace=workspace, environment_id=environment_id, provider=ref.provider
+    )
+    pinned = pinned_for(pins, name=ref.name, model_type=ref.type, custom=ref.custom)
+    return next((c for c in credentials if c.pk == pinned), None)
 
 
 @dataclass(frozen=True)
@@ -395,17 +410,19 @@ class CredentialPin:
     environment: str
     what: str  # "openai" (the provider) or "openai/gpt-4o" (one model)
 
+    @classmethod
+    def of(cls, pin: Pin) -> CredentialPin:
+        return cls(
+            pin.environment.name,
+            f"{pin.provider}/{pin.model_name}" if pin.model_name else pin.provider,
+        )
+
 
 def credential_pins(*, credential: Credential) -> list[CredentialPin]:
     """The environments that pin `credential`, and for what (the provider page and the
     delete confirmation show them)."""
-    return [
-        CredentialPin(
-            pin.environment.name,
-            f"{pin.provider}/{pin.model_name}" if pin.model_name else pin.provider,
-        )
-        for pin in Pin.objects.filter(credential=credential).select_related("environment")
-    ]
+    pins = Pin.objects.filter(credential=credential).select_related("environment")
+    return [CredentialPin.of(pin) for pin in pins]
 
 
 def credential_pins_by_id(*, workspace: Workspace, provider: str) -> dict[int, list[CredentialPin]]:
@@ -417,12 +434,7 @@ def credential_pins_by_id(*, workspace: Workspace, provider: str) -> dict[int, l
         .select_related("environment")
         .order_by("-environment__is_default", "environment__name", "model_name")
     ):
-        pins.setdefault(pin.credential_id, []).append(
-            CredentialPin(
-                pin.environment.name,
-                f"{pin.provider}/{pin.model_name}" if pin.model_name else pin.provider,
-            )
-        )
+        pins.setdefault(pin.credential_id, []).append(CredentialPin.of(pin))
     return pins
 
 

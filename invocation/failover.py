@@ -31,9 +31,10 @@ from django.db.models import Q
 from django.utils import timezone
 from urllib3 import HTTPHeaderDict
 
-from balancing.models import Pin, Pool
+from balancing.models import Pool
 from balancing.routing import PoolUnavailable
 from balancing.runtime import get_router, get_stats
+from balancing.selectors import environment_pins, in_environment, pinned_for
 from credentials.crypto import SecretDecryptionError, SecretUnreadable
 from credentials.models import Credential, CredentialStatus
 from system.models import SystemCredential
@@ -103,25 +104,11 @@ def route_for(
     )
 
 
-def _in_environment(environment: int | None) -> dict:
-    """A lookup of rows of the environment: None is the workspace's default one."""
-    if environment is None:
-        return {"environment__is_default": True}
-    return {"environment_id": environment}
-
-
 def _pinned(
     *, workspace: Workspace, ref: ModelRef, environment: int | None, credentials: dict
 ) -> Credential | None:
-    mine = Pin.objects.filter(workspace=workspace, provider=ref.provider)
-    pins = dict(
-        mine.filter(**_in_environment(environment))
-        .filter(Q(model_name="") | Q(model_name=ref.name, model_type=ref.type, custom=ref.custom))
-        .values_list("model_name", "credential_id")
-    )
-    pinned = pins.get(ref.name)
-    if pinned is None and not ref.custom:
-        pinned = pins.get("")
+    pins = environment_pins(workspace=workspace, environment_id=environment, provider=ref.provider)
+    pinned = pinned_for(pins, name=ref.name, model_type=ref.type, custom=ref.custom)
     return credentials.get(str(pinned)) if pinned is not None else None
 
 
@@ -142,7 +129,7 @@ def _build_route(*, workspace: Workspace, ref: ModelRef, environment: int | None
         pools = {
             p.environment_id is not None: p
             for p in Pool.objects.filter(
-                Q(environment__isnull=True) | Q(**_in_environment(environment)),
+                Q(environment__isnull=True) | Q(**in_environment(environment)),
                 workspace=workspace,
                 provider=ref.provider,
                 model_name=ref.name,

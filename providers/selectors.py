@@ -9,7 +9,13 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from balancing.selectors import PoolFlag, environment_pins, pool_flags, pool_warning_counts
+from balancing.selectors import (
+    PoolFlag,
+    environment_pins,
+    pinned_for,
+    pool_flags,
+    pool_warning_counts,
+)
 from credentials.models import Credential, CustomModel
 from credentials.selectors import ProviderCredentialSummary, provider_credential_summaries
 from system.quotas import quota_states
@@ -198,9 +204,8 @@ def _serving(
     invocation/failover.py routes them: the environment's own pool, else the credential it
     pins (the model's, else for a predefined model the provider's), else the workspace's pool
     or default credential."""
-    pinned_id = chosen.pins.get(key)
-    if pinned_id is None and not key[2]:
-        pinned_id = chosen.pins.get(("", "", False))
+    name, model_type, custom = key
+    pinned_id = pinned_for(chosen.pins, name=name, model_type=model_type, custom=custom)
     pinned = next((c for c in credentials if c.pk == pinned_id), None)
     own = chosen.flags.get(key)
     if own is not None and own.active:
