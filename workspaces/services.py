@@ -70,12 +70,16 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
-def _clean_name(name: str) -> str:
+def _clean_name(name: str, *, what: str = "workspace", most: int = 100, example: str = "") -> str:
+    """A name with its spaces tidied, or ApplicationError: empty, longer than `most`, or with
+    control characters."""
     name = " ".join((name or "").split())
     if not name:
-        raise ApplicationError("Give the workspace a name.", field="name")
-    if len(name) > 100:
-        raise ApplicationError("Workspace names are at most 100 characters.", field="name")
+        raise ApplicationError(f"Give the {what} a name{example}.", field="name")
+    if len(name) > most:
+        raise ApplicationError(
+            f"{what.capitalize()} names are at most {most} characters.", field="name"
+        )
     if any(ord(c) < 32 for c in name):
         raise ApplicationError("The name contains control characters.", field="name")
     return name
@@ -126,13 +130,7 @@ def default_environment(workspace: Workspace | int) -> Environment:
 
 
 def _clean_environment_name(workspace: Workspace, name: str, *, exclude: int | None = None) -> str:
-    name = " ".join((name or "").split())
-    if not name:
-        raise ApplicationError("Give the environment a name, e.g. Development.", field="name")
-    if len(name) > 60:
-        raise ApplicationError("Environment names are at most 60 characters.", field="name")
-    if any(ord(c) < 32 for c in name):
-        raise ApplicationError("The name contains control characters.", field="name")
+    name = _clean_name(name, what="environment", most=60, example=", e.g. Development")
     taken = Environment.objects.filter(workspace=workspace, name__iexact=name)
     if taken.exclude(pk=exclude).exists():
         raise ApplicationError(
